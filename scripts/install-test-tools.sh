@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install the Debian tools lanmsg's tests use as independent judges and lab parts:
+#   tshark   - Wireshark's dissector judges every datagram format we send
+#   nftables - packet loss in the network-namespace lab (netem is missing on some kernels)
+#   iproute2 - network namespaces, veth, bridge
+# Run as root on Debian/Ubuntu.  Python test tools come from pip (pyproject's [test] extra).
+set -euo pipefail
+if [ "$(id -u)" != 0 ]; then
+    echo "install-test-tools: not root; skipping apt (tests that need tshark or a lab will say so and skip)" >&2
+    exit 0
+fi
+need=()
+command -v tshark >/dev/null 2>&1 || need+=(tshark)
+command -v nft >/dev/null 2>&1 || need+=(nftables)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+if [ ${#need[@]} -eq 0 ]; then
+    echo "install-test-tools: tshark, nft, ip, setpriv present"
+    exit 0
+fi
+# Packages must not start daemons outside the lab (see docs/testing.md).
+if [ ! -x /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+fi
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+apt_get() { DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 "$@"; }
+apt_get update -qq
+apt_get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+echo "install-test-tools: installed ${need[*]}"
