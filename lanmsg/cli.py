@@ -1,11 +1,145 @@
-"""lanmsg command line (the subcommands arrive with the messenger and discovery)."""
+"""lanmsg command line: listen | send | broadcast | detect | announce | discover."""
 
+from __future__ import annotations
+
+import argparse
 import sys
+
+import mailslot
+
+from . import __version__
+from . import protocol as P
+from .messenger import (DETECT_TIMEOUT_S, EXIT_NONE, EXIT_OK, EXIT_SYSTEM, EXIT_USAGE, LanmsgError,
+                        Settings, listen, run_operation)
+from .output import Printer, error, safe_text
+
+EXIT_CODES = """exit codes:
+  0  success (confirmed, found, sent)
+  1  nothing confirmed or found in time
+  2  bad usage or input (nothing was sent)
+  3  transport or system error"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"lanmsg: error: {message}\n")
+        sys.exit(EXIT_USAGE)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--slot", default=P.DEFAULT_SLOT, help=f"messenger mailslot name (default {P.DEFAULT_SLOT})")
+    mailslot.add_transport_arguments(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object per event")
+    p.add_argument("--encoding", default=P.DEFAULT_ENCODING,
+                   help="text encoding of outgoing messages (default utf-8; cp1252 for old peers)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="lanmsg", description="Windows mailslots on every machine of a LAN: a serverless "
+                     "messenger (compatible with the FoxPro LAN Messenger) and zero-configuration server "
+                     "discovery (compatible with msserver/msclient).",
+                     epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"lanmsg {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def add(name, help_text):
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXIT_CODES,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        _common(p)
+        return p
+
+    p = add("listen", "join the group: show messages and presence, confirm and answer until Ctrl-C")
+    p.add_argument("--log", metavar="FILE", help="append every message sent and received as JSON lines "
+                   "(fsynced before the confirmation goes out)")
+    p = add("send", "send a message to one peer and wait for its confirmation")
+    p.add_argument("host", metavar="HOST", help="peer's messenger name, DNS name or IPv4 address; '.' = this machine")
+    p.add_argument("text", metavar="TEXT", nargs="+", help="the message; '-' reads it from standard input")
+    p.add_argument("--timeout", type=float, help="seconds to wait for the confirmation "
+                   "(default: until the last resend has had its interval)")
+    p.add_argument("--retries", type=int, default=P.RESENDS,
+                   help=f"resends of the same message every {P.RESEND_INTERVAL_S * 1000:.0f} ms (default {P.RESENDS})")
+    p.add_argument("--no-wait", action="store_true", help="send once and exit without waiting")
+    p = add("broadcast", "send a message to everyone in the workgroup")
+    p.add_argument("text", metavar="TEXT", nargs="+", help="the message; '-' reads it from standard input")
+    p.add_argument("--wait", type=float, default=0.0, metavar="S",
+                   help="collect confirmations for S seconds and list who confirmed")
+    p = add("detect", "list the peers that are online")
+    p.add_argument("--timeout", type=float, default=DETECT_TIMEOUT_S,
+                   help=f"seconds to collect answers (default {DETECT_TIMEOUT_S})")
+    return parser
+
+
+def _text(parts: list[str]) -> str:
+    if parts == ["-"]:
+        text = sys.stdin.read()
+        return text[:-1] if text.endswith("\n") else text
+    return " ".join(parts)
+
+
+def _settings(args) -> Settings:
+    return Settings(slot=args.slot, transport=args.transport, config=mailslot.config_from_args(args),
+                    encoding=args.encoding)
+
+
+def _reporter(printer: Printer, command: str):
+    def report(rec: dict) -> None:
+        kind = rec.get("event")
+        fields = {k: v for k, v in rec.items() if k not in ("event", "time")}
+        if kind == "done":
+            return
+        if kind == "error":
+            error(rec.get("message", "error"))
+            if printer.json_mode:
+                printer.event("error", None, **fields)
+            return
+        where = f" ({rec['address']})" if rec.get("address") else ""
+        human = None
+        if kind == "confirmed":
+            human = (f"{safe_text(rec['by'])} {rec.get('address') or '-'}" if command == "broadcast"
+                     else f"confirmed by {safe_text(rec['by'])}{where}")
+        elif kind == "peer":
+            human = f"{safe_text(rec['name'])} {rec.get('address') or '-'}"
+        elif kind == "failed":
+            sys.stderr.write(f"lanmsg: no confirmation from {safe_text(rec['to'])} after "
+                             f"{rec['attempts']} attempts\n")
+        printer.event(kind, human, **fields)
+    return report
 
 
 def main(argv=None) -> int:
-    import mailslot
-    return mailslot.main(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        import codecs
+        codecs.lookup(args.encoding)
+        settings = _settings(args)
+        printer = Printer(args.json)
+        if args.command == "listen":
+            return listen(settings, printer, log_path=args.log)
+        if args.command == "send":
+            if args.retries < 0 or (args.timeout is not None and args.timeout < 0):
+                raise ValueError("--retries and --timeout must not be negative")
+            req = {"op": "send", "host": args.host, "text": _text(args.text), "timeout": args.timeout,
+                   "resends": args.retries, "wait": not args.no_wait}
+        elif args.command == "broadcast":
+            req = {"op": "broadcast", "text": _text(args.text), "wait": max(0.0, args.wait)}
+        elif args.command == "detect":
+            req = {"op": "detect", "timeout": max(0.0, args.timeout)}
+        else:                                                    # pragma: no cover - argparse guards it
+            parser.error(f"unknown command {args.command}")
+        return run_operation(settings, req, printer, _reporter(printer, args.command))
+    except LanmsgError as e:
+        error(e)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return EXIT_NONE
+    except (ValueError, LookupError, P.FrameError) as e:
+        error(e)
+        return EXIT_USAGE
+    except OSError as e:
+        error(e.strerror or e)
+        return EXIT_SYSTEM
 
 
 if __name__ == "__main__":

@@ -1,0 +1,119 @@
+"""What lanmsg prints and logs: terminal-safe text, JSON lines, the durable message log."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+
+def safe_text(text: str) -> str:
+    """Text that cannot drive a terminal: control characters, escape sequences and
+    invisible formatting characters are shown escaped (``\\x1b``), never emitted."""
+    out = []
+    for ch in text:
+        if ch.isprintable() or ch == " ":
+            out.append(ch)
+        else:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000
+                       else f"\\U{code:08x}")
+    return "".join(out)
+
+
+def clock(at_wall: float | None = None) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(at_wall))
+
+
+def iso_time(at_wall: float | None = None) -> str:
+    t = time.time() if at_wall is None else at_wall
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t)) + f".{int(t % 1 * 1000):03d}"
+
+
+class Printer:
+    """Human lines or one JSON object per event, on stdout, flushed per event."""
+
+    def __init__(self, json_mode: bool, stream=None):
+        self.json_mode = json_mode
+        self.stream = stream or sys.stdout
+        try:
+            if json_mode:
+                self.stream.reconfigure(encoding="utf-8")
+            else:
+                self.stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            pass
+
+    def event(self, kind: str, human: str | None, **fields) -> None:
+        if self.json_mode:
+            record = {"event": kind, "time": iso_time()}
+            record.update(fields)
+            line = json.dumps(record, ensure_ascii=False)
+        elif human is None:
+            return
+        else:
+            line = human
+        try:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+        except BrokenPipeError:
+            pass
+
+
+def error(message: str) -> None:
+    """One line on stderr, never a traceback."""
+    sys.stderr.write(f"lanmsg: error: {safe_text(str(message))}\n")
+    sys.stderr.flush()
+
+
+class MessageLog:
+    """Append-only JSON-lines log; each record is flushed and fsynced before ``append`` returns.
+
+    The listener appends a received message *before* its confirmation goes out,
+    so a message the sender saw confirmed is on disk.  A torn last line (power
+    cut mid-write) is skipped by ``read_log``.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._fresh_line()
+
+    def _fresh_line(self) -> None:
+        # a torn record left by a crash must not swallow the next one
+        size = os.fstat(self._fd).st_size
+        if size:
+            with open(self.path, "rb") as f:
+                f.seek(size - 1)
+                if f.read(1) != b"\n":
+                    os.write(self._fd, b"\n")
+
+    def append(self, record: dict) -> None:
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        view = memoryview(line)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def read_log(path: str) -> list[dict]:
+    """Every complete record of a log; torn or garbled lines are skipped."""
+    records = []
+    with open(path, "rb") as f:
+        for raw in f:
+            if not raw.endswith(b"\n"):
+                continue
+            try:
+                rec = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(rec, dict):
+                records.append(rec)
+    return records

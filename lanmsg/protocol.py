@@ -1,0 +1,435 @@
+"""The lanmsg protocols, sans-I/O: bytes in, typed immutable events out.
+
+Two formats, byte for byte as the programs lanmsg interoperates with:
+
+* the FoxPro LAN Messenger frame (mailslot ``foxapp``)::
+
+      sender      24 bytes  name padded with spaces
+      message id  12 bytes  decimal, right-aligned (FoxPro STR(n, 12))
+      conf flag    1 byte   "1" = please confirm
+      sys flag     1 byte   "1" = system message: ONLINE, OFFLINE, DETECT, CONF <id>
+      body        the rest
+
+* msserver's ``MS_MESSAGE`` (mailslot ``@_MSClient_@``), in lanmsg.discovery.
+
+No sockets and no clocks here: every function that needs the time takes ``now``
+(seconds, any monotonic origin), so two peers can be run against each other in memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+
+# --------------------------------------------------------------------------
+# The messenger frame
+# --------------------------------------------------------------------------
+
+DEFAULT_SLOT = "foxapp"          # the seed's TurnOn("foxapp"), upper-cased by the seed on create
+NAME_SIZE = 24                   # seed: #DEFINE NAME_SIZE 24
+MSGID_SIZE = 12                  # seed: #DEFINE MSGID_SIZE 12
+HEADER_SIZE = NAME_SIZE + MSGID_SIZE + 2
+MAX_FRAME = 250                  # seed: #DEFINE MAX_MESSAGE_SIZE 250 (its CreateMailslot maximum)
+MAX_MSG_ID = 2**31 - 1           # the seed logs ids in an Integer column (signed 32-bit)
+
+ONLINE, OFFLINE, DETECT, CONF = "ONLINE", "OFFLINE", "DETECT", "CONF"
+
+DEFAULT_ENCODING = "utf-8"
+FALLBACK_ENCODING = "cp1252"     # what the seed's Windows peers send (ANSI code page)
+
+
+class FrameError(ValueError):
+    """A frame lanmsg refuses to build (bad input: the CLI's exit code 2)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Frame:
+    sender: str
+    msg_id: int
+    wants_confirmation: bool
+    system: bool
+    body: str
+
+
+@dataclasses.dataclass(frozen=True)
+class BadFrame:
+    """What parsing returns for bytes that are not a messenger frame (never raised)."""
+
+    reason: str
+    size: int
+
+
+def decode_text(raw: bytes) -> str:
+    """UTF-8 when valid, else the seed's Windows code page (cp1252)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode(FALLBACK_ENCODING, errors="replace")
+
+
+def _fit(text: str, size: int, encoding: str) -> bytes:
+    """``text`` encoded, cut at a character boundary to ``size`` bytes, padded with spaces."""
+    out = b""
+    for ch in text:
+        piece = ch.encode(encoding)
+        if len(out) + len(piece) > size:
+            break
+        out += piece
+    return out.ljust(size, b" ")
+
+
+def encode_frame(frame: Frame, *, encoding: str = DEFAULT_ENCODING, max_frame: int = MAX_FRAME) -> bytes:
+    """Frame -> bytes exactly as the seed's SendMessage assembles them."""
+    if not 0 <= frame.msg_id < 10**MSGID_SIZE:
+        raise FrameError(f"message id {frame.msg_id} does not fit {MSGID_SIZE} digits")
+    try:
+        sender = _fit(frame.sender, NAME_SIZE, encoding)
+        body = frame.body.encode(encoding)
+    except (UnicodeEncodeError, LookupError) as e:
+        raise FrameError(f"cannot encode the text as {encoding}: {e}") from None
+    data = (sender + str(frame.msg_id).rjust(MSGID_SIZE).encode("ascii")
+            + (b"1" if frame.wants_confirmation else b"0") + (b"1" if frame.system else b"0") + body)
+    if len(data) > max_frame:
+        raise FrameError(f"message text is {len(body)} bytes as {encoding}; at most "
+                         f"{max_frame - HEADER_SIZE} fit in a {max_frame}-byte frame "
+                         f"({HEADER_SIZE}-byte header); nothing was sent")
+    return data
+
+
+def max_text_bytes(max_frame: int = MAX_FRAME) -> int:
+    return max_frame - HEADER_SIZE
+
+
+_DIGITS = re.compile(rb" *([0-9]{1,12})")
+
+
+def decode_frame(data: bytes) -> Frame | BadFrame:
+    """Bytes -> Frame, or BadFrame with the reason.  Never raises."""
+    try:
+        data = bytes(data)
+    except TypeError:
+        return BadFrame("not-bytes", 0)
+    if len(data) < HEADER_SIZE:
+        return BadFrame("short", len(data))
+    sender = decode_text(data[:NAME_SIZE].rstrip(b" \x00")).strip()
+    if not sender or any(not c.isprintable() for c in sender):
+        return BadFrame("bad-sender", len(data))
+    m = _DIGITS.fullmatch(data[NAME_SIZE:NAME_SIZE + MSGID_SIZE])
+    if not m:
+        return BadFrame("bad-id", len(data))
+    flags = data[NAME_SIZE + MSGID_SIZE:HEADER_SIZE]
+    if any(f not in b"01" for f in flags):
+        return BadFrame("bad-flag", len(data))
+    return Frame(sender, int(m.group(1)), flags[0:1] == b"1", flags[1:2] == b"1",
+                 decode_text(data[HEADER_SIZE:]))
+
+
+def conf_body(msg_id: int) -> str:
+    return f"{CONF} {msg_id}"                        # seed: "CONF "+LTRIM(STR(nMsgId))
+
+
+def parse_conf(body: str) -> int | None:
+    m = re.fullmatch(r"CONF +([0-9]{1,12})\s*", body)
+    return int(m.group(1)) if m else None
+
+
+# --------------------------------------------------------------------------
+# Events (what a peer tells its caller) and actions (what it wants sent)
+# --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Transmit:
+    """Send ``data`` to mailslot peers: ``target`` '*' (everyone) or a computer name at ``address``."""
+
+    target: str
+    address: str | None
+    data: bytes
+    frame: Frame
+
+
+@dataclasses.dataclass(frozen=True)
+class MessageReceived:
+    sender: str
+    address: str | None
+    msg_id: int
+    text: str
+    duplicate: bool              # already shown once: confirmed again, not shown again
+    at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class PresenceChanged:
+    name: str
+    address: str | None
+    online: bool
+    at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Confirmed:
+    msg_id: int
+    by: str
+    address: str | None
+    at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class DeliveryFailed:
+    msg_id: int
+    target: str
+    attempts: int
+    at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class PeerAnswered:
+    """An ONLINE frame: the answer to DETECT (or an announcement)."""
+
+    name: str
+    address: str | None
+    at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Dropped:
+    reason: str                  # short, countable: "short", "bad-id", "own", ...
+    at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Presence:
+    name: str
+    address: str | None
+    online: bool
+    last_seen: float
+
+
+# --------------------------------------------------------------------------
+# The peer state machine
+# --------------------------------------------------------------------------
+
+# Timing constants (seconds).
+RESEND_INTERVAL_S = 0.75         # IPMsg: retransmit an unanswered message every 750 ms
+RESENDS = 3                      # IPMsg: 3 resends before giving up
+DETECT_REPLY_MIN_S = 0.005       # IPMsg answers a broadcast entry after a random 5-1028 ms,
+DETECT_REPLY_MAX_S = 1.028       #   so one DETECT does not cause a reply storm
+DEDUP_WINDOW_S = 600.0           # (sender, id) pairs remembered to show a message once
+DEDUP_MAX = 10_000               # memory cap of the duplicate table
+PRESENCE_MAX = 4096              # memory cap of the presence table
+PENDING_MAX = 1024               # outstanding unconfirmed messages
+
+
+@dataclasses.dataclass
+class _Pending:
+    msg_id: int
+    target: str
+    address: str | None
+    data: bytes
+    frame: Frame
+    attempts: int
+    next_at: float | None
+    give_up_at: float
+    collect: bool                 # broadcast: keep collecting confirmations until give_up_at
+    confirmed_by: set
+    resends: int
+
+
+class Peer:
+    """One messenger peer: ids, duplicates, confirmations, retries and presence.
+
+    Feed it what arrives (``receive``) and the passing time (``tick``); it
+    returns events for the user and ``Transmit`` actions for the transport.
+    """
+
+    def __init__(self, name: str, *, encoding: str = DEFAULT_ENCODING, max_frame: int = MAX_FRAME,
+                 resend_interval: float = RESEND_INTERVAL_S, resends: int = RESENDS,
+                 rng: random.Random | None = None, first_id: int | None = None, responsive: bool = True):
+        """``responsive``: answer DETECT and confirm user messages (a listener); a
+        short-lived ``send`` or ``detect`` process that shows nothing is not."""
+        self.name = name
+        self.responsive = responsive
+        self.encoding = encoding
+        self.max_frame = max_frame
+        self.resend_interval = resend_interval
+        self.resends = resends
+        self._rng = rng or random.Random()
+        self._next_id = first_id if first_id is not None else self._rng.randrange(1, MAX_MSG_ID - 2**24)
+        self._own_group_ids: dict[int, float] = {}
+        self._seen: dict[tuple[str, int], float] = {}
+        self._pending: dict[int, _Pending] = {}
+        self._scheduled: list[tuple[float, Transmit]] = []
+        self.presence: dict[str, Presence] = {}
+
+    # -- sending ------------------------------------------------------------
+
+    def _frame(self, body: str, *, confirm: bool, system: bool) -> tuple[Frame, bytes]:
+        msg_id = self._next_id
+        self._next_id = self._next_id + 1 if self._next_id < MAX_MSG_ID else 1
+        frame = Frame(self.name, msg_id, confirm, system, body)
+        return frame, encode_frame(frame, encoding=self.encoding, max_frame=self.max_frame)
+
+    def _transmit(self, now: float, target: str, address: str | None, body: str, *,
+                  confirm: bool, system: bool) -> Transmit:
+        frame, data = self._frame(body, confirm=confirm, system=system)
+        if target == "*":
+            self._own_group_ids[frame.msg_id] = now
+        return Transmit(target, address, data, frame)
+
+    def start(self, now: float) -> list:
+        """Joining the group: DETECT then ONLINE to everyone (the seed's TurnOn)."""
+        return [self._transmit(now, "*", None, DETECT, confirm=True, system=True),
+                self._transmit(now, "*", None, ONLINE, confirm=False, system=True)]
+
+    def stop(self, now: float) -> list:
+        """Leaving the group: OFFLINE to everyone (the seed's TurnOff)."""
+        return [self._transmit(now, "*", None, OFFLINE, confirm=False, system=True)]
+
+    def detect(self, now: float) -> list:
+        return [self._transmit(now, "*", None, DETECT, confirm=True, system=True)]
+
+    def send_text(self, now: float, target: str, address: str | None, text: str, *,
+                  track: bool = True, timeout: float | None = None,
+                  resends: int | None = None) -> tuple[int, list]:
+        """A user message, asking for confirmation (as the seed always does).
+
+        With ``track``, a message to one peer is resent with the same id every
+        ``resend_interval`` until CONF arrives (``resends`` times at most) and
+        DeliveryFailed is reported at ``timeout`` (default: one interval after
+        the last resend).  A message to '*' is not resent: every CONF that
+        arrives until ``timeout`` is reported.  Returns the id and the actions.
+        """
+        if track and len(self._pending) >= PENDING_MAX:
+            raise FrameError(f"{PENDING_MAX} messages are already waiting for confirmation")
+        resends = self.resends if resends is None else resends
+        t = self._transmit(now, target, address, text, confirm=True, system=False)
+        if track:
+            group = target == "*"
+            if timeout is None:
+                timeout = (1 if group else resends + 1) * self.resend_interval
+            self._pending[t.frame.msg_id] = _Pending(
+                t.frame.msg_id, target, address, t.data, t.frame, 1,
+                now + self.resend_interval if resends > 0 and not group else None,
+                now + timeout, group, set(), resends)
+        return t.frame.msg_id, [t]
+
+    # -- receiving ----------------------------------------------------------
+
+    def receive(self, now: float, data: bytes, address: str | None = None) -> list:
+        """A frame from the mailslot; ``address`` is where it came from, when known."""
+        frame = decode_frame(data)
+        if isinstance(frame, BadFrame):
+            return [Dropped(frame.reason, now)]
+        if frame.sender.upper() == self.name.upper() and frame.msg_id in self._own_group_ids:
+            return [Dropped("own", now)]                   # our own broadcast, looped back
+        out: list = []
+        if not frame.system:
+            out += self._on_user_message(now, frame, address)
+        else:
+            body = frame.body.rstrip("\x00 \r\n")
+            conf_id = parse_conf(body)
+            if conf_id is not None:
+                out += self._on_conf(now, frame, conf_id, address)
+            elif body == ONLINE:
+                out.append(PeerAnswered(frame.sender, address, now))
+                out += self._presence(now, frame.sender, address, True)
+            elif body == OFFLINE:
+                out += self._presence(now, frame.sender, address, False)
+            elif body == DETECT and not self.responsive:
+                out += self._presence(now, frame.sender, address, True)
+            elif body == DETECT:
+                delay = self._rng.uniform(DETECT_REPLY_MIN_S, DETECT_REPLY_MAX_S)
+                reply = self._transmit(now, frame.sender, address, ONLINE, confirm=False, system=True)
+                self._scheduled.append((now + delay, reply))
+                out += self._presence(now, frame.sender, address, True)
+            else:
+                out.append(Dropped("unknown-system-message", now))
+        return out
+
+    def _on_user_message(self, now: float, frame: Frame, address: str | None) -> list:
+        key = (frame.sender.upper(), frame.msg_id)
+        self._expire(now)
+        duplicate = key in self._seen
+        if not duplicate:
+            if len(self._seen) >= DEDUP_MAX:
+                self._seen.pop(next(iter(self._seen)))
+            self._seen[key] = now
+        out: list = [MessageReceived(frame.sender, address, frame.msg_id, frame.body, duplicate, now)]
+        if frame.wants_confirmation and self.responsive:
+            # every copy is confirmed, so that a retransmission after a lost CONF ends
+            out.append(self._transmit(now, frame.sender, address, conf_body(frame.msg_id),
+                                      confirm=False, system=True))
+        return out + self._presence(now, frame.sender, address, True)
+
+    def _on_conf(self, now: float, frame: Frame, conf_id: int, address: str | None) -> list:
+        p = self._pending.get(conf_id)
+        out = self._presence(now, frame.sender, address, True)
+        if p is None or frame.sender.upper() in p.confirmed_by:
+            return out
+        p.confirmed_by.add(frame.sender.upper())
+        if not p.collect:
+            del self._pending[conf_id]
+        return [Confirmed(conf_id, frame.sender, address, now)] + out
+
+    def _presence(self, now: float, name: str, address: str | None, online: bool) -> list:
+        key = name.upper()
+        if key == self.name.upper():
+            return []                      # our own frames (a message to ".") say nothing of presence
+        old = self.presence.get(key)
+        if old is None and len(self.presence) >= PRESENCE_MAX:
+            stale = min(self.presence.values(), key=lambda p: p.last_seen)
+            del self.presence[stale.name.upper()]
+        self.presence[key] = Presence(name, address or (old.address if old else None), online, now)
+        if old is None or old.online != online:
+            return [PresenceChanged(name, address, online, now)]
+        return []
+
+    # -- time ---------------------------------------------------------------
+
+    def tick(self, now: float) -> list:
+        """Everything due by ``now``: ONLINE answers, resends, give-ups."""
+        self._expire(now)
+        out: list = []
+        due = [s for s in self._scheduled if s[0] <= now]
+        if due:
+            self._scheduled = [s for s in self._scheduled if s[0] > now]
+            out += [t for _, t in sorted(due, key=lambda s: s[0])]
+        for msg_id, p in list(self._pending.items()):
+            if now >= p.give_up_at:
+                del self._pending[msg_id]
+                if not p.confirmed_by:
+                    out.append(DeliveryFailed(msg_id, p.target, p.attempts, now))
+            elif p.next_at is not None and now >= p.next_at:
+                p.attempts += 1
+                out.append(Transmit(p.target, p.address, p.data, p.frame))      # the same id again
+                p.next_at = now + self.resend_interval if p.attempts <= p.resends else None
+        return out
+
+    def next_deadline(self) -> float | None:
+        times = [t for t, _ in self._scheduled]
+        for p in self._pending.values():
+            times.append(p.give_up_at)
+            if p.next_at is not None:
+                times.append(p.next_at)
+        return min(times) if times else None
+
+    def pending_ids(self) -> list[int]:
+        return list(self._pending)
+
+    def confirmations(self, msg_id: int) -> set:
+        p = self._pending.get(msg_id)
+        return set(p.confirmed_by) if p else set()
+
+    def _expire(self, now: float) -> None:
+        for key, seen_at in list(self._seen.items()):
+            if now - seen_at <= DEDUP_WINDOW_S:
+                break
+            del self._seen[key]
+        for msg_id, sent_at in list(self._own_group_ids.items()):
+            if now - sent_at <= DEDUP_WINDOW_S:
+                break
+            del self._own_group_ids[msg_id]
+
+    def online_peers(self) -> list[Presence]:
+        return sorted((p for p in self.presence.values() if p.online), key=lambda p: p.name.upper())
