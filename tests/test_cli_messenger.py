@@ -1,0 +1,220 @@
+"""lanmsg listen / send / broadcast / detect on one machine (loopback only).
+
+Multi-host behaviour is in test_lab_messenger.py.  Here a listener and one-shot
+commands share this machine, as a user would run them in two terminals.
+"""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import mailslot
+from lanmsg import output
+from lanmsg import protocol as P
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def lanmsg(*args, env=None, input=None, timeout=30):
+    return subprocess.run([sys.executable, "-m", "lanmsg", *args], cwd=ROOT, env=env or os.environ.copy(),
+                          input=input, capture_output=True, text=True, timeout=timeout)
+
+
+class Listener:
+    """`lanmsg listen` in the background; its output is read as it comes, as a terminal would."""
+
+    def __init__(self, *args, env=None):
+        self.proc = subprocess.Popen([sys.executable, "-m", "lanmsg", "listen", *args], cwd=ROOT,
+                                     env=env or os.environ.copy(), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, encoding="utf-8")
+        self.first = self.proc.stdout.readline()
+        assert "listening" in self.first, self.proc.stderr.read()
+        self.lines = []
+        self.reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)
+        self.reader.start()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        err = self.proc.stderr.read()
+        self.proc.wait(timeout=10)
+        self.reader.join(timeout=10)
+        return self.first + "".join(self.lines), err
+
+
+@pytest.fixture
+def listener(port):
+    listeners = []
+
+    def start(*args):
+        listeners.append(Listener(*args))
+        return listeners[-1]
+    yield start
+    for lst in listeners:
+        if lst.proc.poll() is None:
+            lst.proc.kill()
+            lst.proc.wait()
+
+
+def raw_frame(sender, msg_id, text, conf=True, system=False):
+    return (sender.ljust(24).encode("latin-1") + str(msg_id).rjust(12).encode()
+            + (b"1" if conf else b"0") + (b"1" if system else b"0") + text)
+
+
+def test_send_to_this_machine_is_confirmed_and_shown_once(listener):
+    lst = listener()
+    r = lanmsg("send", ".", "hello", "there")
+    assert r.returncode == 0, r.stderr
+    assert "confirmed by" in r.stdout
+    out, _ = lst.stop()
+    assert out.count("hello there") == 1
+    assert "left the group (OFFLINE sent)" in out
+
+
+def test_send_without_a_listener_to_an_absent_peer_exits_1_within_its_timeout(port):
+    start = time.monotonic()
+    r = lanmsg("send", "--timeout", "1", "--retries", "1", "127.0.0.9", "anyone?")
+    assert r.returncode == 1
+    assert "no confirmation" in r.stderr
+    assert time.monotonic() - start < 20          # never hangs (generous: the machine is shared)
+
+
+def test_text_too_long_is_refused_with_exit_2_and_nothing_is_sent(listener):
+    lst = listener("--json")
+    r = lanmsg("send", ".", "x" * 213)
+    assert r.returncode == 2
+    assert "at most 212" in r.stderr and "Traceback" not in r.stderr
+    assert lanmsg("send", ".", "x" * 212).returncode == 0
+    out, _ = lst.stop()
+    texts = [json.loads(line).get("text") for line in out.splitlines()[1:] if line.startswith("{")]
+    assert texts.count("x" * 212) == 1 and "x" * 213 not in texts
+
+
+def test_text_from_stdin(listener):
+    lst = listener()
+    r = lanmsg("send", ".", "-", input="from a pipe\n")
+    assert r.returncode == 0, r.stderr
+    out, _ = lst.stop()
+    assert "from a pipe" in out
+
+
+def test_escape_sequences_never_reach_the_terminal_raw(listener, config):
+    lst = listener()
+    hostile = raw_frame("EVIL", 1, b"\x1b[2J\x1b]0;pwned\x07 bell\r\n\x9b31m")
+    mailslot.write(".", "foxapp", hostile, config=config)
+    assert lanmsg("send", ".", "after").returncode == 0
+    out, _ = lst.stop()
+    assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out
+    assert "\\x1b[2J" in out and "EVIL:" in out
+
+
+def test_a_thousand_random_and_mutated_frames_do_not_stop_the_listener(listener, config):
+    lst = listener("--json")
+    rng = random.Random(42)
+    good = raw_frame("FUZZ", 5, b"valid body")
+    for i in range(1000):
+        if i % 2:
+            frame = bytes(rng.randrange(256) for _ in range(rng.randrange(120)))
+        else:
+            frame = bytearray(good)
+            for _ in range(rng.randrange(1, 5)):
+                frame[rng.randrange(len(frame))] = rng.randrange(256)
+            frame = bytes(frame)
+        mailslot.write(".", "foxapp", frame, config=config)
+    r = lanmsg("send", ".", "still alive")
+    assert r.returncode == 0, r.stderr
+    assert lst.proc.poll() is None
+    out, err = lst.stop()
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [e["text"] for e in events if e["event"] == "message"][-1] == "still alive"
+    (stopped,) = [e for e in events if e["event"] == "stopped"]
+    assert sum(stopped["frames_dropped"].values()) > 400       # the broken ones were counted
+    assert "Traceback" not in err
+
+
+def test_json_output_is_valid_utf8_and_round_trips_non_ascii(listener):
+    lst = listener("--json")
+    text = "grüße, ☃, 日本"
+    r = lanmsg("send", "--json", ".", text)
+    assert r.returncode == 0
+    for line in r.stdout.splitlines():
+        json.loads(line)
+    out, _ = lst.stop()
+    messages = [json.loads(line) for line in out.splitlines() if '"message"' in line]
+    assert messages[0]["text"] == text
+    assert out.encode("utf-8").decode("utf-8") == out
+
+
+def test_log_has_every_message_sent_and_received(listener, tmp_path):
+    log = tmp_path / "messages.jsonl"
+    lst = listener("--log", str(log))
+    for i in range(5):
+        assert lanmsg("send", ".", f"logged {i}").returncode == 0
+    lst.stop()
+    records = output.read_log(str(log))
+    assert [r["text"] for r in records if r["dir"] == "in"] == [f"logged {i}" for i in range(5)]
+    assert [r["text"] for r in records if r["dir"] == "out"] == [f"logged {i}" for i in range(5)]
+
+
+def test_a_torn_last_line_does_not_break_the_log(tmp_path):
+    path = tmp_path / "log.jsonl"
+    log = output.MessageLog(str(path))
+    log.append({"dir": "in", "text": "one"})
+    log.close()
+    with open(path, "ab") as f:
+        f.write(b'{"dir": "in", "text": "tor')          # a crash mid-write
+    log = output.MessageLog(str(path))
+    log.append({"dir": "in", "text": "two"})
+    log.close()
+    assert [r["text"] for r in output.read_log(str(path))] == ["one", "two"]
+
+
+def test_a_second_listener_on_the_same_machine_is_refused(listener):
+    listener()
+    r = lanmsg("listen")
+    assert r.returncode == 3
+    assert "already exists" in r.stderr
+
+
+def test_detect_and_broadcast_with_nobody_else_exit_1(listener):
+    listener()
+    assert lanmsg("detect", "--timeout", "0.5").returncode == 1
+    r = lanmsg("broadcast", "--wait", "0.5", "anyone")
+    assert r.returncode == 1
+
+
+def test_broadcast_without_wait_only_sends(port):
+    r = lanmsg("broadcast", "hello all")
+    assert r.returncode == 0, r.stderr
+
+
+def test_help_documents_the_exit_codes():
+    for cmd in ([], ["send"], ["listen"], ["detect"], ["broadcast"]):
+        r = lanmsg(*cmd, "--help")
+        assert r.returncode == 0
+        assert "exit codes" in r.stdout and "3  transport or system error" in r.stdout
+
+
+def test_bad_usage_exits_2_with_one_line():
+    r = lanmsg("send")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    r = lanmsg("send", "--retries", "-1", ".", "x")
+    assert r.returncode == 2
+    r = lanmsg("send", "--encoding", "no-such-codec", ".", "x")
+    assert r.returncode == 2
+
+
+def test_one_shot_sends_in_parallel_all_get_through(listener, port):
+    lst = listener()
+    procs = [subprocess.Popen([sys.executable, "-m", "lanmsg", "send", ".", f"parallel {i}"], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(5)]
+    assert [p.wait(timeout=60) for p in procs] == [0] * 5
+    out, _ = lst.stop()
+    for i in range(5):
+        assert out.count(f"parallel {i}") == 1
