@@ -90,8 +90,10 @@ MAILSLOT_CLASS_UNRELIABLE = 2
 
 # [MS-MAIL] 2.1 note 2: the SMB part of a remote mailslot datagram is at most 512 bytes.
 WINDOWS_MAX_SMB_BYTES = 512
-# Local messages are limited by the 16-bit DataCount of the frame that carries them.
-LOCAL_MAX_MESSAGE = 0xFFFF - SMB_FIXED_BYTES - 256 - 1 - 3
+# Local messages travel as a whole datagram in an 11-byte hand-off envelope: with the
+# longest mailslot name (255 + NUL + 3 padding) it must fit the 16-bit DGM_LENGTH and
+# the 64 KiB inbox read (envelope 11 + NBT header 14 + two names 68 + SMB 69 + 259).
+LOCAL_MAX_MESSAGE = 0x10000 - 11 - NBT_HEADER_BYTES - 68 - SMB_FIXED_BYTES - 256 - 3
 NETBIOS_NAME_MAX = 15
 MAILSLOT_NAME_MAX = 255
 
@@ -303,6 +305,8 @@ def decode_name(buf: bytes, offset: int) -> tuple[NetbiosName, int]:
             break
         if n > 63 or pos + 1 + n > len(buf) or pos + 1 + n - offset > 255:
             raise DecodeError("bad-name", "bad scope label")
+        if any(c >= 0x80 or c == 0x2E for c in buf[pos + 1:pos + 1 + n]):   # encode_name could not rebuild it
+            raise DecodeError("bad-name", "scope label not ASCII or contains '.'")
         labels.append(buf[pos + 1:pos + 1 + n].decode("latin-1"))
         pos += 1 + n
     if raw[:1] == b"*" and raw[1:15].strip(b"\x00") == b"":
@@ -1661,6 +1665,8 @@ def main(argv=None) -> int:
     p_send.add_argument("--hex", help="send these bytes (hex) instead of TEXT")
     add_transport_arguments(p_send)
     args = parser.parse_args(argv)
+    if hasattr(sys.stdout, "reconfigure"):   # a message the console cannot encode must not end listen
+        sys.stdout.reconfigure(errors="backslashreplace")
     try:
         config = config_from_args(args)
         if args.command == "send":
