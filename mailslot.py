@@ -883,17 +883,18 @@ class _UnixInbox:
                 pass
 
     @staticmethod
-    def send(port: int, bare: str, payload: bytes, *, wait: bool) -> bool:
+    def send(port: int, bare: str, payload: bytes, *, wait: float) -> bool:
         """Hand ``payload`` to the owner; False when nobody owns the name.
 
-        ``wait``: block briefly when the owner's queue is full (a writer), or
-        give up at once (a process forwarding network traffic).
+        ``wait``: seconds to wait while the owner's queue is full.  Linux queues
+        only net.unix.max_dgram_qlen (default 10) datagrams per receiver, so
+        bursts need a short wait while the owner drains them.
         """
         address = _inbox_address(port, bare)
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
             try:
-                if wait:
-                    s.settimeout(LOCAL_SEND_TIMEOUT_S)
+                if wait > 0:
+                    s.settimeout(wait)
                     s.sendto(payload, address)
                 else:
                     s.sendto(payload, socket.MSG_DONTWAIT, address)
@@ -915,6 +916,7 @@ def _unix_owner_alive(path: str) -> bool:
 
 
 LOCAL_SEND_TIMEOUT_S = 2.0     # a writer waits this long for a full local queue to drain
+FORWARD_WAIT_S = 0.05          # a process passing on another owner's datagram waits at most this long
 
 
 class _Kernel32Inbox:
@@ -933,7 +935,7 @@ class _Kernel32Inbox:
         self.slot.close()
 
     @staticmethod
-    def send(port: int, bare: str, payload: bytes, *, wait: bool) -> bool:
+    def send(port: int, bare: str, payload: bytes, *, wait: float) -> bool:
         try:
             _kernel32_write("\\\\.\\mailslot\\" + bare, payload, remote=False)
             return True
@@ -1171,7 +1173,7 @@ class _NetbiosSlot:
             self._accept(d, peer, check_duplicate=True, local=False, raw=payload)
         elif dest is None or dest not in self._addresses.broadcast:
             # only this socket saw a unicast datagram: hand it to the name's owner here
-            self.stats["forwarded" if _forward(d, payload, peer, self.config) else "dropped_no_owner"] += 1
+            self.stats[_forward(d, payload, peer, self.config)] += 1
         else:
             self.stats["other_mailslot"] += 1
 
@@ -1265,12 +1267,17 @@ def classify_incoming(d: Datagram, peer, config: Config, addresses: "_Addresses"
     return "accept"
 
 
-def _forward(d: Datagram, payload: bytes, peer, config: Config) -> bool:
+def _forward(d: Datagram, payload: bytes, peer, config: Config) -> str:
+    """Hand a datagram to the owner of its name here: 'forwarded', 'dropped_no_owner' or 'dropped_owner_busy'."""
     try:
         bare = normalize_mailslot_name(d.mailslot)
-        return _Inbox.send(config.port, bare, encode_envelope(ENVELOPE_FORWARDED, peer, payload), wait=False)
-    except (MailslotNameError, MailslotError, OSError):
-        return False
+        sent = _Inbox.send(config.port, bare, encode_envelope(ENVELOPE_FORWARDED, peer, payload),
+                           wait=FORWARD_WAIT_S)
+        return "forwarded" if sent else "dropped_no_owner"
+    except MailslotNameError:
+        return "dropped_no_owner"
+    except (MailslotError, OSError):
+        return "dropped_owner_busy"
 
 
 def _drain_and_forward(sock: socket.socket, config: Config, addresses: "_Addresses | None" = None) -> int:
@@ -1289,7 +1296,8 @@ def _drain_and_forward(sock: socket.socket, config: Config, addresses: "_Address
             d = decode_datagram(payload)
         except DecodeError:
             continue
-        if classify_incoming(d, peer, config, addresses) == "accept" and _forward(d, payload, peer, config):
+        if classify_incoming(d, peer, config, addresses) == "accept" \
+                and _forward(d, payload, peer, config) == "forwarded":
             moved += 1
     return moved
 
@@ -1346,7 +1354,7 @@ def _deliver_local(config: Config, bare: str, data: bytes, *, required: bool) ->
         payload = data                           # a plain local write, readable by native owners too
     else:
         payload = encode_envelope(ENVELOPE_LOCAL, ("127.0.0.1", config.port), encode_datagram(d))
-    if _Inbox.send(config.port, bare, payload, wait=True):
+    if _Inbox.send(config.port, bare, payload, wait=LOCAL_SEND_TIMEOUT_S):
         return True
     if required:
         raise MailslotNotFoundError(errno.ENOENT, f"no mailslot {bare!r} on this machine "
