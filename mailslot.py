@@ -27,9 +27,7 @@ debugging CLI.  The design is described in docs/mailslot.md.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import errno
-import hashlib
 import ipaddress
 import itertools
 import os
@@ -245,13 +243,10 @@ def default_computer_name() -> str:
 # --------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class NetbiosName:
+class NetbiosName(collections.namedtuple("NetbiosName", "name suffix scope", defaults=(0x00, ""))):
     """A NetBIOS name: up to 15 bytes of name, a suffix byte, an optional scope."""
 
-    name: str
-    suffix: int = 0x00
-    scope: str = ""
+    __slots__ = ()
 
     def __str__(self) -> str:
         shown = "".join(c if 0x20 <= ord(c) < 0x7F else "\\x%02x" % ord(c) for c in self.name)
@@ -318,50 +313,37 @@ def decode_name(buf: bytes, offset: int) -> tuple[NetbiosName, int]:
     return NetbiosName(text, raw[15], ".".join(labels)), pos
 
 
-@dataclasses.dataclass(frozen=True)
-class Datagram:
-    """One NetBIOS datagram carrying an SMB mailslot write.
+# Datagram fields and their defaults: the profile Windows' WriteFile sends ([MS-MAIL] section 4).
+# None means "the right value" when encoding.
+_DATAGRAM_DEFAULTS = (
+    ("dgm_id", 0), ("source_ip", "0.0.0.0"), ("source_port", DEFAULT_PORT),
+    ("flags", FLAG_FIRST | NODE_TYPE_B), ("packet_offset", 0),
+    ("dgm_length", None),                       # UDP payload - 14
+    ("smb_status", 0), ("smb_flags", 0x18), ("smb_flags2", 0x0004), ("pid_high", 0),
+    ("security_features", bytes(8)), ("smb_reserved", 0), ("tid", 0), ("pid_low", 0xFEFF),
+    ("uid", 0), ("mid", 0), ("total_parameter_count", 0), ("max_parameter_count", 2),
+    ("max_data_count", 0), ("max_setup_count", 0),
+    ("trans_flags", 0x0002),                    # NO_RESPONSE
+    ("timeout", 0), ("parameter_count", 0),
+    ("parameter_offset", None),                 # equal to DataOffset (Windows WriteFile)
+    ("opcode", MAILSLOT_OPCODE_WRITE), ("priority", 0), ("mailslot_class", MAILSLOT_CLASS_UNRELIABLE),
+    ("padding", None),                          # zero bytes up to a 4-byte boundary
+    ("byte_count", None),
+    ("trailing", b""),                          # bytes after the data (rare)
+)
 
-    Defaults are the profile Windows' WriteFile sends ([MS-MAIL] section 4;
-    wire.md section 3.4).  Every field a real sender varies is kept, so
-    ``encode_datagram(decode_datagram(b)) == b`` for the datagrams we accept.
+
+class Datagram(collections.namedtuple(
+        "Datagram", ("msg_type", "source_name", "destination_name", "mailslot", "data")
+        + tuple(f for f, _ in _DATAGRAM_DEFAULTS), defaults=tuple(d for _, d in _DATAGRAM_DEFAULTS))):
+    """One NetBIOS datagram carrying an SMB mailslot write (immutable).
+
+    ``mailslot`` is the whole name on the wire (``\\MAILSLOT\\FOXAPP``).  Every
+    field a real sender varies is kept, so ``encode_datagram(decode_datagram(b)) == b``
+    for the datagrams we accept.
     """
 
-    msg_type: int
-    source_name: NetbiosName
-    destination_name: NetbiosName
-    mailslot: str                  # the whole name on the wire, e.g. "\\MAILSLOT\\FOXAPP"
-    data: bytes
-    dgm_id: int = 0
-    source_ip: str = "0.0.0.0"
-    source_port: int = DEFAULT_PORT
-    flags: int = FLAG_FIRST | NODE_TYPE_B
-    packet_offset: int = 0
-    dgm_length: int | None = None          # None: the right value (UDP payload - 14)
-    smb_status: int = 0
-    smb_flags: int = 0x18
-    smb_flags2: int = 0x0004
-    pid_high: int = 0
-    security_features: bytes = bytes(8)
-    smb_reserved: int = 0
-    tid: int = 0
-    pid_low: int = 0xFEFF
-    uid: int = 0
-    mid: int = 0
-    total_parameter_count: int = 0
-    max_parameter_count: int = 2
-    max_data_count: int = 0
-    max_setup_count: int = 0
-    trans_flags: int = 0x0002              # NO_RESPONSE
-    timeout: int = 0
-    parameter_count: int = 0
-    parameter_offset: int | None = None    # None: equal to DataOffset (Windows WriteFile)
-    opcode: int = MAILSLOT_OPCODE_WRITE
-    priority: int = 0
-    mailslot_class: int = MAILSLOT_CLASS_UNRELIABLE
-    padding: bytes | None = None           # None: zero bytes up to a 4-byte boundary
-    byte_count: int | None = None          # None: the right value
-    trailing: bytes = b""                  # bytes after the SMB ByteCount area (rare)
+    __slots__ = ()
 
     @property
     def mailslot_bare(self) -> str:
@@ -522,27 +504,26 @@ def default_transport() -> str:
     return "native" if sys.platform == "win32" else "netbios"
 
 
-@dataclasses.dataclass(frozen=True)
-class Config:
-    """Settings of the netbios transport (and the computer name of both)."""
+class Config(collections.namedtuple("Config", "port workgroup name broadcast")):
+    """Settings of the netbios transport (and the computer name of both); immutable.
 
-    port: int = DEFAULT_PORT
-    workgroup: str = DEFAULT_WORKGROUP
-    name: str = dataclasses.field(default_factory=default_computer_name)
-    broadcast: tuple[str, ...] = ()          # empty: every up IPv4 interface's broadcast address
+    ``broadcast``: addresses group writes go to; empty = every up IPv4 interface's.
+    """
 
-    def __post_init__(self):
-        if not isinstance(self.port, int) or not 0 < self.port < 65536:
-            raise ValueError(f"invalid port {self.port!r}: must be 1-65535")
-        object.__setattr__(self, "workgroup", netbios_name(self.workgroup))
-        object.__setattr__(self, "name", netbios_name(self.name))
+    __slots__ = ()
+
+    def __new__(cls, port: int = DEFAULT_PORT, workgroup: str = DEFAULT_WORKGROUP, name: str | None = None,
+                broadcast=()):
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise ValueError(f"invalid port {port!r}: must be 1-65535")
         addrs = []
-        for a in self.broadcast:
+        for a in broadcast:
             try:
                 addrs.append(str(ipaddress.IPv4Address(a.strip())))
             except (ipaddress.AddressValueError, ValueError, AttributeError):
                 raise ValueError(f"invalid broadcast address {a!r}: need an IPv4 address") from None
-        object.__setattr__(self, "broadcast", tuple(addrs))
+        return super().__new__(cls, port, netbios_name(workgroup),
+                               netbios_name(name if name is not None else default_computer_name()), tuple(addrs))
 
     @classmethod
     def from_env(cls, environ=None, *, port=None, workgroup=None, name=None, broadcast=None) -> "Config":
@@ -583,13 +564,8 @@ def resolve_transport(transport: str | None = None) -> str:
 # --------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class Interface:
-    name: str
-    address: str
-    netmask: str
-    broadcast: str
-    loopback: bool
+class Interface(collections.namedtuple("Interface", "name address netmask broadcast loopback")):
+    __slots__ = ()
 
 
 _SIOCGIFFLAGS, _SIOCGIFADDR, _SIOCGIFBRDADDR, _SIOCGIFNETMASK = 0x8913, 0x8915, 0x8919, 0x891B
@@ -667,24 +643,35 @@ def _source_address_for(dest: str, port: int) -> str:
 # Declared here as data so that the declarations can be checked on any OS;
 # bound to a private WinDLL only on Windows.
 
-import ctypes                      # noqa: E402  (kept beside the binding that needs it)
-from ctypes import wintypes        # noqa: E402
+_kernel32_prototypes = None
 
-LPDWORD = ctypes.POINTER(wintypes.DWORD)
 
-KERNEL32_PROTOTYPES = {
-    # name: (restype, argtypes) -- from the Win32 API (winbase.h / fileapi.h / handleapi.h)
-    "CreateMailslotW": (wintypes.HANDLE, (wintypes.LPCWSTR, wintypes.DWORD, wintypes.DWORD, wintypes.LPVOID)),
-    "GetMailslotInfo": (wintypes.BOOL, (wintypes.HANDLE, LPDWORD, LPDWORD, LPDWORD, LPDWORD)),
-    "SetMailslotInfo": (wintypes.BOOL, (wintypes.HANDLE, wintypes.DWORD)),
-    "CreateFileW": (wintypes.HANDLE, (wintypes.LPCWSTR, wintypes.DWORD, wintypes.DWORD, wintypes.LPVOID,
-                                      wintypes.DWORD, wintypes.DWORD, wintypes.HANDLE)),
-    "ReadFile": (wintypes.BOOL, (wintypes.HANDLE, wintypes.LPVOID, wintypes.DWORD, LPDWORD, wintypes.LPVOID)),
-    "WriteFile": (wintypes.BOOL, (wintypes.HANDLE, wintypes.LPCVOID, wintypes.DWORD, LPDWORD, wintypes.LPVOID)),
-    "CloseHandle": (wintypes.BOOL, (wintypes.HANDLE,)),
-}
+def kernel32_prototypes() -> dict:
+    """{name: (restype, argtypes)}, from the Win32 API (winbase.h, fileapi.h, handleapi.h)."""
+    global _kernel32_prototypes
+    if _kernel32_prototypes is None:
+        from ctypes import POINTER, wintypes as w
+        LPDWORD = POINTER(w.DWORD)
+        _kernel32_prototypes = {
+            "CreateMailslotW": (w.HANDLE, (w.LPCWSTR, w.DWORD, w.DWORD, w.LPVOID)),
+            "GetMailslotInfo": (w.BOOL, (w.HANDLE, LPDWORD, LPDWORD, LPDWORD, LPDWORD)),
+            "SetMailslotInfo": (w.BOOL, (w.HANDLE, w.DWORD)),
+            "CreateFileW": (w.HANDLE, (w.LPCWSTR, w.DWORD, w.DWORD, w.LPVOID, w.DWORD, w.DWORD, w.HANDLE)),
+            "ReadFile": (w.BOOL, (w.HANDLE, w.LPVOID, w.DWORD, LPDWORD, w.LPVOID)),
+            "WriteFile": (w.BOOL, (w.HANDLE, w.LPCVOID, w.DWORD, LPDWORD, w.LPVOID)),
+            "CloseHandle": (w.BOOL, (w.HANDLE,)),
+        }
+    return _kernel32_prototypes
 
-INVALID_HANDLE_VALUE = ctypes.c_void_p(-1).value
+
+def __getattr__(name):
+    # KERNEL32_PROTOTYPES is built on first use: importing ctypes costs start-up time everywhere
+    if name == "KERNEL32_PROTOTYPES":
+        return kernel32_prototypes()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+INVALID_HANDLE_VALUE = (1 << (8 * struct.calcsize("P"))) - 1     # (HANDLE)-1
 GENERIC_WRITE = 0x40000000
 FILE_SHARE_READ = 0x00000001
 OPEN_EXISTING = 3
@@ -706,8 +693,9 @@ class _Kernel32:
     """The private kernel32 binding: one WinDLL, argtypes/restype declared once."""
 
     def __init__(self):
+        import ctypes
         dll = ctypes.WinDLL("kernel32", use_last_error=True)
-        for fname, (restype, argtypes) in KERNEL32_PROTOTYPES.items():
+        for fname, (restype, argtypes) in kernel32_prototypes().items():
             fn = getattr(dll, fname)
             fn.restype = restype
             fn.argtypes = argtypes
@@ -730,6 +718,7 @@ def kernel32() -> _Kernel32:
 
 def _winerror(call: str, code: int | None = None, *, remote_path: str | None = None) -> OSError:
     """OSError for a failed kernel32 call, naming the call (and the remote-mailslot help)."""
+    import ctypes
     code = ctypes.get_last_error() if code is None else code
     base = ctypes.WinError(code)           # type: ignore[attr-defined]
     text = f"{call} failed: [WinError {code}] {base.strerror}"
@@ -747,6 +736,9 @@ class _Kernel32Slot:
     """A kernel32 mailslot handle: CreateMailslotW, ReadFile, Get/SetMailslotInfo, CloseHandle."""
 
     def __init__(self, bare: str, max_size: int, timeout_ms: int):
+        import ctypes
+        from ctypes import wintypes
+        self._ctypes, self._wintypes = ctypes, wintypes
         self._k = kernel32()
         self.path = "\\\\.\\mailslot\\" + bare
         handle = self._k.CreateMailslotW(self.path, max_size, timeout_ms, None)
@@ -756,6 +748,7 @@ class _Kernel32Slot:
         self._timeout_ms = timeout_ms
 
     def info(self) -> tuple[int, int, int, int]:
+        ctypes, wintypes = self._ctypes, self._wintypes
         vals = [wintypes.DWORD() for _ in range(4)]
         if not self._k.GetMailslotInfo(self._handle, *(ctypes.byref(v) for v in vals)):
             raise _winerror("GetMailslotInfo")
@@ -769,6 +762,7 @@ class _Kernel32Slot:
 
     def read(self, timeout_ms: int) -> bytes | None:
         """One message, or None when the read timed out (ERROR_SEM_TIMEOUT)."""
+        ctypes, wintypes = self._ctypes, self._wintypes
         self.set_timeout(timeout_ms)
         size = 0x10000
         while True:
@@ -793,6 +787,8 @@ class _Kernel32Slot:
 
 
 def _kernel32_write(path: str, data: bytes, *, remote: bool) -> int:
+    import ctypes
+    from ctypes import wintypes
     k = kernel32()
     handle = k.CreateFileW(path, GENERIC_WRITE, FILE_SHARE_READ, None, OPEN_EXISTING,
                            FILE_ATTRIBUTE_NORMAL, None)
@@ -822,6 +818,7 @@ def _kernel32_write(path: str, data: bytes, *, remote: bool) -> int:
 def _inbox_key(port: int, bare: str) -> str:
     upper = bare.upper()
     if len(upper) > 80:
+        import hashlib
         upper = "#" + hashlib.sha1(upper.encode()).hexdigest()
     return f"lanmsg-mailslot/{port}/{upper}"
 
@@ -830,6 +827,7 @@ def _inbox_address(port: int, bare: str):
     key = _inbox_key(port, bare)
     if sys.platform.startswith("linux"):
         return "\0" + key
+    import hashlib
     import tempfile
     base = os.environ.get("XDG_RUNTIME_DIR") or os.path.join(tempfile.gettempdir(), f"lanmsg-{os.getuid()}")
     os.makedirs(base, mode=0o700, exist_ok=True)
@@ -984,27 +982,24 @@ def learned_name(ip: str) -> str | None:
     return None
 
 
-@dataclasses.dataclass(frozen=True)
-class Message:
-    """One message read from a mailslot."""
+class Message(collections.namedtuple("Message", "data mailslot source_name source_ip destination local datagram",
+                                     defaults=(None, None, None, False, None))):
+    """One message read from a mailslot.
 
-    data: bytes
-    mailslot: str                        # bare name it was read from
-    source_name: str | None = None       # computer name of the sender, when the transport knows it
-    source_ip: str | None = None
-    destination: str | None = None       # NetBIOS destination name, e.g. "WORKGROUP<00>"
-    local: bool = False                  # written on this machine (".", own name, or a group write)
-    datagram: Datagram | None = None
+    data; mailslot: the bare name it was read from; source_name and source_ip:
+    the sender, when the transport knows it; destination: the NetBIOS destination
+    name ("WORKGROUP<00>"); local: written on this machine ("." or a group write);
+    datagram: the decoded datagram (netbios transport).
+    """
+
+    __slots__ = ()
 
 
-@dataclasses.dataclass(frozen=True)
-class MailslotInfo:
-    """What GetMailslotInfo reports (sizes in bytes, read_timeout in milliseconds)."""
+class MailslotInfo(collections.namedtuple("MailslotInfo", "max_size next_size count read_timeout")):
+    """What GetMailslotInfo reports: sizes in bytes (next_size MAILSLOT_NO_MESSAGE when
+    empty), read_timeout in milliseconds (MAILSLOT_WAIT_FOREVER for no timeout)."""
 
-    max_size: int
-    next_size: int          # MAILSLOT_NO_MESSAGE when empty
-    count: int
-    read_timeout: int       # MAILSLOT_WAIT_FOREVER for no timeout
+    __slots__ = ()
 
 
 class _Dedup:
@@ -1100,9 +1095,10 @@ class _Addresses:
 
 
 class _NetbiosSlot:
-    def __init__(self, bare: str, max_size: int, timeout: float | None, config: Config):
+    def __init__(self, bare: str, max_size: int, timeout: float | None, config: Config, monitor=()):
         self.bare, self.config, self.max_size, self.timeout = bare, config, max_size, timeout
         self._wire_name = (MAILSLOT_PREFIX + bare).upper()
+        self._monitored = {(MAILSLOT_PREFIX + m).upper(): m for m in monitor}
         self.stats: collections.Counter = collections.Counter()
         self._pending: collections.deque = collections.deque()
         self._dedup = _Dedup()
@@ -1169,9 +1165,14 @@ class _NetbiosSlot:
         if verdict != "accept":
             self.stats[f"dropped_{verdict}"] += 1
             return
-        if d.mailslot.upper() == self._wire_name:
+        wire_name = d.mailslot.upper()
+        broadcast = dest is not None and dest in self._addresses.broadcast
+        if wire_name == self._wire_name:
             self._accept(d, peer, check_duplicate=True, local=False, raw=payload)
-        elif dest is None or dest not in self._addresses.broadcast:
+        elif broadcast and wire_name in self._monitored:
+            self._accept(d, peer, check_duplicate=True, local=False, raw=payload,
+                         mailslot=self._monitored[wire_name])
+        elif not broadcast:
             # only this socket saw a unicast datagram: hand it to the name's owner here
             self.stats[_forward(d, payload, peer, self.config)] += 1
         else:
@@ -1193,7 +1194,8 @@ class _NetbiosSlot:
             return
         self._accept(d, peer, check_duplicate=kind == ENVELOPE_FORWARDED, local=kind == ENVELOPE_LOCAL, raw=raw)
 
-    def _accept(self, d: Datagram, peer, *, check_duplicate: bool, local: bool, raw: bytes) -> None:
+    def _accept(self, d: Datagram, peer, *, check_duplicate: bool, local: bool, raw: bytes,
+                mailslot: str | None = None) -> None:
         source_ip = d.source_ip if d.source_ip != "0.0.0.0" else peer[0]
         if check_duplicate and self._dedup.check((source_ip, d.dgm_id, zlib.crc32(raw)), time.monotonic()):
             self.stats["dropped_duplicate"] += 1
@@ -1203,8 +1205,8 @@ class _NetbiosSlot:
             return
         if not local:
             learn_address(d.source_name.name, source_ip)
-        self._queue(Message(d.data, self.bare, d.source_name.name, source_ip, str(d.destination_name),
-                            local, d))
+        self._queue(Message(d.data, mailslot or self.bare, d.source_name.name, source_ip,
+                            str(d.destination_name), local, d))
 
     def _queue(self, message: Message) -> None:
         if len(self._pending) >= PENDING_MAX_MESSAGES:
@@ -1422,14 +1424,20 @@ class Mailslot:
     """
 
     def __init__(self, name: str, *, max_size: int = 0, read_timeout: float | None = None,
-                 transport: str | None = None, config: Config | None = None):
+                 transport: str | None = None, config: Config | None = None, monitor=()):
+        """``monitor``: other mailslot names whose *broadcast* datagrams this slot also
+        reads without owning them (netbios transport only; every socket on the port
+        sees every broadcast).  Ignored by the native transport."""
         self.name = normalize_mailslot_name(name)
         self.transport = resolve_transport(transport)
         self.config = config if config is not None else Config.from_env()
         if not isinstance(max_size, int) or max_size < 0:
             raise ValueError(f"invalid max_size {max_size!r}")
-        impl = _NativeSlot if self.transport == "native" else _NetbiosSlot
-        self._impl = impl(self.name, max_size, read_timeout, self.config)
+        if self.transport == "native":
+            self._impl = _NativeSlot(self.name, max_size, read_timeout, self.config)
+        else:
+            self._impl = _NetbiosSlot(self.name, max_size, read_timeout, self.config,
+                                      monitor=[normalize_mailslot_name(m) for m in monitor])
         self._closed = False
 
     def read(self, timeout: float | None = _DEFAULT) -> Message:  # type: ignore[assignment]
@@ -1503,11 +1511,10 @@ def read_any(slots, timeout: float | None) -> tuple[Mailslot, Message]:
             time.sleep(NATIVE_POLL_INTERVAL_S if remaining is None else min(remaining, NATIVE_POLL_INTERVAL_S))
 
 
-@dataclasses.dataclass(frozen=True)
-class Target:
-    kind: str                 # "local", "group" or "unique"
-    name: str                 # NetBIOS name (group or computer), "." for local
-    address: str | None = None
+class Target(collections.namedtuple("Target", "kind name address", defaults=(None,))):
+    """Where a write goes: kind "local", "group" or "unique"; the NetBIOS name; an address."""
+
+    __slots__ = ()
 
 
 def classify_target(target: str, config: Config, address: str | None = None) -> Target:

@@ -13,6 +13,8 @@ from .messenger import (DETECT_TIMEOUT_S, EXIT_NONE, EXIT_OK, EXIT_SYSTEM, EXIT_
                         Settings, listen, run_operation)
 from .output import Printer, error, safe_text
 
+DISCOVER_TIMEOUT_S = 3.0
+
 EXIT_CODES = """exit codes:
   0  success (confirmed, found, sent)
   1  nothing confirmed or found in time
@@ -27,12 +29,13 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--slot", default=P.DEFAULT_SLOT, help=f"messenger mailslot name (default {P.DEFAULT_SLOT})")
+def _common(p: argparse.ArgumentParser, slot: str) -> None:
+    p.add_argument("--slot", default=slot, help=f"mailslot name (default {slot})")
     mailslot.add_transport_arguments(p)
     p.add_argument("--json", action="store_true", help="print one JSON object per event")
-    p.add_argument("--encoding", default=P.DEFAULT_ENCODING,
-                   help="text encoding of outgoing messages (default utf-8; cp1252 for old peers)")
+    if slot == P.DEFAULT_SLOT:
+        p.add_argument("--encoding", default=P.DEFAULT_ENCODING,
+                       help="text encoding of outgoing messages (default utf-8; cp1252 for old peers)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,10 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lanmsg {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def add(name, help_text):
+    def add(name, help_text, slot=P.DEFAULT_SLOT):
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXIT_CODES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        _common(p)
+        _common(p, slot)
         return p
 
     p = add("listen", "join the group: show messages and presence, confirm and answer until Ctrl-C")
@@ -67,6 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("detect", "list the peers that are online")
     p.add_argument("--timeout", type=float, default=DETECT_TIMEOUT_S,
                    help=f"seconds to collect answers (default {DETECT_TIMEOUT_S})")
+    p = add("announce", "broadcast this server's IP and TCP port every interval (msserver) and answer "
+            "discover queries at once", slot=P.MS_SLOT)
+    p.add_argument("tcp_port", metavar="PORT", type=int, help="the TCP port clients should connect to")
+    p.add_argument("--ip", help="announce this address (default: the address of each interface broadcast on)")
+    p.add_argument("--interval", type=float, default=P.ANNOUNCE_INTERVAL_S,
+                   help=f"seconds between broadcasts (default {P.ANNOUNCE_INTERVAL_S:g}, as msserver)")
+    p = add("discover", "find a server's IP:PORT (lanmsg announce or the original msserver)", slot=P.MS_SLOT)
+    p.add_argument("--timeout", type=float, default=DISCOVER_TIMEOUT_S,
+                   help=f"seconds to look (default {DISCOVER_TIMEOUT_S:g})")
+    p.add_argument("--all", action="store_true", help="every distinct server found within the timeout")
+    p.add_argument("--check", action="store_true", help="only servers that accept a TCP connection")
     return parser
 
 
@@ -111,10 +125,21 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        printer = Printer(args.json)
+        if args.command in ("announce", "discover"):
+            from . import discovery
+            config = mailslot.config_from_args(args)
+            if args.command == "announce":
+                if args.interval <= 0:
+                    raise ValueError("--interval must be positive")
+                return discovery.announce(args.tcp_port, slot=args.slot, ip=args.ip, interval=args.interval,
+                                          transport=args.transport, config=config, printer=printer)
+            return discovery.discover(slot=args.slot, timeout=max(0.0, args.timeout), find_all=args.all,
+                                      check=args.check, transport=args.transport, config=config,
+                                      printer=printer)
         import codecs
         codecs.lookup(args.encoding)
         settings = _settings(args)
-        printer = Printer(args.json)
         if args.command == "listen":
             return listen(settings, printer, log_path=args.log)
         if args.command == "send":

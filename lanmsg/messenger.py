@@ -10,7 +10,6 @@ their process.  The same Operation classes run in both places, on both transport
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import json
 import os
@@ -37,19 +36,17 @@ LISTEN_POLL_S = 0.25                     # the listener's longest sleep (signals
 LOCAL_REQUEST_MAX = 60_000               # bytes of one control request or reply
 
 
-@dataclasses.dataclass
 class Settings:
-    slot: str = P.DEFAULT_SLOT
-    transport: str | None = None
-    config: mailslot.Config | None = None
-    encoding: str = P.DEFAULT_ENCODING
-    max_frame: int = P.MAX_FRAME
+    """What every messenger command runs with: slot, transport, config, text encoding, frame limit."""
 
-    def __post_init__(self):
-        self.transport = mailslot.resolve_transport(self.transport)
-        if self.config is None:
-            self.config = mailslot.Config.from_env()
-        self.slot = mailslot.normalize_mailslot_name(self.slot)
+    def __init__(self, slot: str = P.DEFAULT_SLOT, transport: str | None = None,
+                 config: mailslot.Config | None = None, encoding: str = P.DEFAULT_ENCODING,
+                 max_frame: int = P.MAX_FRAME):
+        self.slot = mailslot.normalize_mailslot_name(slot)
+        self.transport = mailslot.resolve_transport(transport)
+        self.config = config if config is not None else mailslot.Config.from_env()
+        self.encoding = encoding
+        self.max_frame = max_frame
 
     @property
     def name(self) -> str:

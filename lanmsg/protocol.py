@@ -18,7 +18,7 @@ No sockets and no clocks here: every function that needs the time takes ``now``
 
 from __future__ import annotations
 
-import dataclasses
+import collections
 import random
 import re
 
@@ -43,21 +43,16 @@ class FrameError(ValueError):
     """A frame lanmsg refuses to build (bad input: the CLI's exit code 2)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Frame:
-    sender: str
-    msg_id: int
-    wants_confirmation: bool
-    system: bool
-    body: str
+class Frame(collections.namedtuple("Frame", "sender msg_id wants_confirmation system body")):
+    """A messenger frame: sender name, message id, the two flags, the body text."""
+
+    __slots__ = ()
 
 
-@dataclasses.dataclass(frozen=True)
-class BadFrame:
-    """What parsing returns for bytes that are not a messenger frame (never raised)."""
+class BadFrame(collections.namedtuple("BadFrame", "reason size")):
+    """What parsing returns for bytes that are not a frame (never raised): why, and how many bytes."""
 
-    reason: str
-    size: int
+    __slots__ = ()
 
 
 def decode_text(raw: bytes) -> str:
@@ -139,71 +134,44 @@ def parse_conf(body: str) -> int | None:
 # --------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class Transmit:
+class Transmit(collections.namedtuple("Transmit", "target address data frame")):
     """Send ``data`` to mailslot peers: ``target`` '*' (everyone) or a computer name at ``address``."""
 
-    target: str
-    address: str | None
-    data: bytes
-    frame: Frame
+    __slots__ = ()
 
 
-@dataclasses.dataclass(frozen=True)
-class MessageReceived:
-    sender: str
-    address: str | None
-    msg_id: int
-    text: str
-    duplicate: bool              # already shown once: confirmed again, not shown again
-    at: float
+class MessageReceived(collections.namedtuple("MessageReceived", "sender address msg_id text duplicate at")):
+    """A user message; ``duplicate``: already shown once (confirmed again, not shown again)."""
+
+    __slots__ = ()
 
 
-@dataclasses.dataclass(frozen=True)
-class PresenceChanged:
-    name: str
-    address: str | None
-    online: bool
-    at: float
+class PresenceChanged(collections.namedtuple("PresenceChanged", "name address online at")):
+    __slots__ = ()
 
 
-@dataclasses.dataclass(frozen=True)
-class Confirmed:
-    msg_id: int
-    by: str
-    address: str | None
-    at: float
+class Confirmed(collections.namedtuple("Confirmed", "msg_id by address at")):
+    __slots__ = ()
 
 
-@dataclasses.dataclass(frozen=True)
-class DeliveryFailed:
-    msg_id: int
-    target: str
-    attempts: int
-    at: float
+class DeliveryFailed(collections.namedtuple("DeliveryFailed", "msg_id target attempts at")):
+    __slots__ = ()
 
 
-@dataclasses.dataclass(frozen=True)
-class PeerAnswered:
+class PeerAnswered(collections.namedtuple("PeerAnswered", "name address at")):
     """An ONLINE frame: the answer to DETECT (or an announcement)."""
 
-    name: str
-    address: str | None
-    at: float
+    __slots__ = ()
 
 
-@dataclasses.dataclass(frozen=True)
-class Dropped:
-    reason: str                  # short, countable: "short", "bad-id", "own", ...
-    at: float
+class Dropped(collections.namedtuple("Dropped", "reason at")):
+    """A frame that was not taken; ``reason`` is short and countable ("short", "bad-id", "own")."""
+
+    __slots__ = ()
 
 
-@dataclasses.dataclass(frozen=True)
-class Presence:
-    name: str
-    address: str | None
-    online: bool
-    last_seen: float
+class Presence(collections.namedtuple("Presence", "name address online last_seen")):
+    __slots__ = ()
 
 
 # --------------------------------------------------------------------------
@@ -221,19 +189,17 @@ PRESENCE_MAX = 4096              # memory cap of the presence table
 PENDING_MAX = 1024               # outstanding unconfirmed messages
 
 
-@dataclasses.dataclass
 class _Pending:
-    msg_id: int
-    target: str
-    address: str | None
-    data: bytes
-    frame: Frame
-    attempts: int
-    next_at: float | None
-    give_up_at: float
-    collect: bool                 # broadcast: keep collecting confirmations until give_up_at
-    confirmed_by: set
-    resends: int
+    """A message waiting for its confirmation (``collect``: a broadcast, gathering them all)."""
+
+    __slots__ = ("msg_id", "target", "address", "data", "frame", "attempts", "next_at", "give_up_at",
+                 "collect", "confirmed_by", "resends")
+
+    def __init__(self, msg_id, target, address, data, frame, attempts, next_at, give_up_at, collect,
+                 confirmed_by, resends):
+        self.msg_id, self.target, self.address, self.data, self.frame = msg_id, target, address, data, frame
+        self.attempts, self.next_at, self.give_up_at = attempts, next_at, give_up_at
+        self.collect, self.confirmed_by, self.resends = collect, confirmed_by, resends
 
 
 class Peer:
@@ -433,3 +399,130 @@ class Peer:
 
     def online_peers(self) -> list[Presence]:
         return sorted((p for p in self.presence.values() if p.online), key=lambda p: p.name.upper())
+
+
+# --------------------------------------------------------------------------
+# msserver's MS_MESSAGE and lanmsg's discovery query
+# --------------------------------------------------------------------------
+#   typedef struct { DWORD msg_id; char ipStr[20]; DWORD ip; UINT port; } MS_MESSAGE;
+# 32 bytes, little-endian (the seed's Windows C struct, no padding): msg_id 0xaabbccdd,
+# ipStr a NUL-terminated dotted quad, ip the inet_addr() value (the four address bytes
+# in network order), port the TCP port in host order.
+
+MS_SLOT = "@_MSClient_@"
+MS_MESSAGE_ID = 0xAABBCCDD
+MS_MESSAGE_SIZE = 32
+ANNOUNCE_INTERVAL_S = 1.0            # the seed's server broadcasts every second
+QUERY_PREFIX = "LANMSG\\QUERY\\"     # + the announced slot: queries go here, never to @_MSClient_@
+QUERY_MAGIC = b"LMDQ"
+QUERY_VERSION = 1
+ANSWER_JITTER_MAX_S = 0.010          # several announcers answer one query 0-10 ms apart
+QUERY_RESEND_S = 1.0                 # discover repeats its query this often (a lost broadcast)
+
+import socket as _socket             # noqa: E402  (inet_aton/ntoa only: no I/O)
+import struct as _struct             # noqa: E402
+
+_MS_FMT = _struct.Struct("<I20s4sI")
+
+
+class Endpoint(collections.namedtuple("Endpoint", "ip port")):
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+
+class Announcement(collections.namedtuple("Announcement", "endpoint note", defaults=("",))):
+    """A server's endpoint; ``note`` says how an ambiguous message was read ("ip-field-differs")."""
+
+    __slots__ = ()
+
+
+def encode_ms_message(ip: str, port: int) -> bytes:
+    try:
+        packed = _socket.inet_aton(ip)
+        canonical = _socket.inet_ntoa(packed)
+    except OSError:
+        raise FrameError(f"invalid IPv4 address {ip!r}") from None
+    if canonical != ip or not 0 < port < 65536:
+        raise FrameError(f"invalid endpoint {ip}:{port}")
+    return _MS_FMT.pack(MS_MESSAGE_ID, ip.encode("ascii"), packed, port)
+
+
+def _dotted_quad(raw: bytes) -> str | None:
+    text = raw.split(b"\x00", 1)[0]
+    if len(text) > 15 or not re.fullmatch(rb"[0-9]{1,3}(\.[0-9]{1,3}){3}", text):
+        return None
+    parts = [int(p) for p in text.split(b".")]
+    if any(p > 255 for p in parts):
+        return None
+    return ".".join(str(p) for p in parts)
+
+
+def decode_ms_message(data: bytes, source_ip: str | None = None) -> Announcement | BadFrame:
+    """MS_MESSAGE bytes -> Announcement, or BadFrame.  Never raises.
+
+    Lenient where the original is ambiguous: ``ipStr`` is preferred; the ``ip``
+    field is used when ipStr is unreadable (in network order, or byte-swapped
+    if that is what matches); an unspecified address (0.0.0.0) is replaced by
+    the address the datagram came from.  Trailing bytes beyond 32 are ignored.
+    """
+    try:
+        data = bytes(data)
+    except TypeError:
+        return BadFrame("not-bytes", 0)
+    if len(data) < MS_MESSAGE_SIZE:
+        return BadFrame("short", len(data))
+    msg_id, ip_str, ip_raw, port = _MS_FMT.unpack_from(data, 0)
+    if msg_id != MS_MESSAGE_ID:
+        return BadFrame("bad-msg-id", len(data))
+    if not 0 < port < 65536:
+        return BadFrame("bad-port", len(data))
+    text_ip = _dotted_quad(ip_str)
+    field_ip = _socket.inet_ntoa(ip_raw)
+    swapped_ip = _socket.inet_ntoa(ip_raw[::-1])
+    note = ""
+    if text_ip is not None and not (text_ip == "0.0.0.0" and field_ip != "0.0.0.0"):
+        ip = text_ip
+        if field_ip != text_ip:
+            note = "ip-field-byte-swapped" if swapped_ip == text_ip else "ip-field-differs"
+    elif field_ip != "0.0.0.0":
+        ip, note = field_ip, "ipstr-unreadable"
+    else:
+        return BadFrame("no-address", len(data))
+    if ip == "0.0.0.0":
+        if not source_ip:
+            return BadFrame("no-address", len(data))
+        ip, note = source_ip, "unspecified-address"
+    if len(data) > MS_MESSAGE_SIZE:
+        note = note or "trailing-bytes"
+    return Announcement(Endpoint(ip, port), note)
+
+
+class Query(collections.namedtuple("Query", "reply_slot")):
+    """A discovery query; ``reply_slot`` is the asking process's private mailslot."""
+
+    __slots__ = ()
+
+
+def encode_query(reply_slot: str) -> bytes:
+    name = reply_slot.encode("ascii")
+    if not 0 < len(name) < 200:
+        raise FrameError("reply mailslot name must be 1-199 ASCII characters")
+    return QUERY_MAGIC + bytes([QUERY_VERSION, len(name)]) + name
+
+
+def decode_query(data: bytes) -> Query | BadFrame:
+    try:
+        data = bytes(data)
+    except TypeError:
+        return BadFrame("not-bytes", 0)
+    if len(data) < 6 or data[:4] != QUERY_MAGIC:
+        return BadFrame("not-a-query", len(data))
+    if data[4] != QUERY_VERSION:
+        return BadFrame("query-version", len(data))
+    n = data[5]
+    name = data[6:6 + n]
+    if n == 0 or len(name) != n or any(not 0x20 < c < 0x7F for c in name):
+        return BadFrame("bad-reply-slot", len(data))
+    return Query(name.decode("ascii"))

@@ -415,7 +415,7 @@ def test_smb_header_checks(offset, value, reason):
 
 def test_lowercase_mailslot_prefix_is_accepted():
     d = foxapp_datagram()
-    low = mailslot.encode_datagram(mailslot.Datagram(**{**d.__dict__, "mailslot": "\\mailslot\\foxapp"}))
+    low = mailslot.encode_datagram(d._replace(mailslot="\\mailslot\\foxapp"))
     assert b"\\mailslot\\foxapp\x00" in low
     got = mailslot.decode_datagram(low)
     assert got.mailslot == "\\mailslot\\foxapp"

@@ -57,7 +57,7 @@ def other_datagram(slot_name, data, *, dest=NetbiosName("WORKGROUP"), msg_type=0
                                 data=data, source_ip=ip, source_port=port,
                                 dgm_id=random.randrange(0x10000) if dgm_id is None else dgm_id)
     if mailslot_path is not None:
-        d = mailslot.Datagram(**{**d.__dict__, "mailslot": mailslot_path})
+        d = d._replace(mailslot=mailslot_path)
     return mailslot.encode_datagram(d)
 
 

@@ -1,0 +1,201 @@
+"""announce / discover: msserver and msclient, plus a query answered in one round trip.
+
+``announce`` broadcasts MS_MESSAGE to ``\\\\*\\mailslot\\@_MSClient_@`` every interval,
+as the seed's server does, and owns ``LANMSG\\QUERY\\@_MSCLIENT_@``, where ``discover``
+asks; it answers at once (0-10 ms jitter) by unicast to the asker's private reply
+mailslot.  ``discover`` takes both the answers and the periodic broadcasts of
+original msservers.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import random
+import socket
+import time
+
+import mailslot
+
+from . import protocol as P
+from .messenger import (EXIT_NONE, EXIT_OK, EXIT_SYSTEM, REPLY_PREFIX, LanmsgError, StopRequested,
+                        StopSignals)
+from .output import Printer
+
+DISCOVER_TIMEOUT_S = 3.0         # default `discover` window
+CHECK_CONNECT_TIMEOUT_S = 1.0    # --check: a TCP connect attempt to a found endpoint
+
+
+def query_slot(slot: str) -> str:
+    return P.QUERY_PREFIX + mailslot.normalize_mailslot_name(slot).upper()
+
+
+# --------------------------------------------------------------------------
+# announce
+# --------------------------------------------------------------------------
+
+def _announce_routes(transport: str, config: mailslot.Config, ip: str | None) -> list[tuple[mailslot.Config, str]]:
+    """(config limited to one broadcast address, announced IP) per interface we broadcast on."""
+    if transport == "native":
+        return [(config, ip or _primary_address())]
+    if ip:
+        return [(config, ip)]
+    return [(mailslot.Config(port=config.port, workgroup=config.workgroup, name=config.name, broadcast=(bcast,)), src)
+            for src, bcast in mailslot.broadcast_routes(config)]
+
+
+def _primary_address() -> str:
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
+
+
+def announce(port: int, *, slot: str = P.MS_SLOT, ip: str | None = None, interval: float = P.ANNOUNCE_INTERVAL_S,
+             transport: str | None = None, config: mailslot.Config | None = None, printer: Printer,
+             rng: random.Random | None = None, count: int | None = None) -> int:
+    transport = mailslot.resolve_transport(transport)
+    config = config or mailslot.Config.from_env()
+    rng = rng or random.Random()
+    if ip is not None:
+        P.encode_ms_message(ip, port)                       # validates: bad input before anything is sent
+    elif not 0 < port < 65536:
+        raise ValueError(f"invalid TCP port {port}: must be 1-65535")
+    routes = _announce_routes(transport, config, ip)
+    frames = [(cfg, P.encode_ms_message(addr, port)) for cfg, addr in routes]
+    local_ip = routes[0][1]
+    try:
+        queries = mailslot.Mailslot(query_slot(slot), transport=transport, config=config)
+    except mailslot.MailslotExistsError:
+        queries = None
+        printer.event("warning", f"another announcer on this machine answers queries for {slot}; "
+                      "this one only broadcasts", slot=slot)
+    answers: list[tuple[float, int, str, str | None, str, bool]] = []   # due, seq, target, address, reply slot, local
+    seq = 0
+    sent = answered = 0
+    printer.event("announcing", f"announcing {', '.join(f'{a}:{port}' for _, a in routes)} on "
+                  f"\\\\*\\mailslot\\{slot} every {interval:g} s ({transport}); Ctrl-C to stop",
+                  endpoints=[f"{a}:{port}" for _, a in routes], slot=slot, interval=interval)
+    next_broadcast = time.monotonic()
+    try:
+        with StopSignals() as stop:
+            while not stop.stopping.is_set():
+                now = time.monotonic()
+                if now >= next_broadcast:
+                    for cfg, frame in frames:
+                        try:
+                            mailslot.write("*", slot, frame, transport=transport, config=cfg)
+                            sent += 1
+                        except mailslot.RemoteMailslotsError as e:
+                            raise LanmsgError(e.strerror or str(e), EXIT_SYSTEM) from None
+                    if count is not None and sent >= count * len(frames):
+                        break
+                    next_broadcast = now + interval
+                while answers and answers[0][0] <= now:
+                    _, _, target, address, reply, local = heapq.heappop(answers)
+                    addr = local_ip if local or ip else _facing_address(address, config, local_ip)
+                    try:
+                        mailslot.write("." if local else target, reply, P.encode_ms_message(addr, port),
+                                       transport=transport, config=config, address=None if local else address)
+                        answered += 1
+                    except (OSError, ValueError):
+                        pass
+                wake = min([next_broadcast] + [a[0] for a in answers[:1]])
+                wait = max(0.0, wake - time.monotonic())
+                if queries is None:
+                    time.sleep(min(wait, 0.25))
+                    continue
+                try:
+                    msg = queries.read(min(wait, 0.25))
+                except TimeoutError:
+                    continue
+                q = P.decode_query(msg.data)
+                if isinstance(q, P.BadFrame) or not q.reply_slot.upper().startswith(REPLY_PREFIX):
+                    continue
+                delay = rng.uniform(0.0, P.ANSWER_JITTER_MAX_S)
+                seq += 1
+                heapq.heappush(answers, (time.monotonic() + delay, seq, msg.source_name or ".",
+                                         msg.source_ip, q.reply_slot, msg.local))
+    except (KeyboardInterrupt, StopRequested):
+        pass
+    finally:
+        if queries is not None:
+            queries.close()
+        printer.event("stopped", f"stopped after {sent} broadcasts and {answered} answers",
+                      broadcasts=sent, answers=answered)
+    return EXIT_OK
+
+
+def _facing_address(peer_ip: str | None, config: mailslot.Config, default: str) -> str:
+    """Our address on the interface that reaches ``peer_ip``."""
+    if not peer_ip:
+        return default
+    try:
+        return mailslot._source_address_for(peer_ip, config.port)
+    except OSError:
+        return default
+
+
+# --------------------------------------------------------------------------
+# discover
+# --------------------------------------------------------------------------
+
+def _reachable(endpoint: P.Endpoint) -> bool:
+    try:
+        with socket.create_connection((endpoint.ip, endpoint.port), timeout=CHECK_CONNECT_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
+
+
+def discover(*, slot: str = P.MS_SLOT, timeout: float = DISCOVER_TIMEOUT_S, find_all: bool = False,
+             check: bool = False, transport: str | None = None, config: mailslot.Config | None = None,
+             printer: Printer) -> int:
+    transport = mailslot.resolve_transport(transport)
+    config = config or mailslot.Config.from_env()
+    reply_name = f"{REPLY_PREFIX}{os.getpid()}-{random.getrandbits(48):012x}"
+    deadline = time.monotonic() + timeout
+    slots = []
+    try:
+        # the private reply slot; on the netbios transport it also sees msserver's broadcasts
+        reply = mailslot.Mailslot(reply_name, transport=transport, config=config, monitor=(slot,))
+        slots.append(reply)
+        try:            # the original clients' name, for msservers on this machine (Windows: exclusive)
+            slots.append(mailslot.Mailslot(slot, transport=transport, config=config))
+        except mailslot.MailslotExistsError:
+            pass
+        query = P.encode_query(reply_name)
+        next_query = time.monotonic()
+        found: dict[P.Endpoint, bool] = {}
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            if now >= next_query:
+                try:
+                    mailslot.write("*", query_slot(slot), query, transport=transport, config=config)
+                except mailslot.RemoteMailslotsError as e:
+                    if len(slots) == 1:
+                        raise LanmsgError(e.strerror or str(e), EXIT_SYSTEM) from None
+                next_query = now + P.QUERY_RESEND_S
+            try:
+                _, msg = mailslot.read_any(slots, min(deadline, next_query) - now)
+            except TimeoutError:
+                continue
+            ann = P.decode_ms_message(msg.data, msg.source_ip)
+            if isinstance(ann, P.BadFrame) or ann.endpoint in found:
+                continue
+            via = "answer" if msg.mailslot.upper() == reply_name.upper() else "broadcast"
+            ok = _reachable(ann.endpoint) if check else True
+            found[ann.endpoint] = ok
+            if not ok:
+                continue
+            printer.event("server", str(ann.endpoint), ip=ann.endpoint.ip, port=ann.endpoint.port, via=via,
+                          **({"from": msg.source_name} if msg.source_name else {}),
+                          **({"note": ann.note} if ann.note else {}))
+            if not find_all:
+                return EXIT_OK
+        return EXIT_OK if any(found.values()) else EXIT_NONE
+    finally:
+        for s in slots:
+            s.close()
