@@ -487,7 +487,7 @@ def decode_ms_message(data: bytes, source_ip: str | None = None) -> Announcement
         if field_ip != text_ip:
             note = "ip-field-byte-swapped" if swapped_ip == text_ip else "ip-field-differs"
     elif field_ip != "0.0.0.0":
-        ip, note = field_ip, "ipstr-unreadable"
+        ip, note = field_ip, "ipstr-unspecified" if text_ip == "0.0.0.0" else "ipstr-unreadable"
     else:
         return BadFrame("no-address", len(data))
     if ip == "0.0.0.0":
