@@ -89,16 +89,22 @@ class Node:
             self.last_send_error = e
             return e
 
-    def run_actions(self, items) -> list:
-        """Send the Transmit actions; return the events (Transmit results are dropped)."""
+    def run_actions(self, items, on_event=None) -> list:
+        """Send the Transmit actions in order; return the events.
+
+        ``on_event`` sees each event before any later action is sent, so a
+        message is logged and shown before its confirmation goes out.
+        """
         events = []
         for item in items:
             if isinstance(item, P.Transmit):
                 self.transmit(item)
-            else:
-                if isinstance(item, P.Dropped):
-                    self.frames_dropped[item.reason] = self.frames_dropped.get(item.reason, 0) + 1
-                events.append(item)
+                continue
+            if isinstance(item, P.Dropped):
+                self.frames_dropped[item.reason] = self.frames_dropped.get(item.reason, 0) + 1
+            if on_event is not None:
+                on_event(item)
+            events.append(item)
         return events
 
     def receive(self, msg: mailslot.Message) -> list:
@@ -138,6 +144,11 @@ class Operation:
     def fail(self, message: str, code: int) -> None:
         self.emit({"event": "error", "message": message, "exit": code})
         self.finish(code)
+
+    def fail_to_send(self, err: Exception) -> None:
+        """A transport refused the message: bad input (exit 2) or a system error (exit 3)."""
+        text = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        self.fail(str(text), EXIT_USAGE if isinstance(err, ValueError) else EXIT_SYSTEM)
 
     def start(self, node: Node, t: float) -> None: ...
     def on_event(self, node: Node, event, t: float) -> None: ...
@@ -190,8 +201,7 @@ class SendOp(Operation):
             return
         err = node.transmit(actions[0])
         if err is not None:
-            code = EXIT_USAGE if isinstance(err, ValueError) else EXIT_SYSTEM
-            self.fail(str(err.strerror if isinstance(err, OSError) and err.strerror else err), code)
+            self.fail_to_send(err)
             return
         self.emit({"event": "sent", "id": self.msg_id, "to": target, "address": address})
         if not self.wait:
@@ -232,8 +242,7 @@ class BroadcastOp(Operation):
             return
         err = node.transmit(actions[0])
         if err is not None:
-            self.fail(str(err.strerror if isinstance(err, OSError) and err.strerror else err),
-                      EXIT_USAGE if isinstance(err, ValueError) else EXIT_SYSTEM)
+            self.fail_to_send(err)
             return
         self.emit({"event": "sent", "id": self.msg_id, "to": "*"})
         self.deadline = t + self.wait
@@ -262,11 +271,10 @@ class DetectOp(Operation):
 
     def start(self, node: Node, t: float) -> None:
         self.deadline = t + self.timeout
+        errors_before = node.send_errors
         node.run_actions(node.peer.detect(t))
-        if node.last_send_error is not None and node.send_errors:
-            err = node.last_send_error
-            self.fail(str(err.strerror if isinstance(err, OSError) and err.strerror else err),
-                      EXIT_USAGE if isinstance(err, ValueError) else EXIT_SYSTEM)
+        if node.send_errors > errors_before:
+            self.fail_to_send(node.last_send_error)
 
     def on_event(self, node: Node, event, t: float) -> None:
         if isinstance(event, P.PeerAnswered) and event.name.upper() != node.peer.name.upper() \
@@ -420,14 +428,7 @@ def listen(settings: Settings, printer: Printer, *, log_path: str | None = None,
                 op.on_event(node, ev, now())
 
     def process(items) -> None:
-        # log and show a message *before* its confirmation is sent
-        for item in items:
-            if isinstance(item, P.Transmit):
-                node.transmit(item)
-            else:
-                if isinstance(item, P.Dropped):
-                    node.frames_dropped[item.reason] = node.frames_dropped.get(item.reason, 0) + 1
-                handle([item])
+        node.run_actions(items, on_event=lambda ev: handle([ev]))
 
     def on_control(msg: mailslot.Message) -> None:
         if not msg.local:
