@@ -889,6 +889,13 @@ class _UnixInbox:
         bursts need a short wait while the owner drains them.
         """
         address = _inbox_address(port, bare)
+        with _receivers_lock:
+            owner = _inbox_owners.get(address)
+        if owner is not None:
+            # the owner is this process: hand it over directly (only this process drains that
+            # queue, so waiting on a full one would stall it)
+            owner.deliver_direct(payload)
+            return True
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
             try:
                 if wait > 0:
@@ -1027,7 +1034,8 @@ class _Dedup:
 
 
 _receivers_lock = threading.Lock()
-_receivers: dict[int, list] = {}          # port -> open receive sockets of this process
+_receivers: dict = {}                     # port -> this process's shared _Receiver
+_inbox_owners: dict = {}                  # local inbox address -> this process's _NetbiosSlot that owns it
 
 
 def _open_receiver(port: int) -> socket.socket:
@@ -1094,63 +1102,69 @@ class _Addresses:
         return ip in self.local or ip.startswith("127.")
 
 
-class _NetbiosSlot:
-    def __init__(self, bare: str, max_size: int, timeout: float | None, config: Config, monitor=()):
-        self.bare, self.config, self.max_size, self.timeout = bare, config, max_size, timeout
-        self._wire_name = (MAILSLOT_PREFIX + bare).upper()
-        self._monitored = {(MAILSLOT_PREFIX + m).upper(): m for m in monitor}
+class _Receiver:
+    """This process's one UDP socket on a port, shared by all of its netbios slots.
+
+    Whichever slot is read pumps it.  Each datagram goes to the slot of this
+    process that owns its mailslot name; one for a name owned elsewhere on this
+    machine is passed on if it came by unicast (a broadcast reached every
+    process already).  So no slot's datagrams wait in a socket nobody reads.
+    """
+
+    def __init__(self, port: int, config: Config):
+        self.port, self.config = port, config
+        self.sock = _open_receiver(port)
+        self.lock = threading.Lock()
+        self.slots: dict = {}                          # wire name (upper case) -> _NetbiosSlot
+        self.addresses = _Addresses(config)
         self.stats: collections.Counter = collections.Counter()
-        self._pending: collections.deque = collections.deque()
-        self._dedup = _Dedup()
-        self._addresses = _Addresses(config)
-        self._inbox = _Inbox(config.port, bare)
-        try:
-            self._udp = _open_receiver(config.port)
-        except BaseException:
-            self._inbox.close()
-            raise
-        with _receivers_lock:
-            _receivers.setdefault(config.port, []).append(self._udp)
         self._cmsg_size = socket.CMSG_SPACE(12) if _IP_PKTINFO is not None else 0
 
-    # -- receiving ----------------------------------------------------------
+    @classmethod
+    def attach(cls, slot: "_NetbiosSlot") -> "_Receiver":
+        with _receivers_lock:
+            rx = _receivers.get(slot.config.port)
+            if rx is None:
+                rx = _receivers[slot.config.port] = cls(slot.config.port, slot.config)
+            rx.slots[slot.wire_name] = slot
+            return rx
 
-    def fds(self) -> list | None:
-        inbox_fd = self._inbox.fileno()
-        return None if inbox_fd is None else [self._udp.fileno(), inbox_fd]
+    def detach(self, slot: "_NetbiosSlot") -> None:
+        with _receivers_lock:
+            if self.slots.get(slot.wire_name) is slot:
+                del self.slots[slot.wire_name]
+            if self.slots:
+                return
+            if _receivers.get(self.port) is self:
+                del _receivers[self.port]
+        with self.lock:                        # the last slot: pass on what is still queued, then close
+            _drain_and_forward(self.sock, self.config, self.addresses)
+            self.sock.close()
 
-    def _pump(self, wait: float | None) -> None:
-        """Wait up to ``wait`` seconds for input, then take in everything already queued."""
-        if wait is None or wait > 0:
-            fds = self.fds()
-            if fds is None:                       # Windows inbox: poll it beside the socket
-                step = NATIVE_POLL_INTERVAL_S if wait is None else min(wait, NATIVE_POLL_INTERVAL_S)
-                select.select([self._udp], [], [], step)
-            else:
-                select.select(fds, [], [], wait)
-        for _ in range(1024):
-            got = False
-            payload = self._inbox.recv_nowait()
-            if payload is not None:
-                got = True
-                self._on_local(payload)
-            try:
-                if self._cmsg_size:
-                    payload, anc, _, peer = self._udp.recvmsg(0x10000, self._cmsg_size)
-                    dest = _pktinfo_destination(anc)
-                else:
-                    payload, peer = self._udp.recvfrom(0x10000)
-                    dest = None
-                got = True
-                self._on_network(payload, peer, dest)
-            except (BlockingIOError, InterruptedError):
-                pass
-            except OSError:
-                self.stats["dropped_socket_error"] += 1
-            if not got:
-                break
+    def fileno(self) -> int:
+        return self.sock.fileno()
 
-    def _on_network(self, payload: bytes, peer, dest: str | None) -> None:
+    def pump(self) -> None:
+        """Take in every datagram already queued on the socket."""
+        with self.lock:
+            if self.sock.fileno() < 0:
+                return
+            for _ in range(4096):
+                try:
+                    if self._cmsg_size:
+                        payload, anc, _, peer = self.sock.recvmsg(0x10000, self._cmsg_size)
+                        dest = _pktinfo_destination(anc)
+                    else:
+                        payload, peer = self.sock.recvfrom(0x10000)
+                        dest = None
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError:
+                    self.stats["dropped_socket_error"] += 1
+                    return
+                self._dispatch(payload, peer, dest)
+
+    def _dispatch(self, payload: bytes, peer, dest: str | None) -> None:
         self.stats["received"] += 1
         try:
             d = decode_datagram(payload)
@@ -1161,25 +1175,110 @@ class _NetbiosSlot:
         except Exception:           # never let hostile bytes out of the receive loop
             self.stats["dropped_malformed"] += 1
             return
-        verdict = classify_incoming(d, peer, self.config, self._addresses)
+        wire_name = d.mailslot.upper()
+        owner = self.slots.get(wire_name)
+        config = owner.config if owner is not None else self.config
+        verdict = classify_incoming(d, peer, config, self.addresses)
         if verdict != "accept":
             self.stats[f"dropped_{verdict}"] += 1
             return
-        wire_name = d.mailslot.upper()
-        broadcast = dest is not None and dest in self._addresses.broadcast
-        if wire_name == self._wire_name:
-            self._accept(d, peer, check_duplicate=True, local=False, raw=payload)
-        elif broadcast and wire_name in self._monitored:
-            self._accept(d, peer, check_duplicate=True, local=False, raw=payload,
-                         mailslot=self._monitored[wire_name])
-        elif not broadcast:
-            # only this socket saw a unicast datagram: hand it to the name's owner here
-            self.stats[_forward(d, payload, peer, self.config)] += 1
+        if owner is not None:
+            owner.accept_network(d, peer, payload)
+            return
+        if dest is not None and dest in self.addresses.broadcast:
+            watchers = [slot for slot in list(self.slots.values()) if wire_name in slot.monitored]
+            for slot in watchers:
+                slot.accept_network(d, peer, payload)
+            if not watchers:
+                self.stats["other_mailslot"] += 1
         else:
-            self.stats["other_mailslot"] += 1
+            # only this socket saw a unicast datagram: hand it to the name's owner on this machine
+            self.stats[_forward(d, payload, peer, config)] += 1
+
+
+class _NetbiosSlot:
+    def __init__(self, bare: str, max_size: int, timeout: float | None, config: Config, monitor=()):
+        self.bare, self.config, self.max_size, self.timeout = bare, config, max_size, timeout
+        self.wire_name = (MAILSLOT_PREFIX + bare).upper()
+        self.monitored = {(MAILSLOT_PREFIX + m).upper(): m for m in monitor}
+        self._stats: collections.Counter = collections.Counter()
+        self._pending: collections.deque = collections.deque()
+        self._dedup = _Dedup()
+        self._lock = threading.Lock()          # the receiver or a writer thread may hand over
+        self._wake_r = self._wake_w = None
+        self._inbox = _Inbox(config.port, bare)
+        try:
+            if sys.platform != "win32":
+                self._wake_r, self._wake_w = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+                self._wake_r.setblocking(False)
+                self._wake_w.setblocking(False)
+            self._receiver = _Receiver.attach(self)
+        except BaseException:
+            self._close_local()
+            raise
+        if self._wake_r is not None:
+            with _receivers_lock:
+                _inbox_owners[self._inbox.address] = self
+
+    @property
+    def stats(self) -> collections.Counter:
+        """The shared receiver's counters plus this slot's own."""
+        merged = collections.Counter(self._receiver.stats)
+        merged.update(self._stats)
+        return merged
+
+    # -- receiving ----------------------------------------------------------
+
+    def fds(self) -> list | None:
+        inbox_fd = self._inbox.fileno()
+        return None if inbox_fd is None else [self._receiver.fileno(), inbox_fd, self._wake_r.fileno()]
+
+    def _wake(self) -> None:
+        if self._wake_w is not None:
+            try:
+                self._wake_w.send(b"\0")
+            except OSError:
+                pass                                   # a wake-up is already pending
+
+    def deliver_direct(self, payload: bytes) -> None:
+        """A local hand-off from this same process (any thread): queue it and wake the reader."""
+        with self._lock:
+            self._on_local(payload)
+        self._wake()
+
+    def accept_network(self, d: Datagram, peer, payload: bytes) -> None:
+        """A datagram the shared receiver routed here (possibly from another slot's read)."""
+        wire_name = d.mailslot.upper()
+        with self._lock:
+            self._accept(d, peer, check_duplicate=True, local=False, raw=payload,
+                         mailslot=self.monitored.get(wire_name) if wire_name != self.wire_name else None)
+        self._wake()
+
+    def _pump(self, wait: float | None) -> None:
+        """Wait up to ``wait`` seconds for input, then take in everything already queued."""
+        if wait is None or wait > 0:
+            fds = self.fds()
+            if fds is None:                       # Windows inbox: poll it beside the socket
+                step = NATIVE_POLL_INTERVAL_S if wait is None else min(wait, NATIVE_POLL_INTERVAL_S)
+                select.select([self._receiver.sock], [], [], step)
+            else:
+                select.select(fds, [], [], wait)
+        if self._wake_r is not None:
+            try:
+                while self._wake_r.recv(16):
+                    pass
+            except OSError:
+                pass
+        self._receiver.pump()
+        for _ in range(1024):
+            payload = self._inbox.recv_nowait()
+            if payload is None:
+                break
+            with self._lock:
+                self._on_local(payload)
 
     def _on_local(self, payload: bytes) -> None:
-        self.stats["received_local"] += 1
+        self._stats["received_local"] += 1
         try:
             kind, peer, raw = decode_envelope(payload)
             d = decode_datagram(raw)
@@ -1187,10 +1286,10 @@ class _NetbiosSlot:
             if sys.platform == "win32":           # a plain local write by another program
                 self._queue(Message(payload, self.bare, local=True))
                 return
-            self.stats["dropped_malformed"] += 1
+            self._stats["dropped_malformed"] += 1
             return
-        if d.mailslot.upper() != self._wire_name:
-            self.stats["dropped_misdelivered"] += 1
+        if d.mailslot.upper() != self.wire_name:
+            self._stats["dropped_misdelivered"] += 1
             return
         self._accept(d, peer, check_duplicate=kind == ENVELOPE_FORWARDED, local=kind == ENVELOPE_LOCAL, raw=raw)
 
@@ -1198,10 +1297,10 @@ class _NetbiosSlot:
                 mailslot: str | None = None) -> None:
         source_ip = d.source_ip if d.source_ip != "0.0.0.0" else peer[0]
         if check_duplicate and self._dedup.check((source_ip, d.dgm_id, zlib.crc32(raw)), time.monotonic()):
-            self.stats["dropped_duplicate"] += 1
+            self._stats["dropped_duplicate"] += 1
             return
         if self.max_size and len(d.data) > self.max_size:
-            self.stats["dropped_too_large"] += 1
+            self._stats["dropped_too_large"] += 1
             return
         if not local:
             learn_address(d.source_name.name, source_ip)
@@ -1210,9 +1309,9 @@ class _NetbiosSlot:
 
     def _queue(self, message: Message) -> None:
         if len(self._pending) >= PENDING_MAX_MESSAGES:
-            self.stats["dropped_queue_full"] += 1
+            self._stats["dropped_queue_full"] += 1
             return
-        self.stats["delivered"] += 1
+        self._stats["delivered"] += 1
         self._pending.append(message)
 
     def try_read(self) -> Message | None:
@@ -1241,16 +1340,16 @@ class _NetbiosSlot:
 
     def close(self) -> None:
         with _receivers_lock:
-            socks = _receivers.get(self.config.port, [])
-            if self._udp in socks:
-                socks.remove(self._udp)
-        self._drain_foreign(self._udp)
-        self._udp.close()
-        self._inbox.close()
+            if _inbox_owners.get(getattr(self._inbox, "address", None)) is self:
+                del _inbox_owners[self._inbox.address]
+        self._receiver.detach(self)
+        self._close_local()
 
-    def _drain_foreign(self, sock: socket.socket) -> None:
-        """On close, pass on unicast datagrams queued here that belong to other local owners."""
-        _drain_and_forward(sock, self.config, self._addresses)
+    def _close_local(self) -> None:
+        self._inbox.close()
+        for s in (self._wake_r, self._wake_w):
+            if s is not None:
+                s.close()
 
 
 def classify_incoming(d: Datagram, peer, config: Config, addresses: "_Addresses") -> str:
@@ -1317,11 +1416,11 @@ def _send_datagrams(config: Config, sends: list[tuple[str, bool, "callable"]]) -
     so that it never takes unicast datagrams meant for the slots on this machine.
     """
     with _receivers_lock:
-        shared = next(iter(_receivers.get(config.port, [])), None)
+        receiver = _receivers.get(config.port)
     for dest_ip, is_broadcast, build in sends:
-        if shared is not None:
+        if receiver is not None:
             src = _source_address_for(dest_ip, config.port)
-            _sendto(shared, build(src), (dest_ip, config.port))
+            _sendto(receiver.sock, build(src), (dest_ip, config.port))
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
