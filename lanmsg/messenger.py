@@ -81,8 +81,14 @@ class Node:
 
     def transmit(self, t: P.Transmit) -> Exception | None:
         s = self.settings
+        target = t.target
+        if t.address is not None and not _plain_computer_name(target, s.config):
+            # a reply goes back to where the frame came from: a sender *name* such as "*",
+            # the workgroup or another IP address must not turn it into a broadcast or a
+            # reflection to a third host
+            target = t.address
         try:
-            mailslot.write(t.target, s.slot, t.data, transport=s.transport, config=s.config, address=t.address)
+            mailslot.write(target, s.slot, t.data, transport=s.transport, config=s.config, address=t.address)
             return None
         except (OSError, ValueError) as e:
             self.send_errors += 1
@@ -114,6 +120,16 @@ class Node:
 # --------------------------------------------------------------------------
 # Operations: send, broadcast, detect
 # --------------------------------------------------------------------------
+
+def _plain_computer_name(name: str, config: mailslot.Config) -> bool:
+    """A name that means one computer: not '*', '.', the workgroup or an address."""
+    if _ipv4(name):
+        return False
+    try:
+        return mailslot.classify_target(name, config).kind != "group" and name.strip() != "."
+    except ValueError:
+        return False
+
 
 def _ipv4(text: str) -> bool:
     try:

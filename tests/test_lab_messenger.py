@@ -341,3 +341,63 @@ def test_a_burst_from_many_peers_is_shown_completely():
             assert len(re.findall(CLOCK + rf"\* PEER{k:02d} is online \({re.escape(lab.addr(1))}\)$",
                                   out, re.M)) == 1, (k, out)
         assert shown(out, "LAB-H1") == ["after the burst"]
+
+
+# -- 10. confirmations go back to the source, whatever the sender name says ----------------------
+
+COLLECT = r"""
+import socket, sys, time, mailslot
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("", 138)); s.settimeout(0.2)
+print("ready", flush=True)
+end = time.monotonic() + float(sys.argv[1])
+while time.monotonic() < end:
+    try:
+        data, peer = s.recvfrom(2048)
+    except socket.timeout:
+        continue
+    try:
+        d = mailslot.decode_datagram(data)
+        print(peer[0], d.destination_name, d.data[38:].decode(errors="replace"), flush=True)
+    except ValueError:
+        print(peer[0], "undecodable", flush=True)
+"""
+
+OWN_FOXAPP = r"""
+import sys, time, mailslot
+with mailslot.Mailslot("foxapp") as slot:          # the asking peer owns the messenger slot
+    print("ready", flush=True)
+    end = time.monotonic() + float(sys.argv[1])
+    while True:
+        try:
+            m = slot.read(max(0.0, end - time.monotonic()))
+        except TimeoutError:
+            break
+        print(m.source_ip, m.destination, m.data[38:].decode(errors="replace"), flush=True)
+"""
+
+SEND_SPOOFED = r"""
+import sys, mailslot
+target, third = sys.argv[1], sys.argv[2]
+for i, sender in enumerate([b"*", b"WORKGROUP", third.encode()]):
+    frame = sender.ljust(24, b" ") + str(7000 + i).rjust(12).encode() + b"10" + b"spoofed %d" % i
+    mailslot.write(target, "foxapp", frame)
+"""
+
+
+def test_confirmations_go_to_the_source_never_to_a_sender_name_meaning_everyone_or_another_host():
+    with netlab.Lab(3) as lab:
+        h2 = start_listener(lab, 2)
+        third = lab.popen(3, [PY, "-c", COLLECT, "4"])
+        third.wait_for_line("^ready$")
+        asker = lab.popen(1, [PY, "-c", OWN_FOXAPP, "3"])
+        asker.wait_for_line("^ready$")
+        ok(lab.run(1, [PY, "-c", SEND_SPOOFED, lab.addr(2), lab.addr(3)]))
+        got_back = asker.finish(20).stdout.splitlines()[1:]
+        seen_by_third = third.finish(20).stdout.splitlines()[1:]
+        stop_listener(h2)
+    confs = sorted(line.split()[-1] for line in got_back if " CONF " in f" {line} ")
+    assert confs == ["7000", "7001", "7002"], got_back          # each confirmed, to 10.213.x.1
+    assert all(line.startswith(lab.addr(2) + " ") for line in got_back), got_back
+    assert seen_by_third == [], seen_by_third                    # no broadcast, no reflection
