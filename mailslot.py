@@ -257,16 +257,19 @@ class NetbiosName(collections.namedtuple("NetbiosName", "name suffix scope", def
                 and self.scope.lower() == other.scope.lower())
 
 
+# First-level encoding maps each nibble to 'A'..'P'; hex digits make that a translate().
+_HALF_ASCII = b"ABCDEFGHIJKLMNOP"
+_HEX_TO_HALF_ASCII = bytes.maketrans(b"0123456789abcdef", _HALF_ASCII)
+_HALF_ASCII_TO_HEX = bytes.maketrans(_HALF_ASCII, b"0123456789abcdef")
+
+
 def encode_name(nb: NetbiosName) -> bytes:
     """RFC 1001 14.1 first-level encoding, written as a label (34 bytes without scope)."""
     raw = nb.name.encode("latin-1")
     if len(raw) > NETBIOS_NAME_MAX:
         raise ValueError(f"NetBIOS name too long: {nb.name!r}")
     raw = raw.ljust(NETBIOS_NAME_MAX, b"\x00" if raw == b"*" else b" ") + bytes([nb.suffix & 0xFF])
-    half = bytearray()
-    for b in raw:
-        half += bytes((0x41 + (b >> 4), 0x41 + (b & 0x0F)))
-    out = bytearray([32]) + half
+    out = bytearray(b"\x20") + raw.hex().encode("ascii").translate(_HEX_TO_HALF_ASCII)
     for label in (nb.scope.split(".") if nb.scope else []):
         lab = label.encode("ascii")
         if not 0 < len(lab) < 64:
@@ -286,9 +289,9 @@ def decode_name(buf: bytes, offset: int) -> tuple[NetbiosName, int]:
     if end > len(buf):
         raise DecodeError("truncated", "name cut short")
     half = buf[offset + 1:end]
-    if any(not 0x41 <= c <= 0x50 for c in half):
+    if half.translate(None, _HALF_ASCII):
         raise DecodeError("bad-name", "first-level encoding outside 'A'..'P'")
-    raw = bytes(((half[i] - 0x41) << 4) | (half[i + 1] - 0x41) for i in range(0, 32, 2))
+    raw = bytes.fromhex(half.translate(_HALF_ASCII_TO_HEX).decode("ascii"))
     labels = []
     pos = end
     while True:
@@ -1102,6 +1105,19 @@ class _Addresses:
         return ip in self.local or ip.startswith("127.")
 
 
+ADDRESSES_TTL_S = 5.0          # interface addresses are re-read at most this often (ioctls per write cost)
+_addresses_cache: dict = {}
+
+
+def _addresses(config: Config) -> "_Addresses":
+    now = time.monotonic()
+    key = config.broadcast
+    hit = _addresses_cache.get(key)
+    if hit is None or now - hit[0] > ADDRESSES_TTL_S:
+        hit = _addresses_cache[key] = (now, _Addresses(config))
+    return hit[1]
+
+
 class _Receiver:
     """This process's one UDP socket on a port, shared by all of its netbios slots.
 
@@ -1116,7 +1132,7 @@ class _Receiver:
         self.sock = _open_receiver(port)
         self.lock = threading.Lock()
         self.slots: dict = {}                          # wire name (upper case) -> _NetbiosSlot
-        self.addresses = _Addresses(config)
+        self.addresses = _addresses(config)
         self.stats: collections.Counter = collections.Counter()
         self._cmsg_size = socket.CMSG_SPACE(12) if _IP_PKTINFO is not None else 0
 
@@ -1383,7 +1399,7 @@ def _forward(d: Datagram, payload: bytes, peer, config: Config) -> str:
 
 def _drain_and_forward(sock: socket.socket, config: Config, addresses: "_Addresses | None" = None) -> int:
     """Route datagrams left in ``sock``'s queue to their owners on this machine."""
-    addresses = addresses or _Addresses(config)
+    addresses = addresses or _addresses(config)
     moved = 0
     sock.setblocking(False)
     for _ in range(4096):
@@ -1688,7 +1704,7 @@ def _netbios_write(dest: Target, bare: str, data: bytes, config: Config) -> int:
         _send_datagrams(config, sends)
         return len(data)
     ip = dest.address or _resolve(dest.name)
-    if _Addresses(config).is_local(ip) and dest.name in ("*", config.name):
+    if _addresses(config).is_local(ip) and dest.name in ("*", config.name):
         _deliver_local(config, bare, data, required=True)
         return len(data)
     nb_name = dest.name if dest.name != "*" else (learned_name(ip) or "*")

@@ -835,7 +835,10 @@ def loopback_notes(lb: dict) -> list[str]:
                      "the writer's slot socket, bound last with SO_REUSEADDR, receives the unicast datagrams "
                      f"and drops them as not_for_us (writer slot counters: {r.get('writer_own_slot_stats')})")
             notes.append(f"{r['description']}: {r['lost']} of {r['sent']} datagrams never reached the receiver "
-                         f"and `write()` raised nothing. Cause (read from mailslot.py at the commit above): {where}.")
+                         f"and `write()` raised nothing. Cause (read from mailslot.py at the commit above): {where}. "
+                         "This needs two computer names on one host (BENCHTX and BENCHRX here); a host has one "
+                         "NetBIOS name, and a datagram for a name the host does not have is dropped, as Windows "
+                         "drops it (docs/mailslot.md, Limits).")
     return notes
 
 
