@@ -161,6 +161,21 @@ class Operation:
         self.emit({"event": "error", "message": message, "exit": code})
         self.finish(code)
 
+    def send_user_text(self, node: Node, t: float, target: str, address: str | None, text: str,
+                       **kw) -> int | None:
+        """Send a user message through the peer; report "sent" or fail.  Returns its id."""
+        try:
+            msg_id, actions = node.peer.send_text(t, target, address, text, **kw)
+        except P.FrameError as e:
+            self.fail(str(e), EXIT_USAGE)
+            return None
+        err = node.transmit(actions[0])
+        if err is not None:
+            self.fail_to_send(err)
+            return None
+        self.emit({"event": "sent", "id": msg_id, "to": target, "address": address})
+        return msg_id
+
     def fail_to_send(self, err: Exception) -> None:
         """A transport refused the message: bad input (exit 2) or a system error (exit 3)."""
         text = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
@@ -209,18 +224,9 @@ class SendOp(Operation):
 
     def _send(self, node: Node, t: float, target: str, address: str | None) -> None:
         self.resolve_deadline = None
-        try:
-            self.msg_id, actions = node.peer.send_text(t, target, address, self.text, track=self.wait,
-                                                       timeout=self.timeout, resends=self.resends)
-        except P.FrameError as e:
-            self.fail(str(e), EXIT_USAGE)
-            return
-        err = node.transmit(actions[0])
-        if err is not None:
-            self.fail_to_send(err)
-            return
-        self.emit({"event": "sent", "id": self.msg_id, "to": target, "address": address})
-        if not self.wait:
+        self.msg_id = self.send_user_text(node, t, target, address, self.text, track=self.wait,
+                                          timeout=self.timeout, resends=self.resends)
+        if self.msg_id is not None and not self.wait:
             self.finish(EXIT_OK)
 
     def on_event(self, node: Node, event, t: float) -> None:
@@ -250,17 +256,9 @@ class BroadcastOp(Operation):
         self.confirmed: dict[str, str | None] = {}
 
     def start(self, node: Node, t: float) -> None:
-        try:
-            self.msg_id, actions = node.peer.send_text(t, "*", None, self.text, track=self.wait > 0,
-                                                       timeout=self.wait)
-        except P.FrameError as e:
-            self.fail(str(e), EXIT_USAGE)
+        self.msg_id = self.send_user_text(node, t, "*", None, self.text, track=self.wait > 0, timeout=self.wait)
+        if self.msg_id is None:
             return
-        err = node.transmit(actions[0])
-        if err is not None:
-            self.fail_to_send(err)
-            return
-        self.emit({"event": "sent", "id": self.msg_id, "to": "*"})
         self.deadline = t + self.wait
         if self.wait <= 0:
             self.finish(EXIT_OK)
