@@ -218,3 +218,39 @@ def test_one_shot_sends_in_parallel_all_get_through(listener, port):
     out, _ = lst.stop()
     for i in range(5):
         assert out.count(f"parallel {i}") == 1
+
+
+def test_ctrl_c_ends_the_listener_cleanly(listener):
+    lst = listener("--json")
+    lst.proc.send_signal(signal.SIGINT)                     # what Ctrl-C sends
+    lst.proc.wait(timeout=10)
+    lst.reader.join(timeout=10)
+    events = [json.loads(line) for line in lst.lines if line.startswith("{")]
+    assert lst.proc.returncode == 0
+    assert events[-1]["event"] == "stopped"
+
+
+def test_offline_is_broadcast_when_the_listener_stops(listener, config):
+    # a second group member on this machine cannot exist (the slot is exclusive), so watch
+    # the wire: the OFFLINE frame goes to \\*\mailslot\foxapp, i.e. 127.255.255.255 here
+    import socket as _socket
+    watch = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    watch.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+    watch.bind(("127.255.255.255", config.port))          # bound to the broadcast address: broadcasts only
+    watch.settimeout(10)
+    try:
+        lst = listener()
+        lst.proc.send_signal(signal.SIGINT)
+        lst.proc.wait(timeout=10)
+        bodies = []
+        while True:
+            try:
+                data = watch.recv(2048)
+            except _socket.timeout:
+                break
+            bodies.append(mailslot.decode_datagram(data).data[36:])
+            if bodies[-1] == b"01OFFLINE":
+                break
+    finally:
+        watch.close()
+    assert b"01OFFLINE" in bodies, bodies                  # conf 0, system 1, OFFLINE
