@@ -57,6 +57,7 @@ MAILSLOT_NO_MESSAGE = 0xFFFFFFFF            # winbase.h
 
 ERROR_FILE_NOT_FOUND = 2
 ERROR_PATH_NOT_FOUND = 3
+ERROR_BROKEN_PIPE = 109
 ERROR_BAD_NETPATH = 53
 ERROR_BAD_NET_NAME = 67
 ERROR_INSUFFICIENT_BUFFER = 122
@@ -576,9 +577,15 @@ _IFF_UP, _IFF_BROADCAST, _IFF_LOOPBACK = 0x1, 0x2, 0x8
 
 
 def ipv4_interfaces() -> list[Interface]:
-    """Up IPv4 interfaces (first address of each).  Linux: ioctl; elsewhere: best effort."""
+    """Up IPv4 interfaces.  Linux: ioctl (first address of each); Windows: iphlpapi (every
+    address); elsewhere: best effort."""
     if sys.platform.startswith("linux"):
         return _linux_interfaces()
+    if sys.platform == "win32":
+        try:
+            return _windows_interfaces()
+        except (OSError, AttributeError, ValueError):
+            pass                                        # then the host name's addresses, as elsewhere
     found = []
     try:
         addrs = socket.gethostbyname_ex(socket.gethostname())[2]
@@ -588,6 +595,45 @@ def ipv4_interfaces() -> list[Interface]:
         if not a.startswith("127."):
             found.append(Interface("host", a, "255.255.255.255", "255.255.255.255", False))
     return found
+
+
+_MIB_IPADDRROW = struct.Struct("<4sI4sIIHH")     # ipmib.h: addr, index, mask, bcast bit, reasm size, unused, type
+_MIB_IPADDR_DISCONNECTED, _MIB_IPADDR_DELETED = 0x0008, 0x0040
+
+
+def _windows_interfaces() -> list[Interface]:
+    """Windows: every IPv4 address (iphlpapi GetIpAddrTable) with its directed broadcast address.
+
+    The host name's addresses are not enough: under Wine the host name goes to the unix
+    resolver (often nothing, or 127.0.1.1), and 255.255.255.255 leaves by one interface only.
+    """
+    import ctypes
+    from ctypes import wintypes
+    get_table = ctypes.WinDLL("iphlpapi").GetIpAddrTable
+    get_table.restype = wintypes.DWORD
+    get_table.argtypes = (ctypes.c_void_p, ctypes.POINTER(wintypes.ULONG), wintypes.BOOL)
+    size = wintypes.ULONG(0)
+    for _ in range(8):                                  # the table may grow between two calls
+        buf = ctypes.create_string_buffer(max(size.value, 4))
+        code = get_table(buf, ctypes.byref(size), True)
+        if code == 0:
+            break
+        if code != ERROR_INSUFFICIENT_BUFFER:
+            raise OSError(errno.EIO, f"GetIpAddrTable failed: error {code}")
+    else:
+        raise OSError(errno.EIO, "GetIpAddrTable: the table keeps growing")
+    raw = buf.raw
+    count = min(struct.unpack_from("<I", raw, 0)[0], (len(raw) - 4) // _MIB_IPADDRROW.size)
+    out = []
+    for i in range(count):
+        addr, index, mask, _, _, _, kind = _MIB_IPADDRROW.unpack_from(raw, 4 + i * _MIB_IPADDRROW.size)
+        address = socket.inet_ntoa(addr)
+        if kind & (_MIB_IPADDR_DISCONNECTED | _MIB_IPADDR_DELETED) or address == "0.0.0.0":
+            continue
+        net = ipaddress.IPv4Network(f"{address}/{socket.inet_ntoa(mask)}", strict=False)
+        bcast = str(net.broadcast_address) if net.prefixlen < 31 else ""
+        out.append(Interface(f"if{index}", address, str(net.netmask), bcast, address.startswith("127.")))
+    return out
 
 
 def _linux_interfaces() -> list[Interface]:
@@ -677,6 +723,7 @@ def __getattr__(name):
 INVALID_HANDLE_VALUE = (1 << (8 * struct.calcsize("P"))) - 1     # (HANDLE)-1
 GENERIC_WRITE = 0x40000000
 FILE_SHARE_READ = 0x00000001
+FILE_SHARE_WRITE = 0x00000002
 OPEN_EXISTING = 3
 FILE_ATTRIBUTE_NORMAL = 0x80
 
@@ -776,6 +823,10 @@ class _Kernel32Slot:
             code = ctypes.get_last_error()
             if code == ERROR_SEM_TIMEOUT:
                 return None
+            if code == ERROR_BROKEN_PIPE:
+                # Wine 8.0 reads a zero-length message as ERROR_BROKEN_PIPE (and consumes it);
+                # Windows returns it as 0 bytes.  A mailslot's read handle has no pipe to break.
+                return b""
             if code == ERROR_INSUFFICIENT_BUFFER:      # Windows keeps the message: ask its size
                 next_size = self.info()[1]
                 if next_size != MAILSLOT_NO_MESSAGE and next_size > size:
@@ -793,17 +844,23 @@ def _kernel32_write(path: str, data: bytes, *, remote: bool) -> int:
     import ctypes
     from ctypes import wintypes
     k = kernel32()
-    handle = k.CreateFileW(path, GENERIC_WRITE, FILE_SHARE_READ, None, OPEN_EXISTING,
-                           FILE_ATTRIBUTE_NORMAL, None)
-    if handle is None or handle == INVALID_HANDLE_VALUE:
-        raise _winerror(f"CreateFileW({path!r})", remote_path=path if remote else None)
+    handle = None
     try:
+        # Share writing too: several writers may have one mailslot open at once, and Wine (like
+        # Windows before Vista) refuses a second writer with ERROR_SHARING_VIOLATION otherwise,
+        # even a handle left open by a write that Ctrl-C interrupted.
+        handle = k.CreateFileW(path, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, None, OPEN_EXISTING,
+                               FILE_ATTRIBUTE_NORMAL, None)
+        if handle is None or handle == INVALID_HANDLE_VALUE:
+            handle = None
+            raise _winerror(f"CreateFileW({path!r})", remote_path=path if remote else None)
         written = wintypes.DWORD()
         if not k.WriteFile(handle, data, len(data), ctypes.byref(written), None):
             raise _winerror("WriteFile", remote_path=path if remote else None)
         return written.value
     finally:
-        k.CloseHandle(handle)
+        if handle is not None:
+            k.CloseHandle(handle)
 
 
 # --------------------------------------------------------------------------

@@ -368,9 +368,14 @@ class StopSignals:
         k32 = ctypes.WinDLL("kernel32", use_last_error=True)
         k32.SetConsoleCtrlHandler.argtypes = (HandlerRoutine, wintypes.BOOL)
         k32.SetConsoleCtrlHandler.restype = wintypes.BOOL
-        CTRL_CLOSE_EVENT, CTRL_LOGOFF_EVENT, CTRL_SHUTDOWN_EVENT = 2, 5, 6
+        CTRL_BREAK_EVENT, CTRL_CLOSE_EVENT, CTRL_LOGOFF_EVENT, CTRL_SHUTDOWN_EVENT = 1, 2, 5, 6
 
         def handler(event):
+            if event == CTRL_BREAK_EVENT:
+                # handled here, not left to the C runtime's SIGBREAK: not every runtime
+                # maps it (Wine's ends the process instead)
+                self.stopping.set()
+                return True
             if event in (CTRL_CLOSE_EVENT, CTRL_LOGOFF_EVENT, CTRL_SHUTDOWN_EVENT):
                 self.stopping.set()
                 # Windows ends the process when this returns: give the main loop
