@@ -120,6 +120,16 @@ def nft_unavailable_reason() -> str | None:
     return None if tool("nft") else "packet loss needs `nft` (Debian package nftables)"
 
 
+def with_overrides(env: dict, extra: dict | None) -> dict:
+    """``env`` updated by ``extra``, where a value of None removes the variable."""
+    for k, v in (extra or {}).items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = str(v)
+    return env
+
+
 def pytest_marks() -> list:
     """Marks for a lab test module: ``pytestmark = netlab.pytest_marks()``.
 
@@ -490,12 +500,7 @@ class Lab:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env["PYTHONUNBUFFERED"] = "1"
         env["LANMSG_PORT"] = str(self.port)
-        for k, v in (extra or {}).items():
-            if v is None:
-                env.pop(k, None)
-            else:
-                env[k] = str(v)
-        return env
+        return with_overrides(env, extra)
 
     def command(self, i: int, argv, *, user: str | int | None = None) -> list[str]:
         """The command line that runs ``argv`` on host ``i`` (as ``user``, if given)."""

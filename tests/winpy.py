@@ -34,6 +34,8 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
+import netlab
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WINDOWS_TESTS = os.path.join(REPO_ROOT, "tests", "windows")
 # What runs inside the Windows Python: the Windows-side suite, and the host tests whose
@@ -96,18 +98,13 @@ class Wine:
         session keeps broadcasts on 127.255.255.255) reaches them as it reaches Linux ones.
         """
         env = dict(os.environ if base is None else base)
-        env.update({"WINEPREFIX": self.prefix, "WINEDEBUG": "-all",
-                    "LC_ALL": "C.UTF-8"})        # unix argv and environment are UTF-8 to Wine
-        for k, v in (extra or {}).items():
-            if v is None:
-                env.pop(k, None)
-            else:
-                env[k] = str(v)
-        return env
+        env.update(self.wine_env())
+        return netlab.with_overrides(env, extra)
 
     def wine_env(self) -> dict:
-        """The variables a lab host's processes need on top of the lab's environment."""
-        return {"WINEPREFIX": self.prefix, "WINEDEBUG": "-all", "LC_ALL": "C.UTF-8"}
+        """Wine's settings (also what a lab host's processes need on top of the lab's environment)."""
+        return {"WINEPREFIX": self.prefix, "WINEDEBUG": "-all",
+                "LC_ALL": "C.UTF-8"}                 # unix argv and environment are UTF-8 to Wine
 
     def argv(self, *args) -> list[str]:
         """``wine python.exe`` running ``args`` with the repository importable (``-m lanmsg ...``)."""
