@@ -364,11 +364,15 @@ while time.monotonic() < end:
         print(peer[0], "undecodable", flush=True)
 """
 
-OWN_FOXAPP = r"""
+SPOOF_AND_COLLECT = r"""
 import sys, time, mailslot
-with mailslot.Mailslot("foxapp") as slot:          # the asking peer owns the messenger slot
-    print("ready", flush=True)
-    end = time.monotonic() + float(sys.argv[1])
+target, third, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+# like a lanmsg peer: own the messenger slot, send from its socket, read the confirmations
+with mailslot.Mailslot("foxapp") as slot:
+    for i, sender in enumerate([b"*", b"WORKGROUP", third.encode()]):
+        frame = sender.ljust(24, b" ") + str(7000 + i).rjust(12).encode() + b"10" + b"spoofed %d" % i
+        mailslot.write(target, "foxapp", frame)
+    end = time.monotonic() + seconds
     while True:
         try:
             m = slot.read(max(0.0, end - time.monotonic()))
@@ -377,24 +381,13 @@ with mailslot.Mailslot("foxapp") as slot:          # the asking peer owns the me
         print(m.source_ip, m.destination, m.data[38:].decode(errors="replace"), flush=True)
 """
 
-SEND_SPOOFED = r"""
-import sys, mailslot
-target, third = sys.argv[1], sys.argv[2]
-for i, sender in enumerate([b"*", b"WORKGROUP", third.encode()]):
-    frame = sender.ljust(24, b" ") + str(7000 + i).rjust(12).encode() + b"10" + b"spoofed %d" % i
-    mailslot.write(target, "foxapp", frame)
-"""
-
 
 def test_confirmations_go_to_the_source_never_to_a_sender_name_meaning_everyone_or_another_host():
     with netlab.Lab(3) as lab:
         h2 = start_listener(lab, 2)
         third = lab.popen(3, [PY, "-c", COLLECT, "4"])
         third.wait_for_line("^ready$")
-        asker = lab.popen(1, [PY, "-c", OWN_FOXAPP, "3"])
-        asker.wait_for_line("^ready$")
-        ok(lab.run(1, [PY, "-c", SEND_SPOOFED, lab.addr(2), lab.addr(3)]))
-        got_back = asker.finish(20).stdout.splitlines()[1:]
+        got_back = ok(lab.run(1, [PY, "-c", SPOOF_AND_COLLECT, lab.addr(2), lab.addr(3), 3])).stdout.splitlines()
         seen_by_third = third.finish(20).stdout.splitlines()[1:]
         stop_listener(h2)
     confs = sorted(line.split()[-1] for line in got_back if " CONF " in f" {line} ")
