@@ -667,7 +667,7 @@ def broadcast_routes(config: Config) -> list[tuple[str, str]]:
     """(source address, broadcast address) pairs a group write goes to."""
     if config.broadcast:
         return [(_source_address_for(b, config.port), b) for b in config.broadcast]
-    routes = [(i.address, i.broadcast) for i in ipv4_interfaces() if i.broadcast and not i.loopback]
+    routes = _addresses(config).routes
     if not routes:
         raise MailslotError(errno.ENETUNREACH,
                             "no up IPv4 interface with a broadcast address; give --broadcast ADDRESS")
@@ -683,7 +683,7 @@ def _source_address_for(dest: str, port: int) -> str:
             return s.getsockname()[0]
         except OSError as e:
             raise MailslotError(e.errno or errno.ENETUNREACH,
-                                f"cannot reach broadcast address {dest}: {e.strerror or e}") from None
+                                f"cannot reach {dest}: {e.strerror or e}") from None
 
 
 # --------------------------------------------------------------------------
@@ -1154,6 +1154,7 @@ class _Addresses:
 
     def __init__(self, config: Config):
         ifaces = ipv4_interfaces()
+        self.routes = [(i.address, i.broadcast) for i in ifaces if i.broadcast and not i.loopback]
         self.local = {i.address for i in ifaces} | {"127.0.0.1"}
         self.broadcast = ({i.broadcast for i in ifaces if i.broadcast}
                           | {"255.255.255.255", "127.255.255.255"} | set(config.broadcast))
@@ -1189,7 +1190,6 @@ class _Receiver:
         self.sock = _open_receiver(port)
         self.lock = threading.Lock()
         self.slots: dict = {}                          # wire name (upper case) -> _NetbiosSlot
-        self.addresses = _addresses(config)
         self.stats: collections.Counter = collections.Counter()
         self._cmsg_size = socket.CMSG_SPACE(12) if _IP_PKTINFO is not None else 0
 
@@ -1211,7 +1211,7 @@ class _Receiver:
             if _receivers.get(self.port) is self:
                 del _receivers[self.port]
         with self.lock:                        # the last slot: pass on what is still queued, then close
-            _drain_and_forward(self.sock, self.config, self.addresses)
+            _drain_and_forward(self.sock, self.config)
             self.sock.close()
 
     def fileno(self) -> int:
@@ -1251,14 +1251,15 @@ class _Receiver:
         wire_name = d.mailslot.upper()
         owner = self.slots.get(wire_name)
         config = owner.config if owner is not None else self.config
-        verdict = classify_incoming(d, peer, config, self.addresses)
+        addresses = _addresses(self.config)           # re-read every ADDRESSES_TTL_S, never per datagram
+        verdict = classify_incoming(d, peer, config, addresses)
         if verdict != "accept":
             self.stats[f"dropped_{verdict}"] += 1
             return
         if owner is not None:
             owner.accept_network(d, peer, payload)
             return
-        if dest is not None and dest in self.addresses.broadcast:
+        if dest is not None and dest in addresses.broadcast:
             watchers = [slot for slot in list(self.slots.values()) if wire_name in slot.monitored]
             for slot in watchers:
                 slot.accept_network(d, peer, payload)
@@ -1480,19 +1481,19 @@ def _timeout_ms(timeout: float | None) -> int:
     return MAILSLOT_WAIT_FOREVER if timeout is None else max(0, min(int(timeout * 1000), 0xFFFFFFFE))
 
 
-def _send_datagrams(config: Config, sends: list[tuple[str, bool, "callable"]]) -> None:
+def _send_datagrams(config: Config, sends: list[tuple[str, str | None, bool, "callable"]]) -> None:
     """Send datagrams from UDP port ``config.port``.
 
-    ``sends``: (destination IP, is broadcast, build(source_ip) -> bytes).  A
-    socket of an open slot in this process is used when there is one; otherwise
+    ``sends``: (destination IP, source IP if known, is broadcast, build(source_ip) -> bytes).
+    A socket of an open slot in this process is used when there is one; otherwise
     a short-lived socket bound to the port and *connected* to the destination,
     so that it never takes unicast datagrams meant for the slots on this machine.
     """
     with _receivers_lock:
         receiver = _receivers.get(config.port)
-    for dest_ip, is_broadcast, build in sends:
+    for dest_ip, src, is_broadcast, build in sends:
         if receiver is not None:
-            src = _source_address_for(dest_ip, config.port)
+            src = src or _source_address_for(dest_ip, config.port)
             _sendto(receiver.sock, build(src), (dest_ip, config.port))
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -1749,14 +1750,15 @@ def _netbios_write(dest: Target, bare: str, data: bytes, config: Config) -> int:
     if dest.kind == "local":
         _deliver_local(config, bare, data, required=True)
         return len(data)
+    def builder(msg_type: int, destination: NetbiosName):
+        dgm_id = next_dgm_id()
+        return lambda source_ip: encode_datagram(build_datagram(
+            msg_type=msg_type, source=config.name, destination=destination, mailslot=bare, data=data,
+            source_ip=source_ip, dgm_id=dgm_id, source_port=config.port))
+
     if dest.kind == "group":
         group = NetbiosName(dest.name, 0x00)
-        sends = []
-        for src, bcast in broadcast_routes(config):
-            dgm_id = next_dgm_id()
-            sends.append((bcast, True, lambda ip, dgm_id=dgm_id: encode_datagram(build_datagram(
-                msg_type=MSG_DIRECT_GROUP, source=config.name, destination=group, mailslot=bare,
-                data=data, source_ip=ip, dgm_id=dgm_id, source_port=config.port))))
+        sends = [(bcast, src, True, builder(MSG_DIRECT_GROUP, group)) for src, bcast in broadcast_routes(config)]
         _deliver_local(config, bare, data, required=False)      # as Windows does for \\*\
         _send_datagrams(config, sends)
         return len(data)
@@ -1765,12 +1767,8 @@ def _netbios_write(dest: Target, bare: str, data: bytes, config: Config) -> int:
         _deliver_local(config, bare, data, required=True)
         return len(data)
     nb_name = dest.name if dest.name != "*" else (learned_name(ip) or "*")
-    destination = NetbiosName(nb_name, 0x00)
     msg_type = MSG_DIRECT_GROUP if nb_name == "*" else MSG_DIRECT_UNIQUE
-    dgm_id = next_dgm_id()
-    _send_datagrams(config, [(ip, False, lambda src: encode_datagram(build_datagram(
-        msg_type=msg_type, source=config.name, destination=destination, mailslot=bare, data=data,
-        source_ip=src, dgm_id=dgm_id, source_port=config.port)))])
+    _send_datagrams(config, [(ip, None, False, builder(msg_type, NetbiosName(nb_name, 0x00)))])
     return len(data)
 
 
