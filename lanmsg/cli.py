@@ -9,7 +9,7 @@ import mailslot
 
 from . import __version__
 from . import protocol as P
-from .messenger import (DETECT_TIMEOUT_S, EXIT_NONE, EXIT_OK, EXIT_SYSTEM, EXIT_USAGE, LanmsgError,
+from .messenger import (DETECT_TIMEOUT_S, EXIT_NONE, EXIT_SYSTEM, EXIT_USAGE, LanmsgError,
                         Settings, listen, run_operation)
 from .output import Printer, error, safe_text
 

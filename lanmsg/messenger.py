@@ -15,7 +15,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sys
 import threading
 import time
@@ -402,8 +401,7 @@ class StopSignals:
 
 def _open_slot(settings: Settings, name: str) -> mailslot.Mailslot:
     return mailslot.Mailslot(name, transport=settings.transport, config=settings.config,
-                             max_size=max(settings.max_frame, mailslot.LOCAL_MAX_MESSAGE)
-                             if name.upper().startswith("LANMSG\\") else 0)
+                             max_size=mailslot.LOCAL_MAX_MESSAGE if name.upper().startswith("LANMSG\\") else 0)
 
 
 def listen(settings: Settings, printer: Printer, *, log_path: str | None = None,
@@ -421,7 +419,7 @@ def listen(settings: Settings, printer: Printer, *, log_path: str | None = None,
     log = MessageLog(log_path) if log_path else None
     peer = P.Peer(settings.name, encoding=settings.encoding, max_frame=settings.max_frame, rng=rng)
     node = Node(settings, slot, peer)
-    ops: list[tuple[Operation, str]] = []
+    ops: list[Operation] = []             # requests of local clients being carried out
     shown = duplicates = 0
     stop = stop or StopSignals()
 
@@ -443,7 +441,7 @@ def listen(settings: Settings, printer: Printer, *, log_path: str | None = None,
                 where = f" ({ev.address})" if ev.address else ""
                 printer.event(state, f"{_clock()} * {safe_text(ev.name)} is {state}{where}",
                               name=ev.name, address=ev.address)
-            for op, _ in ops:
+            for op in ops:
                 op.on_event(node, ev, now())
 
     def process(items) -> None:
@@ -474,7 +472,7 @@ def listen(settings: Settings, printer: Printer, *, log_path: str | None = None,
             emit({"event": "error", "message": f"bad request: {e}", "exit": EXIT_USAGE})
             emit({"event": "done", "exit": EXIT_USAGE})
             return
-        ops.append((op, reply_to))
+        ops.append(op)
         op.start(node, now())
         if isinstance(op, (SendOp, BroadcastOp)) and log and op.msg_id is not None:
             log.append({"dir": "out", "time": time.time(), "to": getattr(op, "host", "*"), "id": op.msg_id,
@@ -499,9 +497,9 @@ def listen(settings: Settings, printer: Printer, *, log_path: str | None = None,
                 elif which is control:
                     on_control(msg)
                 process(peer.tick(now()))
-                for op, _ in ops:
+                for op in ops:
                     op.tick(node, now())
-                ops[:] = [(op, r) for op, r in ops if not op.done]
+                ops[:] = [op for op in ops if not op.done]
     except (KeyboardInterrupt, StopRequested):
         pass
     finally:
