@@ -58,3 +58,17 @@ def port(monkeypatch):
 def config(port):
     import mailslot
     return mailslot.Config.from_env()
+
+
+@pytest.fixture
+def background(port):
+    """Start ``lanmsg ARGS`` in the background with ``background(*args)``; killed after the test."""
+    from lanmsg_proc import Background
+    started = []
+
+    def start(*args, **kw):
+        started.append(Background(*args, **kw))
+        return started[-1]
+    yield start
+    for proc in started:
+        proc.kill()

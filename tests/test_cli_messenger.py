@@ -5,61 +5,24 @@ commands share this machine, as a user would run them in two terminals.
 """
 
 import json
-import os
 import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
+from lanmsg_proc import ROOT, lanmsg
 
 import mailslot
 from lanmsg import output
-from lanmsg import protocol as P
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def lanmsg(*args, env=None, input=None, timeout=30):
-    return subprocess.run([sys.executable, "-m", "lanmsg", *args], cwd=ROOT, env=env or os.environ.copy(),
-                          input=input, capture_output=True, text=True, timeout=timeout)
-
-
-class Listener:
-    """`lanmsg listen` in the background; its output is read as it comes, as a terminal would."""
-
-    def __init__(self, *args, env=None):
-        self.proc = subprocess.Popen([sys.executable, "-m", "lanmsg", "listen", *args], cwd=ROOT,
-                                     env=env or os.environ.copy(), stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, encoding="utf-8")
-        self.first = self.proc.stdout.readline()
-        assert "listening" in self.first, self.proc.stderr.read()
-        self.lines = []
-        self.reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)
-        self.reader.start()
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        err = self.proc.stderr.read()
-        self.proc.wait(timeout=10)
-        self.reader.join(timeout=10)
-        return self.first + "".join(self.lines), err
 
 
 @pytest.fixture
-def listener(port):
-    listeners = []
-
-    def start(*args):
-        listeners.append(Listener(*args))
-        return listeners[-1]
-    yield start
-    for lst in listeners:
-        if lst.proc.poll() is None:
-            lst.proc.kill()
-            lst.proc.wait()
+def listener(background):
+    """Start ``lanmsg listen ARGS`` with ``listener(*args)``."""
+    return lambda *args: background("listen", *args, ready=("listening",))
 
 
 def raw_frame(sender, msg_id, text, conf=True, system=False):

@@ -6,9 +6,7 @@ The tests build and read it with plain struct calls, independently of lanmsg.pro
 """
 
 import json
-import os
 import random
-import signal
 import socket
 import struct
 import subprocess
@@ -17,11 +15,11 @@ import threading
 import time
 
 import pytest
+from lanmsg_proc import ROOT, lanmsg
 
 import mailslot
 from lanmsg import protocol as P
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED_STRUCT = struct.Struct("<I20sII")      # x86 Windows: DWORD, char[20], DWORD, UINT; no padding
 
 
@@ -29,41 +27,6 @@ def seed_ms_message(ip: str, port: int) -> bytes:
     """What msserver writes: inet_addr(ip) stored as a DWORD is the four bytes in network order."""
     inet_addr = struct.unpack("<I", socket.inet_aton(ip))[0]
     return SEED_STRUCT.pack(0xAABBCCDD, ip.encode(), inet_addr, port)
-
-
-def lanmsg(*args, timeout=30):
-    return subprocess.run([sys.executable, "-m", "lanmsg", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
-
-
-class Background:
-    def __init__(self, *args, ready="announcing|listening"):
-        self.proc = subprocess.Popen([sys.executable, "-m", "lanmsg", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        first = self.proc.stdout.readline()
-        assert any(w in first for w in ready.split("|")), self.proc.stderr.read()
-        self.lines = [first]
-        threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True).start()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=10)
-        return "".join(self.lines)
-
-
-@pytest.fixture
-def background(port):
-    procs = []
-
-    def start(*args, **kw):
-        procs.append(Background(*args, **kw))
-        return procs[-1]
-    yield start
-    for p in procs:
-        if p.proc.poll() is None:
-            p.proc.kill()
-            p.proc.wait()
 
 
 def test_ms_message_is_the_seed_struct_both_ways():
@@ -157,7 +120,7 @@ def test_nothing_there_exits_1_within_the_timeout(port):
 
 
 def test_several_discovers_at_once_and_while_a_listener_runs(background):
-    background("listen", ready="listening")
+    background("listen", ready=("listening",))
     background("announce", "5000")
     procs = [subprocess.Popen([sys.executable, "-m", "lanmsg", "discover"], cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(4)]

@@ -2,7 +2,6 @@
 
 import random
 
-import pytest
 
 from lanmsg import protocol as P
 
