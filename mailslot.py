@@ -1369,7 +1369,9 @@ class _NetbiosSlot:
 
     def _accept(self, d: Datagram, peer, *, check_duplicate: bool, local: bool, raw: bytes,
                 mailslot: str | None = None) -> None:
-        source_ip = d.source_ip if d.source_ip != "0.0.0.0" else peer[0]
+        # the UDP source, not the header's SOURCE_IP: any sender writes any bytes there, and
+        # replies (CONF, ONLINE) to it would reach a third host or the broadcast address
+        source_ip = peer[0]
         if check_duplicate and self._dedup.check((source_ip, d.dgm_id, zlib.crc32(raw)), time.monotonic()):
             self._stats["dropped_duplicate"] += 1
             return
@@ -1416,6 +1418,9 @@ class _NetbiosSlot:
         with _receivers_lock:
             if _inbox_owners.get(getattr(self._inbox, "address", None)) is self:
                 del _inbox_owners[self._inbox.address]
+        # the inbox first: datagrams still queued for this name must find no owner here,
+        # not wait FORWARD_WAIT_S each on a queue nobody reads any more
+        self._inbox.close()
         self._receiver.detach(self)
         self._close_local()
 
@@ -1435,9 +1440,7 @@ def classify_incoming(d: Datagram, peer, config: Config, addresses: "_Addresses"
     to_group = (dest.name.upper() == config.workgroup and dest.suffix == 0x00) or dest.name == "*"
     if not (to_me or to_group):
         return "not_for_us"
-    source_ip = d.source_ip if d.source_ip != "0.0.0.0" else peer[0]
-    if d.source_name.name.upper() == config.name and addresses.is_local(source_ip) \
-            and addresses.is_local(peer[0]):
+    if d.source_name.name.upper() == config.name and addresses.is_local(peer[0]):
         return "own"                       # our own machine: its owners got it directly
     return "accept"
 
