@@ -222,11 +222,12 @@ class Peer:
         self.resends = resends
         self._rng = rng or random.Random()
         self._next_id = first_id if first_id is not None else self._rng.randrange(1, MAX_MSG_ID - 2**24)
-        self._own_group_ids: dict[int, float] = {}
-        self._seen: dict[tuple[str, int], float] = {}
+        # oldest first: expiry and the caps pop from the front in O(1)
+        self._own_group_ids: collections.OrderedDict[int, float] = collections.OrderedDict()
+        self._seen: collections.OrderedDict[tuple[str, int], float] = collections.OrderedDict()
         self._pending: dict[int, _Pending] = {}
         self._scheduled: list[tuple[float, Transmit]] = []
-        self.presence: dict[str, Presence] = {}
+        self.presence: collections.OrderedDict[str, Presence] = collections.OrderedDict()   # least recent first
 
     # -- sending ------------------------------------------------------------
 
@@ -319,7 +320,7 @@ class Peer:
         duplicate = key in self._seen
         if not duplicate:
             if len(self._seen) >= DEDUP_MAX:
-                self._seen.pop(next(iter(self._seen)))
+                self._seen.popitem(last=False)
             self._seen[key] = now
         out: list = [MessageReceived(frame.sender, address, frame.msg_id, frame.body, duplicate, now)]
         if frame.wants_confirmation and self.responsive:
@@ -344,9 +345,9 @@ class Peer:
             return []                      # our own frames (a message to ".") say nothing of presence
         old = self.presence.get(key)
         if old is None and len(self.presence) >= PRESENCE_MAX:
-            stale = min(self.presence.values(), key=lambda p: p.last_seen)
-            del self.presence[stale.name.upper()]
+            self.presence.popitem(last=False)            # the least recently seen
         self.presence[key] = Presence(name, address or (old.address if old else None), online, now)
+        self.presence.move_to_end(key)
         if old is None or old.online != online:
             return [PresenceChanged(name, address, online, now)]
         return []
@@ -388,14 +389,10 @@ class Peer:
         return set(p.confirmed_by) if p else set()
 
     def _expire(self, now: float) -> None:
-        for key, seen_at in list(self._seen.items()):
-            if now - seen_at <= DEDUP_WINDOW_S:
-                break
-            del self._seen[key]
-        for msg_id, sent_at in list(self._own_group_ids.items()):
-            if now - sent_at <= DEDUP_WINDOW_S:
-                break
-            del self._own_group_ids[msg_id]
+        # oldest first, so this stops at the first entry still inside the window: O(expired), not O(table)
+        for table in (self._seen, self._own_group_ids):
+            while table and now - next(iter(table.values())) > DEDUP_WINDOW_S:
+                table.popitem(last=False)
 
     def online_peers(self) -> list[Presence]:
         return sorted((p for p in self.presence.values() if p.online), key=lambda p: p.name.upper())
@@ -506,9 +503,10 @@ class Query(collections.namedtuple("Query", "reply_slot")):
 
 
 def encode_query(reply_slot: str) -> bytes:
+    """The query for ``reply_slot``: 1-199 printable ASCII characters, no spaces (what decode_query takes)."""
+    if not 0 < len(reply_slot) < 200 or any(not 0x20 < ord(c) < 0x7F for c in reply_slot):
+        raise FrameError("reply mailslot name must be 1-199 printable ASCII characters without spaces")
     name = reply_slot.encode("ascii")
-    if not 0 < len(name) < 200:
-        raise FrameError("reply mailslot name must be 1-199 ASCII characters")
     return QUERY_MAGIC + bytes([QUERY_VERSION, len(name)]) + name
 
 
