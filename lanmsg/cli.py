@@ -1,16 +1,19 @@
-"""lanmsg command line: listen | send | broadcast | detect | announce | discover."""
+"""lanmsg command line: listen | send | broadcast | detect | announce | discover | keygen."""
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 
 import mailslot
 
 from . import __version__
+from . import auth
 from . import protocol as P
-from .messenger import (DETECT_TIMEOUT_S, EXIT_NONE, EXIT_SYSTEM, EXIT_USAGE, LanmsgError,
-                        Settings, listen, run_operation)
+from .messenger import (DETECT_TIMEOUT_S, EXIT_NONE, EXIT_OK, EXIT_SYSTEM, EXIT_USAGE, STATS_INTERVAL_S,
+                        LanmsgError, Settings, listen, run_operation)
 from .output import Printer, error, safe_text
 
 DISCOVER_TIMEOUT_S = 3.0
@@ -33,6 +36,11 @@ def _common(p: argparse.ArgumentParser, slot: str) -> None:
     p.add_argument("--slot", default=slot, help=f"mailslot name (default {slot})")
     mailslot.add_transport_arguments(p)
     p.add_argument("--json", action="store_true", help="print one JSON object per event")
+    p.add_argument("--key-file", metavar="FILE", help="authenticate every frame with the group's shared key "
+                   "(made by `lanmsg keygen`; default $LANMSG_KEY_FILE; see docs/security.md)")
+    p.add_argument("--auth-window", type=float, metavar="SECONDS",
+                   help=f"with a key: accept frames stamped at most this far from this machine's clock "
+                   f"(default $LANMSG_AUTH_WINDOW or {auth.DEFAULT_WINDOW_S:g})")
     if slot == P.DEFAULT_SLOT:
         p.add_argument("--encoding", default=P.DEFAULT_ENCODING,
                        help="text encoding of outgoing messages (default utf-8; cp1252 for old peers)")
@@ -55,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("listen", "join the group: show messages and presence, confirm and answer until Ctrl-C")
     p.add_argument("--log", metavar="FILE", help="append every message sent and received as JSON lines "
                    "(fsynced before the confirmation goes out)")
+    p.add_argument("--stats-interval", type=float, default=STATS_INTERVAL_S, metavar="S",
+                   help=f"with --json: a \"stats\" event (counts of shown and dropped frames) every S seconds "
+                   f"(default {STATS_INTERVAL_S:g}; 0: none)")
     p = add("send", "send a message to one peer and wait for its confirmation")
     p.add_argument("host", metavar="HOST", help="peer's messenger name, DNS name or IPv4 address; '.' = this machine")
     p.add_argument("text", metavar="TEXT", nargs="+", help="the message; '-' reads it from standard input")
@@ -81,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"seconds to look (default {DISCOVER_TIMEOUT_S:g})")
     p.add_argument("--all", action="store_true", help="every distinct server found within the timeout")
     p.add_argument("--check", action="store_true", help="only servers that accept a TCP connection")
+    p = sub.add_parser("keygen", help="create a shared key for --key-file", epilog=EXIT_CODES,
+                       description="Create a random 256-bit key for a group's --key-file, readable by its "
+                       "owner only.  Copy it to every member over a channel you trust.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("file", metavar="FILE", help="where to write the key; '-' prints it")
+    p.add_argument("--force", action="store_true", help="replace an existing file")
     return parser
 
 
@@ -91,9 +108,30 @@ def _text(parts: list[str]) -> str:
     return " ".join(parts)
 
 
-def _settings(args) -> Settings:
+def _settings(args, key: bytes | None, window: float) -> Settings:
     return Settings(slot=args.slot, transport=args.transport, config=mailslot.config_from_args(args),
-                    encoding=args.encoding)
+                    encoding=args.encoding, key=key, auth_window=window)
+
+
+def _key(args) -> tuple[bytes | None, float]:
+    """The group key (--key-file, else $LANMSG_KEY_FILE, else none) and the window in seconds."""
+    return auth.group_key(args.key_file, args.auth_window, os.environ)
+
+
+def keygen(path: str, force: bool) -> int:
+    key = auth.generate_key()
+    if path == "-":
+        sys.stdout.write(auth.format_key(key))
+        return EXIT_OK
+    try:
+        auth.write_key_file(path, key, force=force)
+    except FileExistsError:
+        raise ValueError(f"{path} already exists: not replaced (--force replaces it; every member of "
+                         "the group then needs the new key)") from None
+    except OSError as e:
+        raise LanmsgError(f"cannot write key file {path}: {e.strerror or e}", EXIT_SYSTEM) from None
+    sys.stdout.write(f"wrote a new key to {path} (fingerprint {auth.fingerprint(key)})\n")
+    return EXIT_OK
 
 
 def _reporter(printer: Printer, command: str):
@@ -125,7 +163,10 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command == "keygen":
+            return keygen(args.file, args.force)
         printer = Printer(args.json)
+        key, window = _key(args)
         if args.command in ("announce", "discover"):
             from . import discovery
             config = mailslot.config_from_args(args)
@@ -133,15 +174,18 @@ def main(argv=None) -> int:
                 if args.interval <= 0:
                     raise ValueError("--interval must be positive")
                 return discovery.announce(args.tcp_port, slot=args.slot, ip=args.ip, interval=args.interval,
-                                          transport=args.transport, config=config, printer=printer)
+                                          transport=args.transport, config=config, printer=printer,
+                                          key=key, auth_window=window)
             return discovery.discover(slot=args.slot, timeout=max(0.0, args.timeout), find_all=args.all,
                                       check=args.check, transport=args.transport, config=config,
-                                      printer=printer)
+                                      printer=printer, key=key, auth_window=window)
         import codecs
         codecs.lookup(args.encoding)
-        settings = _settings(args)
+        settings = _settings(args, key, window)
         if args.command == "listen":
-            return listen(settings, printer, log_path=args.log)
+            if not math.isfinite(args.stats_interval) or args.stats_interval < 0:
+                raise ValueError("--stats-interval must be 0 or a positive number of seconds")
+            return listen(settings, printer, log_path=args.log, stats_interval=args.stats_interval)
         if args.command == "send":
             if args.retries < 0 or (args.timeout is not None and args.timeout < 0):
                 raise ValueError("--retries and --timeout must not be negative")

@@ -5,6 +5,9 @@ as the seed's server does, and owns ``LANMSG\\QUERY\\@_MSCLIENT_@``, where ``dis
 asks; it answers at once (0-10 ms jitter) by unicast to the asker's private reply
 mailslot.  ``discover`` takes both the answers and the periodic broadcasts of
 original msservers.
+
+With a key every MS_MESSAGE, query and answer carries lanmsg.auth's trailer,
+sealed when written; frames without a valid one are dropped and counted.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ import time
 
 import mailslot
 
+from . import auth
 from . import protocol as P
-from .messenger import (EXIT_NONE, EXIT_OK, EXIT_SYSTEM, REPLY_PREFIX, LanmsgError, StopRequested,
-                        StopSignals)
-from .output import Printer
+from .messenger import (EXIT_NONE, EXIT_OK, EXIT_SYSTEM, REPLY_PREFIX, FrameGuard, LanmsgError, StopRequested,
+                        StopSignals, auth_hint)
+from .output import Printer, note
 
 DISCOVER_TIMEOUT_S = 3.0         # default `discover` window
 CHECK_CONNECT_TIMEOUT_S = 1.0    # --check: a TCP connect attempt to a found endpoint
@@ -53,10 +57,13 @@ def _primary_address() -> str:
 
 def announce(port: int, *, slot: str = P.MS_SLOT, ip: str | None = None, interval: float = P.ANNOUNCE_INTERVAL_S,
              transport: str | None = None, config: mailslot.Config | None = None, printer: Printer,
-             rng: random.Random | None = None, count: int | None = None) -> int:
+             rng: random.Random | None = None, count: int | None = None, key: bytes | None = None,
+             auth_window: float = auth.DEFAULT_WINDOW_S) -> int:
     transport = mailslot.resolve_transport(transport)
     config = config or mailslot.Config.from_env()
     rng = rng or random.Random()
+    guard = FrameGuard(key, auth_window)
+    dropped: dict[str, int] = {}
     if ip is not None:
         P.encode_ms_message(ip, port)                       # validates: bad input before anything is sent
     elif not 0 < port < 65536:
@@ -73,9 +80,11 @@ def announce(port: int, *, slot: str = P.MS_SLOT, ip: str | None = None, interva
     answers: list[tuple[float, int, str, str | None, str, bool]] = []   # due, seq, target, address, reply slot, local
     seq = 0
     sent = answered = 0
+    key_id = auth.fingerprint(key) if key is not None else None
     printer.event("announcing", f"announcing {', '.join(f'{a}:{port}' for _, a in routes)} on "
-                  f"\\\\*\\mailslot\\{slot} every {interval:g} s ({transport}); Ctrl-C to stop",
-                  endpoints=[f"{a}:{port}" for _, a in routes], slot=slot, interval=interval)
+                  f"\\\\*\\mailslot\\{slot} every {interval:g} s ({transport}"
+                  + (f", key {key_id}" if key_id else "") + "); Ctrl-C to stop",
+                  endpoints=[f"{a}:{port}" for _, a in routes], slot=slot, interval=interval, key=key_id)
     next_broadcast = time.monotonic()
     try:
         with StopSignals() as stop:
@@ -84,7 +93,7 @@ def announce(port: int, *, slot: str = P.MS_SLOT, ip: str | None = None, interva
                 if now >= next_broadcast:
                     for cfg, frame in frames:
                         try:
-                            mailslot.write("*", slot, frame, transport=transport, config=cfg)
+                            mailslot.write("*", slot, guard.seal(frame, slot), transport=transport, config=cfg)
                             sent += 1
                         except mailslot.RemoteMailslotsError as e:
                             raise LanmsgError(e.strerror or str(e), EXIT_SYSTEM) from None
@@ -95,7 +104,8 @@ def announce(port: int, *, slot: str = P.MS_SLOT, ip: str | None = None, interva
                     _, _, target, address, reply, local = heapq.heappop(answers)
                     addr = local_ip if local or ip else _facing_address(address, config, local_ip)
                     try:
-                        mailslot.write("." if local else target, reply, P.encode_ms_message(addr, port),
+                        mailslot.write("." if local else target, reply,
+                                       guard.seal(P.encode_ms_message(addr, port), reply),
                                        transport=transport, config=config, address=None if local else address)
                         answered += 1
                     except (OSError, ValueError):
@@ -109,7 +119,11 @@ def announce(port: int, *, slot: str = P.MS_SLOT, ip: str | None = None, interva
                     msg = queries.read(min(wait, 0.25))
                 except TimeoutError:
                     continue
-                q = P.decode_query(msg.data)
+                payload = guard.open(msg.data, query_slot(slot))
+                if isinstance(payload, str):
+                    dropped[payload] = dropped.get(payload, 0) + 1
+                    continue
+                q = P.decode_query(payload)
                 if isinstance(q, P.BadFrame) or not q.reply_slot.upper().startswith(REPLY_PREFIX):
                     continue
                 delay = rng.uniform(0.0, P.ANSWER_JITTER_MAX_S)
@@ -122,7 +136,7 @@ def announce(port: int, *, slot: str = P.MS_SLOT, ip: str | None = None, interva
         if queries is not None:
             queries.close()
         printer.event("stopped", f"stopped after {sent} broadcasts and {answered} answers",
-                      broadcasts=sent, answers=answered)
+                      broadcasts=sent, answers=answered, frames_dropped=dropped)
     return EXIT_OK
 
 
@@ -150,9 +164,11 @@ def _reachable(endpoint: P.Endpoint) -> bool:
 
 def discover(*, slot: str = P.MS_SLOT, timeout: float = DISCOVER_TIMEOUT_S, find_all: bool = False,
              check: bool = False, transport: str | None = None, config: mailslot.Config | None = None,
-             printer: Printer) -> int:
+             printer: Printer, key: bytes | None = None, auth_window: float = auth.DEFAULT_WINDOW_S) -> int:
     transport = mailslot.resolve_transport(transport)
     config = config or mailslot.Config.from_env()
+    guard = FrameGuard(key, auth_window)
+    dropped: dict[str, int] = {}
     reply_name = f"{REPLY_PREFIX}{os.getpid()}-{random.getrandbits(48):012x}"
     deadline = time.monotonic() + timeout
     slots = []
@@ -173,7 +189,8 @@ def discover(*, slot: str = P.MS_SLOT, timeout: float = DISCOVER_TIMEOUT_S, find
                 break
             if now >= next_query:
                 try:
-                    mailslot.write("*", query_slot(slot), query, transport=transport, config=config)
+                    mailslot.write("*", query_slot(slot), guard.seal(query, query_slot(slot)),
+                                   transport=transport, config=config)
                 except mailslot.RemoteMailslotsError as e:
                     if len(slots) == 1:
                         raise LanmsgError(e.strerror or str(e), EXIT_SYSTEM) from None
@@ -182,7 +199,11 @@ def discover(*, slot: str = P.MS_SLOT, timeout: float = DISCOVER_TIMEOUT_S, find
                 _, msg = mailslot.read_any(slots, min(deadline, next_query) - now)
             except TimeoutError:
                 continue
-            ann = P.decode_ms_message(msg.data, msg.source_ip)
+            payload = guard.open(msg.data, msg.mailslot)
+            if isinstance(payload, str):
+                dropped[payload] = dropped.get(payload, 0) + 1
+                continue
+            ann = P.decode_ms_message(payload, msg.source_ip)
             if isinstance(ann, P.BadFrame) or ann.endpoint in found:
                 continue
             via = "answer" if msg.mailslot.upper() == reply_name.upper() else "broadcast"
@@ -195,7 +216,12 @@ def discover(*, slot: str = P.MS_SLOT, timeout: float = DISCOVER_TIMEOUT_S, find
                           **({"note": ann.note} if ann.note else {}))
             if not find_all:
                 return EXIT_OK
-        return EXIT_OK if any(found.values()) else EXIT_NONE
+        if any(found.values()):
+            return EXIT_OK
+        hint = auth_hint(dropped)
+        if hint:
+            note(hint)
+        return EXIT_NONE
     finally:
         for s in slots:
             s.close()

@@ -6,6 +6,10 @@ machine they take the slot themselves for their short life; when one runs
 (the slot is taken, as on Windows) they hand the operation to it through its
 local control mailslot and read the outcome from a reply mailslot private to
 their process.  The same Operation classes run in both places, on both transports.
+
+With a key (``Settings(key=...)``) every frame is sealed as it is written and
+opened as it is read (lanmsg.auth), here in the transport layer: each resend
+and each CONF gets its own timestamp and tag.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ import time
 
 import mailslot
 
+from . import auth
 from . import protocol as P
-from .output import MessageLog, Printer, safe_text
+from .output import MessageLog, Printer, note, safe_text
 
 EXIT_OK, EXIT_NONE, EXIT_USAGE, EXIT_SYSTEM = 0, 1, 2, 3
 
@@ -33,19 +38,32 @@ RESOLVE_TIMEOUT_S = 1.5                  # how long `send NAME` waits for NAME t
 REPLY_GRACE_S = 5.0                      # a client waits this much longer than its operation for the listener
 LISTEN_POLL_S = 0.25                     # the listener's longest sleep (signals, control deadlines)
 LOCAL_REQUEST_MAX = 60_000               # bytes of one control request or reply
+STATS_INTERVAL_S = 60.0                  # default period of `listen --json`'s "stats" event
 
 
 class Settings:
-    """What every messenger command runs with: slot, transport, config, text encoding, frame limit."""
+    """What every messenger command runs with: slot, transport, config, text encoding, frame limit,
+    and the group's key (None: unauthenticated, as the original messenger).
+
+    ``datagram_max`` is what a peer's mailslot takes; ``max_frame`` the messenger
+    frame within it: smaller by the authentication trailer when there is a key.
+    """
 
     def __init__(self, slot: str = P.DEFAULT_SLOT, transport: str | None = None,
                  config: mailslot.Config | None = None, encoding: str = P.DEFAULT_ENCODING,
-                 max_frame: int = P.MAX_FRAME):
+                 max_frame: int = P.MAX_FRAME, key: bytes | None = None,
+                 auth_window: float = auth.DEFAULT_WINDOW_S):
         self.slot = mailslot.normalize_mailslot_name(slot)
         self.transport = mailslot.resolve_transport(transport)
         self.config = config if config is not None else mailslot.Config.from_env()
         self.encoding = encoding
-        self.max_frame = max_frame
+        self.key = bytes(key) if key is not None else None
+        self.key_id = auth.fingerprint(self.key) if self.key is not None else None
+        self.auth_window = auth_window
+        if self.key is not None:
+            auth.Verifier(self.key, window_s=auth_window)          # validates key and window now
+        self.datagram_max = max_frame
+        self.max_frame = max_frame - (auth.TRAILER_SIZE if self.key is not None else 0)
 
     @property
     def name(self) -> str:
@@ -71,12 +89,71 @@ def now() -> float:
 # A node: a Peer plus the mailslot it reads and the transport it writes to
 # --------------------------------------------------------------------------
 
+class FrameGuard:
+    """lanmsg.auth on the wall clock: seals what is written, opens what is read.
+
+    Without a key it passes frames through, but refuses frames that end in an
+    authentication trailer (a keyed group's frames are not shown as junk).
+    """
+
+    def __init__(self, key: bytes | None, window_s: float = auth.DEFAULT_WINDOW_S, *, wall_clock=time.time):
+        self.key = key
+        self.verifier = auth.Verifier(key, window_s=window_s) if key is not None else None
+        self.wall_clock = wall_clock
+
+    def seal(self, data: bytes, slot: str) -> bytes:
+        """``data`` as written to ``slot``: with a fresh timestamp and tag when keyed."""
+        if self.key is None:
+            return data
+        return auth.seal(self.key, data, slot=slot, now=self.wall_clock())
+
+    def open(self, data: bytes, slot: str) -> bytes | str:
+        """The payload of ``data`` read from ``slot``, or the reason (a str) to drop it."""
+        if self.verifier is None:
+            return "keyed-frame-without-key" if auth.looks_sealed(data) else data
+        try:
+            return self.verifier.open(data, slot=slot, now=self.wall_clock())
+        except auth.AuthError as e:
+            return "auth-" + e.reason
+
+
+def auth_hint(frames_dropped: dict) -> str | None:
+    """Why a command may have heard nothing: frames of the other kind (keyed / unkeyed) were dropped."""
+    keyed = frames_dropped.get("keyed-frame-without-key", 0)
+    if keyed:
+        return (f"{keyed} authenticated frame(s) were ignored: this group uses a key "
+                "(--key-file or LANMSG_KEY_FILE)")
+    refused = {r: n for r, n in frames_dropped.items() if r.startswith("auth-")}
+    if refused:
+        counts = ", ".join(f"{n} {r[5:]}" for r, n in sorted(refused.items()))
+        return (f"frames refused by authentication ({counts}): peers without this key, "
+                "with another key, or with clocks more than the window apart")
+    return None
+
+
 class Node:
-    def __init__(self, settings: Settings, slot: mailslot.Mailslot, peer: P.Peer):
+    """``wall_clock``: seconds since the epoch, for authentication timestamps (the
+    peer's timers run on the monotonic clock)."""
+
+    def __init__(self, settings: Settings, slot: mailslot.Mailslot, peer: P.Peer, *, wall_clock=time.time):
         self.settings, self.slot, self.peer = settings, slot, peer
         self.frames_dropped: dict[str, int] = {}
         self.send_errors = 0
         self.last_send_error: Exception | None = None
+        self.guard = FrameGuard(settings.key, settings.auth_window, wall_clock=wall_clock)
+
+    @property
+    def verifier(self) -> auth.Verifier | None:
+        return self.guard.verifier
+
+    def count_drop(self, reason: str) -> None:
+        self.frames_dropped[reason] = self.frames_dropped.get(reason, 0) + 1
+
+    def seal(self, data: bytes, slot: str) -> bytes:
+        return self.guard.seal(data, slot)
+
+    def open(self, data: bytes, slot: str) -> bytes | str:
+        return self.guard.open(data, slot)
 
     def transmit(self, t: P.Transmit) -> Exception | None:
         s = self.settings
@@ -87,7 +164,8 @@ class Node:
             # reflection to a third host
             target = t.address
         try:
-            mailslot.write(target, s.slot, t.data, transport=s.transport, config=s.config, address=t.address)
+            mailslot.write(target, s.slot, self.seal(t.data, s.slot), transport=s.transport, config=s.config,
+                           address=t.address)
             return None
         except (OSError, ValueError) as e:
             self.send_errors += 1
@@ -106,14 +184,17 @@ class Node:
                 self.transmit(item)
                 continue
             if isinstance(item, P.Dropped):
-                self.frames_dropped[item.reason] = self.frames_dropped.get(item.reason, 0) + 1
+                self.count_drop(item.reason)
             if on_event is not None:
                 on_event(item)
             events.append(item)
         return events
 
     def receive(self, msg: mailslot.Message) -> list:
-        return self.peer.receive(now(), msg.data, msg.source_ip)
+        payload = self.open(msg.data, self.settings.slot)
+        if isinstance(payload, str):
+            return [P.Dropped(payload, now())]
+        return self.peer.receive(now(), payload, msg.source_ip)
 
 
 # --------------------------------------------------------------------------
@@ -160,9 +241,33 @@ class Operation:
         self.emit({"event": "error", "message": message, "exit": code})
         self.finish(code)
 
+    def text_fits(self, node: Node, text: str) -> bool:
+        """Fail (exit 2) when ``text`` does not fit a frame; the error names both limits when keyed."""
+        try:
+            P.encode_frame(P.Frame(node.peer.name, 0, True, False, text),
+                           encoding=node.peer.encoding, max_frame=node.peer.max_frame)
+            return True
+        except P.FrameError as e:
+            message = str(e)
+        s = node.settings
+        try:
+            size = len(text.encode(node.peer.encoding))
+        except (UnicodeEncodeError, LookupError):
+            size = 0                                   # the codec's message says it all
+        limit = P.max_text_bytes(node.peer.max_frame)
+        if s.key is not None and size > limit:
+            message = (f"message text is {size} bytes as {node.peer.encoding}; at most {limit} fit in a "
+                       f"{s.datagram_max}-byte frame with authentication ({P.HEADER_SIZE}-byte header, "
+                       f"the authentication tag takes {auth.TRAILER_SIZE} bytes; {limit + auth.TRAILER_SIZE} "
+                       "without a key); nothing was sent")
+        self.fail(message, EXIT_USAGE)
+        return False
+
     def send_user_text(self, node: Node, t: float, target: str, address: str | None, text: str,
                        **kw) -> int | None:
         """Send a user message through the peer; report "sent" or fail.  Returns its id."""
+        if not self.text_fits(node, text):
+            return None
         try:
             msg_id, actions = node.peer.send_text(t, target, address, text, **kw)
         except P.FrameError as e:
@@ -195,17 +300,8 @@ class SendOp(Operation):
         self.msg_id: int | None = None
         self.resolve_deadline: float | None = None
 
-    def _check_size(self, node: Node) -> bool:
-        try:
-            P.encode_frame(P.Frame(node.peer.name, 0, True, False, self.text),
-                           encoding=node.peer.encoding, max_frame=node.peer.max_frame)
-            return True
-        except P.FrameError as e:
-            self.fail(str(e), EXIT_USAGE)
-            return False
-
     def start(self, node: Node, t: float) -> None:
-        if not self._check_size(node):
+        if not self.text_fits(node, self.text):
             return
         host = self.host.strip()
         known = node.peer.presence.get(host.upper())
@@ -405,7 +501,10 @@ def _open_slot(settings: Settings, name: str) -> mailslot.Mailslot:
 
 
 def listen(settings: Settings, printer: Printer, *, log_path: str | None = None,
-           rng: random.Random | None = None, stop: StopSignals | None = None) -> int:
+           rng: random.Random | None = None, stop: StopSignals | None = None,
+           stats_interval: float | None = STATS_INTERVAL_S) -> int:
+    """Run the listener until stopped.  ``stats_interval``: seconds between "stats"
+    events (JSON output only; None or 0: none), the counts the "stopped" event ends with."""
     try:
         slot = _open_slot(settings, settings.slot)
     except mailslot.MailslotExistsError:
@@ -447,17 +546,22 @@ def listen(settings: Settings, printer: Printer, *, log_path: str | None = None,
     def process(items) -> None:
         node.run_actions(items, on_event=lambda ev: handle([ev]))
 
+    def counts() -> dict:
+        return {"shown": shown, "duplicates": duplicates, "frames_dropped": dict(node.frames_dropped),
+                "datagrams": slot.stats if not slot.closed else {}, "send_errors": node.send_errors}
+
     def on_control(msg: mailslot.Message) -> None:
         if not msg.local:
-            node.frames_dropped["control-not-local"] = node.frames_dropped.get("control-not-local", 0) + 1
+            node.count_drop("control-not-local")
             return
         try:
-            req = json.loads(msg.data.decode("utf-8"))
+            req = json.loads(auth.strip_trailer(msg.data).decode("utf-8"))
             reply_to = mailslot.normalize_mailslot_name(str(req["reply"]))
             if not reply_to.upper().startswith(REPLY_PREFIX):
                 raise ValueError("reply slot outside LANMSG\\REPLY\\")
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-            node.frames_dropped["bad-control-request"] = node.frames_dropped.get("bad-control-request", 0) + 1
+        # RecursionError: json.loads of deeply nested brackets ("[" * 50000) raises it, not ValueError
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
+            node.count_drop("bad-control-request")
             return
 
         def emit(record, reply_to=reply_to):
@@ -466,6 +570,11 @@ def listen(settings: Settings, printer: Printer, *, log_path: str | None = None,
                                transport=settings.transport, config=settings.config)
             except (OSError, ValueError):
                 pass                               # the client has gone
+        refusal = _control_refusal(node, req, msg.data)
+        if refusal is not None:
+            emit({"event": "error", "message": refusal, "exit": EXIT_USAGE})
+            emit({"event": "done", "exit": EXIT_USAGE})
+            return
         try:
             op = operation_from_request(req, emit)
         except (ValueError, KeyError, TypeError) as e:
@@ -480,12 +589,18 @@ def listen(settings: Settings, printer: Printer, *, log_path: str | None = None,
 
     printer.event("listening", f"{_clock()} listening as {settings.name} on mailslot {settings.slot} "
                   f"({settings.transport}" + (f", UDP {settings.config.port}" if settings.transport == "netbios"
-                                              else "") + "); Ctrl-C to leave",
-                  name=settings.name, slot=settings.slot, transport=settings.transport)
+                                              else "")
+                  + (f", key {settings.key_id}" if settings.key_id else "") + "); Ctrl-C to leave",
+                  name=settings.name, slot=settings.slot, transport=settings.transport, key=settings.key_id,
+                  **({"auth_window": settings.auth_window} if settings.key_id else {}))
+    next_stats = now() + stats_interval if stats_interval else None
     try:
         with stop:
             process(peer.start(now()))
             while not stop.stopping.is_set():
+                if next_stats is not None and now() >= next_stats:
+                    printer.event("stats", None, **counts())
+                    next_stats = now() + stats_interval
                 deadline = peer.next_deadline()
                 wait = LISTEN_POLL_S if deadline is None else max(0.0, min(LISTEN_POLL_S, deadline - now()))
                 try:
@@ -506,9 +621,7 @@ def listen(settings: Settings, printer: Printer, *, log_path: str | None = None,
         for t in peer.stop(now()):
             node.transmit(t)
         stop.finished.set()
-        printer.event("stopped", f"{_clock()} left the group (OFFLINE sent)", shown=shown,
-                      duplicates=duplicates, frames_dropped=node.frames_dropped,
-                      datagrams=slot.stats if not slot.closed else {}, send_errors=node.send_errors)
+        printer.event("stopped", f"{_clock()} left the group (OFFLINE sent)", **counts())
         control.close()
         slot.close()
         if log:
@@ -518,6 +631,27 @@ def listen(settings: Settings, printer: Printer, *, log_path: str | None = None,
 
 def _clock() -> str:
     return time.strftime("%H:%M:%S")
+
+
+def _describe_key(key_id: str | None) -> str:
+    return f"key {key_id}" if key_id else "no key"
+
+
+def _control_refusal(node: Node, req: dict, data: bytes) -> str | None:
+    """Why the listener must not run a local client's request: it asked for another key
+    than the listener's, or (keyed) its request is not sealed with the listener's key."""
+    mine, asked = node.settings.key_id, req.get("key")
+    if asked != mine:
+        node.count_drop("control-key-mismatch")
+        return (f"the lanmsg listener on this machine runs with {_describe_key(mine)}, this command with "
+                f"{_describe_key(asked if isinstance(asked, str) else None)}: use the listener's key file "
+                "(or stop it and run the command alone)")
+    if node.verifier is not None:
+        payload = node.open(data, node.settings.control_slot())
+        if isinstance(payload, str):
+            node.count_drop("control-" + payload)
+            return f"the request was refused by the listener's authentication ({payload})"
+    return None
 
 
 # --------------------------------------------------------------------------
@@ -537,8 +671,8 @@ def run_operation(settings: Settings, req: dict, printer: Printer, report) -> in
             break
         except mailslot.MailslotExistsError:
             try:
-                return _via_listener(settings, req, report)
-            except _NoListener:
+                return via_listener(settings, req, report)
+            except NoListener:
                 if now() > give_up:
                     raise LanmsgError(f"mailslot {settings.slot!r} on this machine belongs to a program that is "
                                       "not a lanmsg listener; stop it, or run this command there",
@@ -548,45 +682,80 @@ def run_operation(settings: Settings, req: dict, printer: Printer, report) -> in
         peer = P.Peer(settings.name, encoding=settings.encoding, max_frame=settings.max_frame,
                       responsive=False)
         node = Node(settings, slot, peer)
-        op = operation_from_request(req, report)
+        code = run_on_node(node, req, report)
+        hint = auth_hint(node.frames_dropped)
+        if code != EXIT_OK and hint:
+            note(hint)
+        return code
+
+
+def run_on_node(node: Node, req: dict, report) -> int:
+    """Carry out ``req`` on ``node`` (which owns its slot) to the end; return the exit code."""
+    peer, slot = node.peer, node.slot
+    op = operation_from_request(req, report)
+    try:
         op.start(node, now())
-        hard_deadline = now() + operation_timeout(req) + REPLY_GRACE_S
-        while not op.done:
-            t = now()
-            if t > hard_deadline:
-                op.fail("operation did not finish in time", EXIT_SYSTEM)
-                break
-            deadline = peer.next_deadline()
-            wait = 0.05 if deadline is None else max(0.0, min(0.05, deadline - t))
-            try:
-                msg = slot.read(wait)
-                events = node.run_actions(node.receive(msg))
-            except TimeoutError:
-                events = []
-            events += node.run_actions(peer.tick(now()))
-            for ev in events:
-                op.on_event(node, ev, now())
-            op.tick(node, now())
-        return op.exit_code
+    except OSError as e:
+        op.fail(str(e.strerror or e), EXIT_SYSTEM)
+    hard_deadline = now() + operation_timeout(req) + REPLY_GRACE_S
+    while not op.done:
+        t = now()
+        if t > hard_deadline:
+            op.fail("operation did not finish in time", EXIT_SYSTEM)
+            break
+        wake = [d for d in (peer.next_deadline(), _operation_deadline(op)) if d is not None]
+        wait = max(0.0, min([OPERATION_POLL_S] + [d - t for d in wake]))
+        try:
+            events = node.run_actions(node.receive(slot.read(wait)))
+        except TimeoutError:
+            events = []
+        events += node.run_actions(peer.tick(now()))
+        for ev in events:
+            op.on_event(node, ev, now())
+        op.tick(node, now())
+    return op.exit_code
 
 
-class _NoListener(Exception):
+OPERATION_POLL_S = 0.05          # longest single wait while an operation runs (deadlines are re-checked)
+
+
+def _operation_deadline(op: Operation) -> float | None:
+    """When the operation itself wants to be ticked (its window ends, a name lookup gives up)."""
+    times = [getattr(op, "resolve_deadline", None)]
+    if isinstance(op, (DetectOp, BroadcastOp)) and op.deadline:
+        times.append(op.deadline)
+    times = [t for t in times if t is not None]
+    return min(times) if times else None
+
+
+class NoListener(Exception):
     """The messenger slot is owned, but not by a listener (another one-shot command, or a foreign program)."""
 
 
 SLOT_BUSY_RETRY_S = (0.02, 0.08)     # a one-shot command retries a busy slot after this random pause
 
 
-def _via_listener(settings: Settings, req: dict, report) -> int:
+def control_request(settings: Settings, req: dict, reply_name: str) -> bytes:
+    """The bytes of ``req`` for the local listener's control mailslot, answers to ``reply_name``.
+
+    The request names the key's fingerprint (the listener refuses another key or none)
+    and, with a key, is sealed with it (the listener refuses one it cannot verify).
+    """
+    request = json.dumps(dict(req, reply=reply_name, key=settings.key_id)).encode("utf-8")
+    if settings.key is not None:
+        request = auth.seal(settings.key, request, slot=settings.control_slot(), now=time.time())
+    return request
+
+
+def via_listener(settings: Settings, req: dict, report) -> int:
     token = f"{os.getpid()}-{random.getrandbits(48):012x}"
     reply_name = REPLY_PREFIX + token
     with _open_slot(settings, reply_name) as reply:
-        request = dict(req, reply=reply_name)
         try:
-            mailslot.write(".", settings.control_slot(), json.dumps(request).encode("utf-8"),
+            mailslot.write(".", settings.control_slot(), control_request(settings, req, reply_name),
                            transport=settings.transport, config=settings.config)
         except FileNotFoundError:
-            raise _NoListener() from None
+            raise NoListener() from None
         deadline = now() + operation_timeout(req) + REPLY_GRACE_S
         while True:
             remaining = deadline - now()
@@ -600,7 +769,9 @@ def _via_listener(settings: Settings, req: dict, report) -> int:
                 continue
             try:
                 record = json.loads(msg.data.decode("utf-8"))
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):
+                continue
+            if not isinstance(record, dict):
                 continue
             if record.get("event") == "done":
                 return int(record.get("exit", EXIT_SYSTEM))

@@ -67,6 +67,12 @@ def error(message: str) -> None:
     sys.stderr.flush()
 
 
+def note(message: str) -> None:
+    """One line of advice on stderr (why a command may have found nothing)."""
+    sys.stderr.write(f"lanmsg: note: {safe_text(str(message))}\n")
+    sys.stderr.flush()
+
+
 class MessageLog:
     """Append-only JSON-lines log; each record is flushed and fsynced before ``append`` returns.
 
@@ -112,7 +118,7 @@ def read_log(path: str) -> list[dict]:
                 continue
             try:
                 rec = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):     # RecursionError: "[[[[..." nested too deep
                 continue
             if isinstance(rec, dict):
                 records.append(rec)

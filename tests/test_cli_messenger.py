@@ -7,6 +7,7 @@ commands share this machine, as a user would run them in two terminals.
 import json
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -136,6 +137,47 @@ def test_a_torn_last_line_does_not_break_the_log(tmp_path):
     log.append({"dir": "in", "text": "two"})
     log.close()
     assert [r["text"] for r in output.read_log(str(path))] == ["one", "two"]
+
+
+def test_deeply_nested_json_neither_stops_a_listener_nor_breaks_the_log(listener, config, tmp_path):
+    # json.loads raises RecursionError, not ValueError, for "[[[[...": once a local process
+    # could end a listener with one control request
+    log = tmp_path / "log.jsonl"
+    lst = listener("--json", "--log", str(log))
+    mailslot.write(".", "LANMSG\\CONTROL\\FOXAPP", b"[" * 50000, config=config)
+    r = lanmsg("send", ".", "after the bomb")
+    assert r.returncode == 0, r.stderr
+    out, err = lst.stop()
+    assert "Traceback" not in err
+    (stopped,) = [json.loads(line) for line in out.splitlines() if '"stopped"' in line]
+    assert stopped["frames_dropped"].get("bad-control-request") == 1
+    with open(log, "ab") as f:
+        f.write(b"[" * 100000 + b"\n" + b'{"a": 1}\n')
+    records = output.read_log(str(log))
+    assert records[-1] == {"a": 1}
+    assert [r["text"] for r in records if r.get("dir") == "in"] == ["after the bomb"]
+
+
+def test_a_listener_stopped_in_the_middle_of_a_flood_exits_at_once(listener, port):
+    # datagrams still queued when the slot closes once waited 50 ms each for a reader
+    # that had gone (about 200 s for a full queue)
+    lst = listener("--json")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for i in range(30000):
+            frame = raw_frame("FLOOD", 100000 + i, b"flood", conf=False)
+            d = mailslot.build_datagram(msg_type=mailslot.MSG_DIRECT_UNIQUE, source="FLOODER",
+                                        destination=mailslot.NetbiosName("LANMSGTEST", 0x00),
+                                        mailslot="FOXAPP", data=frame, source_ip="127.0.0.1",
+                                        dgm_id=i & 0xFFFF)
+            s.sendto(mailslot.encode_datagram(d), ("127.0.0.1", port))
+    lst.proc.send_signal(signal.SIGTERM)
+    try:
+        lst.proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the listener was still running 20 s after SIGTERM")
+    out, err = lst.stop()
+    assert lst.proc.returncode == 0 and "Traceback" not in err
+    assert '"stopped"' in out
 
 
 def test_a_second_listener_on_the_same_machine_is_refused(listener):
