@@ -2,7 +2,8 @@
 
 No sockets.  Expected bytes are written out independently from the byte tables of
 the wire notes (NetBIOS names: RFC 1001 14.1; datagram: RFC 1002 4.4.1 + [MS-MAIL]
-2.2.1), never produced by the code under test.
+2.2.1), never produced by the code under test.  The property tests of the codec
+(hypothesis: round trips, random and mutated datagrams) are in tests/test_fuzz.py.
 """
 
 import pathlib
@@ -10,7 +11,6 @@ import random
 import struct
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
 import mailslot
 from mailslot import DecodeError, NetbiosName
@@ -454,73 +454,6 @@ def test_wrong_byte_count_is_kept_not_trusted():
     d = mailslot.decode_datagram(buf)
     assert d.data == b"hello" and d.byte_count == 3
     assert mailslot.encode_datagram(d) == buf
-
-
-# --------------------------------------------------------------------------
-# Property tests (hypothesis)
-# --------------------------------------------------------------------------
-
-PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-                    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
-
-nb_text = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_!$%&'()^~{}", min_size=1, max_size=15)
-scope = st.one_of(st.just(""), st.lists(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1,
-                                                max_size=12), min_size=1, max_size=3).map(".".join))
-nb_names = st.one_of(st.builds(NetbiosName, nb_text, st.integers(0, 255), scope),
-                     st.builds(NetbiosName, st.just("*"), st.integers(0, 255)))
-ms_char = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
-mailslots = st.builds(lambda p, rest: p + rest, st.sampled_from(["\\MAILSLOT\\", "\\mailslot\\", "\\MailSlot\\"]),
-                      st.text(alphabet=ms_char, min_size=0, max_size=60))
-u16s = st.integers(0, 0xFFFF)
-ipv4 = st.integers(0, 2 ** 32 - 1).map(lambda n: ".".join(str((n >> s) & 255) for s in (24, 16, 8, 0)))
-
-datagrams = st.builds(
-    mailslot.Datagram,
-    msg_type=st.sampled_from([0x10, 0x11, 0x12]),
-    source_name=nb_names, destination_name=nb_names, mailslot=mailslots,
-    data=st.binary(max_size=600), dgm_id=u16s, source_ip=ipv4, source_port=u16s,
-    flags=st.sampled_from([0x02, 0x06, 0x0A, 0x0E]),
-    smb_flags=st.integers(0, 255), smb_flags2=u16s, pid_low=u16s, tid=u16s, uid=u16s, mid=u16s,
-    max_parameter_count=u16s, trans_flags=u16s, timeout=st.integers(0, 2 ** 32 - 1),
-    priority=u16s, mailslot_class=u16s,
-    padding=st.one_of(st.none(), st.binary(max_size=7)),
-    parameter_offset=st.one_of(st.none(), u16s),
-    byte_count=st.one_of(st.none(), u16s),
-    trailing=st.binary(max_size=8),
-)
-
-
-@PROPERTY
-@given(datagrams)
-def test_property_encode_decode_round_trip(d):
-    payload = mailslot.encode_datagram(d)
-    got = mailslot.decode_datagram(payload)
-    for field in ("msg_type", "source_name", "destination_name", "mailslot", "data", "dgm_id", "source_ip",
-                  "source_port", "flags", "priority", "mailslot_class", "trailing", "pid_low", "timeout"):
-        assert getattr(got, field) == getattr(d, field), field
-    assert mailslot.encode_datagram(got) == payload
-    assert struct.unpack_from(">H", payload, 10)[0] == len(payload) - 14
-
-
-@PROPERTY
-@given(st.binary(max_size=700))
-def test_property_random_bytes_only_decode_error(buf):
-    decode_or_decode_error(buf)
-
-
-@PROPERTY
-@given(datagrams, st.lists(st.tuples(st.integers(0, 10 ** 6), st.integers(0, 255)), min_size=1, max_size=4),
-       st.integers(0, 10 ** 6), st.booleans())
-def test_property_mutated_datagrams_only_decode_error(d, edits, cut, fix_length):
-    buf = bytearray(mailslot.encode_datagram(d))
-    for pos, value in edits:
-        buf[pos % len(buf)] = value
-    buf = bytes(buf[:len(buf) - cut % 40])
-    if fix_length and len(buf) >= 14:
-        buf = fix_dgm_length(buf)
-    got = decode_or_decode_error(buf)
-    if got is not None:
-        assert mailslot.encode_datagram(got) == buf
 
 
 # --------------------------------------------------------------------------
