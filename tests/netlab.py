@@ -56,6 +56,7 @@ DEFAULT_NET = "10.213.0"        # first three octets of the lab's /24
 DEFAULT_PORT = 138
 MAX_HOSTS = 250
 NFT_TABLE = "lanmsglab"
+NETNS_ETC = "/etc/netns"        # ip netns exec mounts /etc/netns/<ns>/FILE over /etc/FILE
 COMMAND_TIMEOUT_S = 30          # for the ip/nft/sh commands that build and tear down a lab
 
 # <prefix> is "lm" + the owning process id + a per-process letter sequence.
@@ -184,6 +185,17 @@ def _kill_namespace_processes(ns: str, grace: float = 2.0) -> None:
 def _delete_namespace(ns: str) -> None:
     _kill_namespace_processes(ns)
     _run([_need("ip", "iproute2"), "netns", "del", ns], check=False)
+    etc = os.path.join(NETNS_ETC, ns)
+    if _PREFIX_RE.match(ns) and os.path.isdir(etc):
+        shutil.rmtree(etc, ignore_errors=True)
+
+
+def _write_netns_resolv_conf(ns: str) -> None:
+    """An empty resolv.conf that ``ip netns exec`` shows as /etc/resolv.conf inside ``ns``."""
+    etc = os.path.join(NETNS_ETC, ns)
+    os.makedirs(etc, exist_ok=True)
+    with open(os.path.join(etc, "resolv.conf"), "w") as f:
+        f.write("# lanmsg lab host: no name server (the lab has no route to one)\n")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -349,10 +361,13 @@ class Lab:
     ``net``: the first three octets of the lab's /24 (default 10.213.0, or
     LANMSG_LAB_NET).  ``port``: LANMSG_PORT given to every process.
     ``unprivileged_ports``: let every uid bind ports below 1024 in the hosts.
+    ``empty_resolv_conf``: give every host an empty /etc/resolv.conf (through
+    /etc/netns/<ns>/, which ``ip netns exec`` mounts over /etc), so nothing in
+    the lab waits for the machine's name server, which the lab cannot reach.
     """
 
     def __init__(self, hosts: int = 2, *, net: str | None = None, port: int = DEFAULT_PORT,
-                 unprivileged_ports: bool = False):
+                 unprivileged_ports: bool = False, empty_resolv_conf: bool = False):
         if not isinstance(hosts, int) or not 1 <= hosts <= MAX_HOSTS:
             raise ValueError(f"hosts must be 1..{MAX_HOSTS}")
         net = net or os.environ.get("LANMSG_LAB_NET") or DEFAULT_NET
@@ -365,6 +380,7 @@ class Lab:
         self.network = network
         self.port = port
         self.unprivileged_ports = unprivileged_ports
+        self.empty_resolv_conf = empty_resolv_conf
         self.prefix = f"lm{os.getpid()}{_letters(next(_lab_numbers))}"
         self.switch = f"{self.prefix}-sw"
         self._procs: list[LabProcess] = []
@@ -427,6 +443,8 @@ class Lab:
             for i in range(1, self.hosts + 1):
                 ns = self.ns(i)
                 self._add_namespace(ns)
+                if self.empty_resolv_conf:
+                    _write_netns_resolv_conf(ns)
                 # before eth0 exists, so that it inherits "default"
                 sysctls = {"net.ipv6.conf.all.disable_ipv6": 1, "net.ipv6.conf.default.disable_ipv6": 1}
                 if self.unprivileged_ports:

@@ -1,0 +1,91 @@
+"""Runs on lab host 1: confirmed messages per second to host 2, beside a bare UDP ping-pong.
+
+    python rates.py PEER_IP --echo-port P --pings N --messages M --trials K [--profile FILE]
+
+Trials alternate: N sequential round trips of a bare UDP datagram (the size of a
+messenger datagram) to an echo server on PEER_IP:P, then M sequential
+confirmed messages through one lanmsg.client.Messenger to the ``lanmsg listen``
+on PEER_IP (each send waits for its CONF).  Prints one JSON object: rates per
+trial, lost round trips, unconfirmed messages.  ``--profile``: cProfile one
+extra message trial and write the hot spots to FILE.
+"""
+
+import argparse
+import cProfile
+import io
+import json
+import pstats
+import socket
+import time
+
+from lanmsg.client import Messenger, NotConfirmed
+
+DATAGRAM_BYTES = 210             # a 40-byte message in its NetBIOS datagram (bench/run.py's typical one)
+PING_TIMEOUT_S = 1.0
+
+
+def ping_trial(sock: socket.socket, n: int) -> tuple[float, int]:
+    payload = b"p" * DATAGRAM_BYTES
+    lost = 0
+    t = time.perf_counter()
+    for _ in range(n):
+        sock.send(payload)
+        try:
+            sock.recv(2048)
+        except socket.timeout:
+            lost += 1
+    return n / (time.perf_counter() - t), lost
+
+
+def message_trial(m: Messenger, peer_ip: str, n: int) -> tuple[float, int]:
+    failed = 0
+    t = time.perf_counter()
+    for i in range(n):
+        try:
+            m.send(peer_ip, f"bench message {i:06d} to measure the rate")
+        except NotConfirmed:
+            failed += 1
+    return n / (time.perf_counter() - t), failed
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("peer")
+    ap.add_argument("--echo-port", type=int, required=True)
+    ap.add_argument("--pings", type=int, default=2000)
+    ap.add_argument("--messages", type=int, default=500)
+    ap.add_argument("--trials", type=int, default=7)
+    ap.add_argument("--profile")
+    args = ap.parse_args()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.connect((args.peer, args.echo_port))
+    sock.settimeout(PING_TIMEOUT_S)
+    out = {"ping_rates": [], "ping_lost": 0, "message_rates": [], "unconfirmed": 0}
+    with Messenger() as m:
+        m.send(args.peer, "warm-up")                  # first contact: nothing cached yet
+        ping_trial(sock, min(200, args.pings))
+        for _ in range(args.trials):
+            rate, lost = ping_trial(sock, args.pings)
+            out["ping_rates"].append(rate)
+            out["ping_lost"] += lost
+            rate, failed = message_trial(m, args.peer, args.messages)
+            out["message_rates"].append(rate)
+            out["unconfirmed"] += failed
+        if args.profile:
+            prof = cProfile.Profile()
+            prof.enable()
+            message_trial(m, args.peer, args.messages)
+            prof.disable()
+            text = io.StringIO()
+            stats = pstats.Stats(prof, stream=text)
+            stats.sort_stats("tottime").print_stats(25)
+            stats.sort_stats("cumulative").print_stats(25)
+            with open(args.profile, "w") as f:
+                f.write(text.getvalue())
+    sock.send(b"stop")
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
