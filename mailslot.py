@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import collections
 import errno
-import ipaddress
 import itertools
 import os
 import random
@@ -523,8 +522,8 @@ class Config(collections.namedtuple("Config", "port workgroup name broadcast")):
         addrs = []
         for a in broadcast:
             try:
-                addrs.append(str(ipaddress.IPv4Address(a.strip())))
-            except (ipaddress.AddressValueError, ValueError, AttributeError):
+                addrs.append(str(ipv4_address(a.strip())))
+            except (ValueError, AttributeError):
                 raise ValueError(f"invalid broadcast address {a!r}: need an IPv4 address") from None
         return super().__new__(cls, port, netbios_name(workgroup),
                                netbios_name(name if name is not None else default_computer_name()), tuple(addrs))
@@ -630,10 +629,27 @@ def _windows_interfaces() -> list[Interface]:
         address = socket.inet_ntoa(addr)
         if kind & (_MIB_IPADDR_DISCONNECTED | _MIB_IPADDR_DELETED) or address == "0.0.0.0":
             continue
-        net = ipaddress.IPv4Network(f"{address}/{socket.inet_ntoa(mask)}", strict=False)
-        bcast = str(net.broadcast_address) if net.prefixlen < 31 else ""
-        out.append(Interface(f"if{index}", address, str(net.netmask), bcast, address.startswith("127.")))
+        netmask = socket.inet_ntoa(mask)
+        prefix_len = bin(struct.unpack("!I", mask)[0]).count("1")
+        bcast = directed_broadcast(address, netmask) if prefix_len < 31 else ""
+        out.append(Interface(f"if{index}", address, netmask, bcast, address.startswith("127.")))
     return out
+
+
+def directed_broadcast(address: str, netmask: str) -> str:
+    """address | ~netmask, dotted: the subnet's broadcast address."""
+    a, m = (struct.unpack("!I", socket.inet_aton(x))[0] for x in (address, netmask))
+    return socket.inet_ntoa(struct.pack("!I", (a | ~m) & 0xFFFFFFFF))
+
+
+def ipv4_address(text: str):
+    """An IPv4Address of ``text``; ValueError if it is not a dotted IPv4 address.
+
+    The ipaddress module is imported here, not at the top: it costs about 1 ms of
+    every start-up, and most commands never parse an address.
+    """
+    import ipaddress
+    return ipaddress.IPv4Address(text)
 
 
 def _linux_interfaces() -> list[Interface]:
@@ -657,8 +673,7 @@ def _linux_interfaces() -> list[Interface]:
                 continue
             if flags & _IFF_BROADCAST and bcast in ("", "0.0.0.0"):
                 # an address added without "brd +": the kernel still broadcasts to addr | ~mask
-                net = ipaddress.IPv4Network(f"{addr}/{mask}", strict=False)
-                bcast = str(net.broadcast_address)
+                bcast = directed_broadcast(addr, mask)
             out.append(Interface(ifname, addr, mask, bcast, bool(flags & _IFF_LOOPBACK)))
     return out
 
@@ -1710,7 +1725,7 @@ def classify_target(target: str, config: Config, address: str | None = None) -> 
     if up == config.workgroup:
         return Target("group", config.workgroup)
     try:
-        ipaddress.IPv4Address(t)
+        ipv4_address(t)
         return Target("unique", "*", t)
     except ValueError:
         pass

@@ -107,7 +107,7 @@ def section(res: dict, plots: dict, start: str, end: str) -> str:
         L += [f"![Discovery latency against servers in the lab]({plots['discovery']})", ""]
     L += ["Reading the figures:", "",
           f"* `lanmsg discover` is the interpreter's start-up plus lanmsg's imports plus one query-answer round "
-          f"trip (the announcer answers after a random 0-10 ms so that several announcers do not answer in the "
+          f"trip (the announcer answers after a random 0-2 ms so that several announcers do not answer in the "
           f"same instant): **{d['vs_floor']:.2f}x** the floor. The number of servers does not change it: the "
           f"first answer ends the command.",
           "* `avahi-browse -rtp` measures a timer more than the network: `-t` exits on avahi's ALL_FOR_NOW "
@@ -226,7 +226,7 @@ def where_the_time_goes(res: dict) -> list[str]:
          "shows the standard-library modules lanmsg needs (argparse with re and enum, socket, ipaddress, "
          "random, threading, json, signal, hashlib for authentication) at roughly 20 ms together, plus "
          "shutil, which argparse imports to find the terminal width for every parser. The discovery "
-         "round trip itself (mailslot set-up, query, the announcer's random 0-10 ms answer delay, answer) "
+         "round trip itself (mailslot set-up, query, the announcer's random 0-2 ms answer delay, answer) "
          "is a few milliseconds. `python3 -m lanmsg` costs about 3 ms more than the console script "
          "(runpy). Against a floor of about 13 ms for a clean interpreter, 2x leaves 13 ms for lanmsg: "
          "less than its imports. What would narrow it: importing hashlib and json only when a key or a "

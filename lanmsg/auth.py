@@ -18,12 +18,9 @@ the epoch) by the caller.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
-import hmac
 import math
 import os
-import secrets
 import struct
 
 import mailslot
@@ -65,6 +62,7 @@ class AuthError(ValueError):
 # --------------------------------------------------------------------------
 
 def generate_key() -> bytes:
+    import secrets
     return secrets.token_bytes(KEY_SIZE)
 
 
@@ -122,6 +120,7 @@ def group_key(key_file: str | None, window: float | None, environ) -> tuple[byte
 def fingerprint(key: bytes) -> str:
     """A short public name of a key (16 hex digits): tells two keys apart, reveals nothing of it."""
     _check_key(key)
+    import hashlib
     return hashlib.sha256(_FINGERPRINT_DOMAIN + key).hexdigest()[:16]
 
 
@@ -139,6 +138,8 @@ def _slot_bytes(slot: str) -> bytes:
 
 
 def _tag(key: bytes, slot: bytes, stamp: bytes, payload: bytes) -> bytes:
+    import hashlib            # here, not at the top: only keyed groups pay their ~3 ms of start-up
+    import hmac
     return hmac.new(key, _DOMAIN + slot + b"\x00" + stamp + payload, hashlib.sha256).digest()
 
 
@@ -222,6 +223,7 @@ class Verifier:
         payload = data[:-TRAILER_SIZE]
         stamp = data[-TIMESTAMP_SIZE - TAG_SIZE:-TAG_SIZE]
         tag = data[-TAG_SIZE:]
+        import hmac
         if not hmac.compare_digest(tag, _tag(self.key, slot_bytes, stamp, payload)):
             raise AuthError("bad-tag")
         (ms,) = _TIMESTAMP.unpack(stamp)

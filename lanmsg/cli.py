@@ -25,6 +25,29 @@ EXIT_CODES = """exit codes:
   3  transport or system error"""
 
 
+def _terminal_columns() -> int:
+    """What shutil.get_terminal_size() gives, without importing shutil (see _Formatter)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter, minus the ``import shutil`` and terminal query it makes for every
+    parser and argument it checks (about 2 ms of each run; help is printed in few of them)."""
+
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+        super().__init__(prog, indent_increment, max_help_position,
+                         width=(_terminal_columns() - 2) if width is None else width)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         self.print_usage(sys.stderr)
@@ -46,27 +69,15 @@ def _common(p: argparse.ArgumentParser, slot: str) -> None:
                        help="text encoding of outgoing messages (default utf-8; cp1252 for old peers)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="lanmsg", description="Windows mailslots on every machine of a LAN: a serverless "
-                     "messenger (compatible with the FoxPro LAN Messenger) and zero-configuration server "
-                     "discovery (compatible with msserver/msclient).",
-                     epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"lanmsg {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    def add(name, help_text, slot=P.DEFAULT_SLOT):
-        p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXIT_CODES,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
-        _common(p, slot)
-        return p
-
-    p = add("listen", "join the group: show messages and presence, confirm and answer until Ctrl-C")
+def _listen_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log", metavar="FILE", help="append every message sent and received as JSON lines "
                    "(fsynced before the confirmation goes out)")
     p.add_argument("--stats-interval", type=float, default=STATS_INTERVAL_S, metavar="S",
                    help=f"with --json: a \"stats\" event (counts of shown and dropped frames) every S seconds "
                    f"(default {STATS_INTERVAL_S:g}; 0: none)")
-    p = add("send", "send a message to one peer and wait for its confirmation")
+
+
+def _send_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("host", metavar="HOST", help="peer's messenger name, DNS name or IPv4 address; '.' = this machine")
     p.add_argument("text", metavar="TEXT", nargs="+", help="the message; '-' reads it from standard input")
     p.add_argument("--timeout", type=float, help="seconds to wait for the confirmation "
@@ -74,31 +85,82 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retries", type=int, default=P.RESENDS,
                    help=f"resends of the same message every {P.RESEND_INTERVAL_S * 1000:.0f} ms (default {P.RESENDS})")
     p.add_argument("--no-wait", action="store_true", help="send once and exit without waiting")
-    p = add("broadcast", "send a message to everyone in the workgroup")
+
+
+def _broadcast_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("text", metavar="TEXT", nargs="+", help="the message; '-' reads it from standard input")
     p.add_argument("--wait", type=float, default=0.0, metavar="S",
                    help="collect confirmations for S seconds and list who confirmed")
-    p = add("detect", "list the peers that are online")
+
+
+def _detect_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=DETECT_TIMEOUT_S,
                    help=f"seconds to collect answers (default {DETECT_TIMEOUT_S})")
-    p = add("announce", "broadcast this server's IP and TCP port every interval (msserver) and answer "
-            "discover queries at once", slot=P.MS_SLOT)
+
+
+def _announce_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("tcp_port", metavar="PORT", type=int, help="the TCP port clients should connect to")
     p.add_argument("--ip", help="announce this address (default: the address of each interface broadcast on)")
     p.add_argument("--interval", type=float, default=P.ANNOUNCE_INTERVAL_S,
                    help=f"seconds between broadcasts (default {P.ANNOUNCE_INTERVAL_S:g}, as msserver)")
-    p = add("discover", "find a server's IP:PORT (lanmsg announce or the original msserver)", slot=P.MS_SLOT)
+
+
+def _discover_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=DISCOVER_TIMEOUT_S,
                    help=f"seconds to look (default {DISCOVER_TIMEOUT_S:g})")
     p.add_argument("--all", action="store_true", help="every distinct server found within the timeout")
     p.add_argument("--check", action="store_true", help="only servers that accept a TCP connection")
-    p = sub.add_parser("keygen", help="create a shared key for --key-file", epilog=EXIT_CODES,
-                       description="Create a random 256-bit key for a group's --key-file, readable by its "
-                       "owner only.  Copy it to every member over a channel you trust.",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _keygen_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE", help="where to write the key; '-' prints it")
     p.add_argument("--force", action="store_true", help="replace an existing file")
+
+
+# name: (help, mailslot the command uses or None, its own arguments)
+COMMANDS = {
+    "listen": ("join the group: show messages and presence, confirm and answer until Ctrl-C",
+               P.DEFAULT_SLOT, _listen_arguments),
+    "send": ("send a message to one peer and wait for its confirmation", P.DEFAULT_SLOT, _send_arguments),
+    "broadcast": ("send a message to everyone in the workgroup", P.DEFAULT_SLOT, _broadcast_arguments),
+    "detect": ("list the peers that are online", P.DEFAULT_SLOT, _detect_arguments),
+    "announce": ("broadcast this server's IP and TCP port every interval (msserver) and answer "
+                 "discover queries at once", P.MS_SLOT, _announce_arguments),
+    "discover": ("find a server's IP:PORT (lanmsg announce or the original msserver)", P.MS_SLOT,
+                 _discover_arguments),
+    "keygen": ("create a shared key for --key-file", None, _keygen_arguments),
+}
+KEYGEN_DESCRIPTION = ("Create a random 256-bit key for a group's --key-file, readable by its owner only.  "
+                      "Copy it to every member over a channel you trust.")
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; with ``only``, the other commands get no arguments.
+
+    Building every command's ~80 arguments takes several milliseconds of each run
+    (argparse formats and translates as it goes); a run needs only its own command's.
+    """
+    parser = _Parser(prog="lanmsg", description="Windows mailslots on every machine of a LAN: a serverless "
+                     "messenger (compatible with the FoxPro LAN Messenger) and zero-configuration server "
+                     "discovery (compatible with msserver/msclient).",
+                     epilog=EXIT_CODES, formatter_class=_Formatter)
+    parser.add_argument("--version", action="version", version=f"lanmsg {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, (help_text, slot, add_arguments) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=KEYGEN_DESCRIPTION if slot is None else help_text,
+                           epilog=EXIT_CODES, formatter_class=_Formatter)
+        if only is not None and only != name:
+            continue
+        if slot is not None:
+            _common(p, slot)
+        add_arguments(p)
     return parser
+
+
+def _command_in(argv: list[str]) -> str | None:
+    """The command named in ``argv`` (its first word that is not an option), if it is one."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    return word if word in COMMANDS else None
 
 
 def _text(parts: list[str]) -> str:
@@ -160,7 +222,8 @@ def _reporter(printer: Printer, command: str):
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(only=_command_in(argv) or "")
     args = parser.parse_args(argv)
     try:
         if args.command == "keygen":

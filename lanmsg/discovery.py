@@ -2,7 +2,7 @@
 
 ``announce`` broadcasts MS_MESSAGE to ``\\\\*\\mailslot\\@_MSClient_@`` every interval,
 as the seed's server does, and owns ``LANMSG\\QUERY\\@_MSCLIENT_@``, where ``discover``
-asks; it answers at once (0-10 ms jitter) by unicast to the asker's private reply
+asks; it answers at once (0-2 ms jitter) by unicast to the asker's private reply
 mailslot.  ``discover`` takes both the answers and the periodic broadcasts of
 original msservers.
 
@@ -81,13 +81,14 @@ def announce(port: int, *, slot: str = P.MS_SLOT, ip: str | None = None, interva
     seq = 0
     sent = answered = 0
     key_id = auth.fingerprint(key) if key is not None else None
-    printer.event("announcing", f"announcing {', '.join(f'{a}:{port}' for _, a in routes)} on "
-                  f"\\\\*\\mailslot\\{slot} every {interval:g} s ({transport}"
-                  + (f", key {key_id}" if key_id else "") + "); Ctrl-C to stop",
-                  endpoints=[f"{a}:{port}" for _, a in routes], slot=slot, interval=interval, key=key_id)
     next_broadcast = time.monotonic()
     try:
         with StopSignals() as stop:
+            # announced once SIGINT/SIGTERM are handled: a signal right after this line stops cleanly
+            printer.event("announcing", f"announcing {', '.join(f'{a}:{port}' for _, a in routes)} on "
+                          f"\\\\*\\mailslot\\{slot} every {interval:g} s ({transport}"
+                          + (f", key {key_id}" if key_id else "") + "); Ctrl-C to stop",
+                          endpoints=[f"{a}:{port}" for _, a in routes], slot=slot, interval=interval, key=key_id)
             while not stop.stopping.is_set():
                 now = time.monotonic()
                 if now >= next_broadcast:

@@ -14,8 +14,6 @@ and each CONF gets its own timestamp and tag.
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import os
 import random
 import signal
@@ -27,7 +25,7 @@ import mailslot
 
 from . import auth
 from . import protocol as P
-from .output import MessageLog, Printer, note, safe_text
+from .output import MessageLog, Printer, lazy_json, note, safe_text
 
 EXIT_OK, EXIT_NONE, EXIT_USAGE, EXIT_SYSTEM = 0, 1, 2, 3
 
@@ -213,7 +211,7 @@ def _plain_computer_name(name: str, config: mailslot.Config) -> bool:
 
 def _ipv4(text: str) -> bool:
     try:
-        ipaddress.IPv4Address(text)
+        mailslot.ipv4_address(text)
         return True
     except ValueError:
         return False
@@ -555,7 +553,7 @@ def listen(settings: Settings, printer: Printer, *, log_path: str | None = None,
             node.count_drop("control-not-local")
             return
         try:
-            req = json.loads(auth.strip_trailer(msg.data).decode("utf-8"))
+            req = lazy_json().loads(auth.strip_trailer(msg.data).decode("utf-8"))
             reply_to = mailslot.normalize_mailslot_name(str(req["reply"]))
             if not reply_to.upper().startswith(REPLY_PREFIX):
                 raise ValueError("reply slot outside LANMSG\\REPLY\\")
@@ -566,7 +564,7 @@ def listen(settings: Settings, printer: Printer, *, log_path: str | None = None,
 
         def emit(record, reply_to=reply_to):
             try:
-                mailslot.write(".", reply_to, json.dumps(record).encode("utf-8"),
+                mailslot.write(".", reply_to, lazy_json().dumps(record).encode("utf-8"),
                                transport=settings.transport, config=settings.config)
             except (OSError, ValueError):
                 pass                               # the client has gone
@@ -587,15 +585,17 @@ def listen(settings: Settings, printer: Printer, *, log_path: str | None = None,
             log.append({"dir": "out", "time": time.time(), "to": getattr(op, "host", "*"), "id": op.msg_id,
                         "text": op.text})
 
-    printer.event("listening", f"{_clock()} listening as {settings.name} on mailslot {settings.slot} "
-                  f"({settings.transport}" + (f", UDP {settings.config.port}" if settings.transport == "netbios"
-                                              else "")
-                  + (f", key {settings.key_id}" if settings.key_id else "") + "); Ctrl-C to leave",
-                  name=settings.name, slot=settings.slot, transport=settings.transport, key=settings.key_id,
-                  **({"auth_window": settings.auth_window} if settings.key_id else {}))
     next_stats = now() + stats_interval if stats_interval else None
     try:
         with stop:
+            # "listening" only once Ctrl-C and SIGTERM are ours: a script that signals as soon
+            # as it reads the line must get the clean stop (OFFLINE, exit 0)
+            how = settings.transport + (f", UDP {settings.config.port}" if settings.transport == "netbios" else "")
+            how += f", key {settings.key_id}" if settings.key_id else ""
+            printer.event("listening", f"{_clock()} listening as {settings.name} on mailslot {settings.slot} "
+                          f"({how}); Ctrl-C to leave", name=settings.name, slot=settings.slot,
+                          transport=settings.transport, key=settings.key_id,
+                          **({"auth_window": settings.auth_window} if settings.key_id else {}))
             process(peer.start(now()))
             while not stop.stopping.is_set():
                 if next_stats is not None and now() >= next_stats:
@@ -741,7 +741,7 @@ def control_request(settings: Settings, req: dict, reply_name: str) -> bytes:
     The request names the key's fingerprint (the listener refuses another key or none)
     and, with a key, is sealed with it (the listener refuses one it cannot verify).
     """
-    request = json.dumps(dict(req, reply=reply_name, key=settings.key_id)).encode("utf-8")
+    request = lazy_json().dumps(dict(req, reply=reply_name, key=settings.key_id)).encode("utf-8")
     if settings.key is not None:
         request = auth.seal(settings.key, request, slot=settings.control_slot(), now=time.time())
     return request
@@ -768,7 +768,7 @@ def via_listener(settings: Settings, req: dict, report) -> int:
             if not msg.local:
                 continue
             try:
-                record = json.loads(msg.data.decode("utf-8"))
+                record = lazy_json().loads(msg.data.decode("utf-8"))
             except (ValueError, UnicodeDecodeError, RecursionError):
                 continue
             if not isinstance(record, dict):
