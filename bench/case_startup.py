@@ -12,6 +12,8 @@ from labkit import run_timer
 
 LABELS = {
     "floor": "`python3 -c pass` (the floor)",
+    "stdlib": "`python3 -c 'import socket, argparse'` (two standard-library modules any networked CLI of "
+              "this kind imports)",
     "help": "`lanmsg --help`",
     "nowait": "`lanmsg send --no-wait 10.213.0.2 TEXT`",
     "send": "`lanmsg send 10.213.0.2 TEXT` (waits for the confirmation)",
@@ -24,6 +26,7 @@ def run(ctx) -> dict:
     py, peer = ctx.py, ctx.lab.addr(2)
     cases = [
         {"name": "floor", "argv": [py, "-c", "pass"]},
+        {"name": "stdlib", "argv": [py, "-c", "import socket, argparse"]},
         {"name": "help", "argv": ctx.lanmsg("--help"), "expect": r"^usage: lanmsg"},
         {"name": "nowait", "argv": ctx.lanmsg("send", "--no-wait", peer, "start-up bench")},
         {"name": "send", "argv": ctx.lanmsg("send", peer, "start-up bench"), "expect": r"^confirmed by LAB-H2"},

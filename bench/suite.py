@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """lanmsg's benchmark suite: one command, one lab, every case, one results page.
 
-    sudo python3 bench/suite.py            # everything (about 6 minutes), writes docs/performance.md
+    sudo python3 bench/suite.py            # everything (about 4 minutes), writes docs/performance.md
     sudo python3 bench/suite.py --quick    # a smoke run (about 30 s), writes nothing unless --out is given
 
 Installs what it compares against (scripts/install-bench-tools.sh: avahi-daemon,
@@ -54,7 +54,7 @@ PAGE_HEAD = ("# lanmsg performance\n\nMeasured figures only: every number here c
 COMMAND = "sudo python3 bench/suite.py"
 # What pip's generated `lanmsg` script does (project.scripts lanmsg = "lanmsg.cli:main").
 CONSOLE_SCRIPT = "import sys; from lanmsg.cli import main; sys.argv[0] = 'lanmsg'; sys.exit(main())"
-FULL_RUN_MINUTES = 6
+FULL_RUN_MINUTES = 4
 
 
 class Params:
