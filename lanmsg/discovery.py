@@ -12,6 +12,7 @@ sealed when written; frames without a valid one are dropped and counted.
 
 from __future__ import annotations
 
+import collections
 import heapq
 import os
 import random
@@ -63,7 +64,7 @@ def announce(port: int, *, slot: str = P.MS_SLOT, ip: str | None = None, interva
     config = config or mailslot.Config.from_env()
     rng = rng or random.Random()
     guard = FrameGuard(key, auth_window)
-    dropped: dict[str, int] = {}
+    dropped: collections.Counter[str] = collections.Counter()
     if ip is not None:
         P.encode_ms_message(ip, port)                       # validates: bad input before anything is sent
     elif not 0 < port < 65536:
@@ -122,7 +123,7 @@ def announce(port: int, *, slot: str = P.MS_SLOT, ip: str | None = None, interva
                     continue
                 payload = guard.open(msg.data, query_slot(slot))
                 if isinstance(payload, str):
-                    dropped[payload] = dropped.get(payload, 0) + 1
+                    dropped[payload] += 1
                     continue
                 q = P.decode_query(payload)
                 if isinstance(q, P.BadFrame) or not q.reply_slot.upper().startswith(REPLY_PREFIX):
@@ -169,7 +170,7 @@ def discover(*, slot: str = P.MS_SLOT, timeout: float = DISCOVER_TIMEOUT_S, find
     transport = mailslot.resolve_transport(transport)
     config = config or mailslot.Config.from_env()
     guard = FrameGuard(key, auth_window)
-    dropped: dict[str, int] = {}
+    dropped: collections.Counter[str] = collections.Counter()
     reply_name = f"{REPLY_PREFIX}{os.getpid()}-{random.getrandbits(48):012x}"
     deadline = time.monotonic() + timeout
     slots = []
@@ -202,7 +203,7 @@ def discover(*, slot: str = P.MS_SLOT, timeout: float = DISCOVER_TIMEOUT_S, find
                 continue
             payload = guard.open(msg.data, msg.mailslot)
             if isinstance(payload, str):
-                dropped[payload] = dropped.get(payload, 0) + 1
+                dropped[payload] += 1
                 continue
             ann = P.decode_ms_message(payload, msg.source_ip)
             if isinstance(ann, P.BadFrame) or ann.endpoint in found:

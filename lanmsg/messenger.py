@@ -14,6 +14,7 @@ and each CONF gets its own timestamp and tag.
 
 from __future__ import annotations
 
+import collections
 import os
 import random
 import signal
@@ -135,7 +136,7 @@ class Node:
 
     def __init__(self, settings: Settings, slot: mailslot.Mailslot, peer: P.Peer, *, wall_clock=time.time):
         self.settings, self.slot, self.peer = settings, slot, peer
-        self.frames_dropped: dict[str, int] = {}
+        self.frames_dropped: collections.Counter[str] = collections.Counter()
         self.send_errors = 0
         self.last_send_error: Exception | None = None
         self.guard = FrameGuard(settings.key, settings.auth_window, wall_clock=wall_clock)
@@ -145,7 +146,7 @@ class Node:
         return self.guard.verifier
 
     def count_drop(self, reason: str) -> None:
-        self.frames_dropped[reason] = self.frames_dropped.get(reason, 0) + 1
+        self.frames_dropped[reason] += 1
 
     def seal(self, data: bytes, slot: str) -> bytes:
         return self.guard.seal(data, slot)
