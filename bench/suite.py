@@ -202,32 +202,30 @@ def main(argv=None) -> int:
 
 def run_cases(ctx: Context, profile: bool, load: dict) -> dict:
     res = {}
+
+    def measure(key: str, load_name: str, message: str, run) -> None:
+        log(message)
+        with LoadMeter() as m:
+            res[key] = run()
+        load[load_name] = m.other_cores
+
     listener = labkit.start_listener(ctx, 2, os.path.join(ctx.tmp, "listener-h2.out"))
     try:
-        log(f"case 5: start-up ({ctx.p.startup_runs} interleaved rounds)")
-        with LoadMeter() as m:
-            res["startup"] = case_startup.run(ctx)
-        load["start-up"] = m.other_cores
-        log(f"case 2: confirmed messages per second ({ctx.p.rate_trials} alternating trials)")
-        with LoadMeter() as m:
-            res["rates"] = case_rates.run(ctx, os.path.join(ROOT, "bench", "out", "profile-messages.txt")
-                                          if profile else None)
-        load["messages per second"] = m.other_cores
+        measure("startup", "start-up", f"case 5: start-up ({ctx.p.startup_runs} interleaved rounds)",
+                lambda: case_startup.run(ctx))
+        profile_path = os.path.join(ROOT, "bench", "out", "profile-messages.txt") if profile else None
+        measure("rates", "messages per second",
+                f"case 2: confirmed messages per second ({ctx.p.rate_trials} alternating trials)",
+                lambda: case_rates.run(ctx, profile_path))
     finally:
         listener.stop()
-    log(f"case 4: flood of {ctx.p.flood_rate:,}/s for {ctx.p.flood_s} s, without and with --log")
-    with LoadMeter() as m:
-        res["flood"] = case_flood.run(ctx)
-    load["flood"] = m.other_cores
-    log(f"case 3: detect with {', '.join(map(str, ctx.p.sweep))} listeners")
-    with LoadMeter() as m:
-        res["detect"] = case_detect.run(ctx)
-    load["detect"] = m.other_cores
-    log(f"case 1: discovery, 1 server ({ctx.p.discovery_runs} rounds), then "
-        f"{', '.join(map(str, ctx.p.sweep))} servers ({ctx.p.sweep_runs} rounds)")
-    with LoadMeter() as m:
-        res["discovery"] = case_discovery.run(ctx)
-    load["discovery"] = m.other_cores
+    measure("flood", "flood",
+            f"case 4: flood of {ctx.p.flood_rate:,}/s for {ctx.p.flood_s} s, without and with --log",
+            lambda: case_flood.run(ctx))
+    sweep = ", ".join(map(str, ctx.p.sweep))
+    measure("detect", "detect", f"case 3: detect with {sweep} listeners", lambda: case_detect.run(ctx))
+    measure("discovery", "discovery", f"case 1: discovery, 1 server ({ctx.p.discovery_runs} rounds), then "
+            f"{sweep} servers ({ctx.p.sweep_runs} rounds)", lambda: case_discovery.run(ctx))
     return res
 
 
