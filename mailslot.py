@@ -40,19 +40,34 @@ import time
 import zlib
 
 __all__ = [
-    "Config", "Datagram", "DecodeError", "Mailslot", "MailslotError", "MailslotExistsError",
-    "MailslotInfo", "MailslotNameError", "Message", "MessageTooLargeError", "NetbiosName",
-    "PortPermissionError", "RemoteMailslotsError", "decode_datagram", "encode_datagram",
-    "max_remote_payload", "read_any", "write",
-    "MAILSLOT_NO_MESSAGE", "MAILSLOT_WAIT_FOREVER",
+    "MAILSLOT_NO_MESSAGE",
+    "MAILSLOT_WAIT_FOREVER",
+    "Config",
+    "Datagram",
+    "DecodeError",
+    "Mailslot",
+    "MailslotError",
+    "MailslotExistsError",
+    "MailslotInfo",
+    "MailslotNameError",
+    "Message",
+    "MessageTooLargeError",
+    "NetbiosName",
+    "PortPermissionError",
+    "RemoteMailslotsError",
+    "decode_datagram",
+    "encode_datagram",
+    "max_remote_payload",
+    "read_any",
+    "write",
 ]
 
 # --------------------------------------------------------------------------
 # Constants
 # --------------------------------------------------------------------------
 
-MAILSLOT_WAIT_FOREVER = 0xFFFFFFFF          # winbase.h
-MAILSLOT_NO_MESSAGE = 0xFFFFFFFF            # winbase.h
+MAILSLOT_WAIT_FOREVER = 0xFFFFFFFF  # winbase.h
+MAILSLOT_NO_MESSAGE = 0xFFFFFFFF  # winbase.h
 
 ERROR_FILE_NOT_FOUND = 2
 ERROR_PATH_NOT_FOUND = 3
@@ -64,25 +79,25 @@ ERROR_SEM_TIMEOUT = 121
 ERROR_INVALID_NAME = 123
 ERROR_ALREADY_EXISTS = 183
 ERROR_NETWORK_UNREACHABLE = 1231
-ERROR_REMOTE_MAILSLOTS_DEPRECATED = 3025    # Windows 11 24H2 / Server 2025
+ERROR_REMOTE_MAILSLOTS_DEPRECATED = 3025  # Windows 11 24H2 / Server 2025
 
-DEFAULT_PORT = 138                          # RFC 1002: NetBIOS datagram service
+DEFAULT_PORT = 138  # RFC 1002: NetBIOS datagram service
 DEFAULT_WORKGROUP = "WORKGROUP"
 
-MSG_DIRECT_UNIQUE = 0x10                    # RFC 1002 4.4.1
+MSG_DIRECT_UNIQUE = 0x10  # RFC 1002 4.4.1
 MSG_DIRECT_GROUP = 0x11
 MSG_BROADCAST = 0x12
 ACCEPTED_MSG_TYPES = (MSG_DIRECT_UNIQUE, MSG_DIRECT_GROUP, MSG_BROADCAST)
 
-FLAG_MORE = 0x01                            # M: more fragments follow
-FLAG_FIRST = 0x02                           # F: first fragment
+FLAG_MORE = 0x01  # M: more fragments follow
+FLAG_FIRST = 0x02  # F: first fragment
 NODE_TYPE_B = 0x00
 
 SMB_COM_TRANSACTION = 0x25
 SMB_HEADER = b"\xffSMB"
-SMB_FIXED_BYTES = 69                        # header 32 + WordCount 1 + 17 words + ByteCount 2
+SMB_FIXED_BYTES = 69  # header 32 + WordCount 1 + 17 words + ByteCount 2
 NBT_HEADER_BYTES = 14
-MAILSLOT_PREFIX = "\\MAILSLOT\\"            # tshark only recognises the upper-case prefix
+MAILSLOT_PREFIX = "\\MAILSLOT\\"  # tshark only recognises the upper-case prefix
 MAILSLOT_OPCODE_WRITE = 1
 MAILSLOT_CLASS_UNRELIABLE = 2
 
@@ -96,15 +111,15 @@ NETBIOS_NAME_MAX = 15
 MAILSLOT_NAME_MAX = 255
 
 # Receive-side bookkeeping (netbios transport).
-DEDUP_WINDOW_S = 2.0            # copies of one datagram arrive within milliseconds (two sockets,
-                                # a forwarded copy); short so a 16-bit DGM_ID counter cannot wrap
-DEDUP_MAX_ENTRIES = 65536       # memory cap of the duplicate table
-PENDING_MAX_MESSAGES = 4096     # queue cap per slot; beyond it messages are dropped and counted
-RECV_BUFFER_BYTES = 4 << 20     # SO_RCVBUF request; the kernel caps it at net.core.rmem_max * 2
-NATIVE_POLL_INTERVAL_S = 0.01   # how often read_any() looks at handles that cannot be select()ed
+DEDUP_WINDOW_S = 2.0  # copies of one datagram arrive within milliseconds (two sockets,
+# a forwarded copy); short so a 16-bit DGM_ID counter cannot wrap
+DEDUP_MAX_ENTRIES = 65536  # memory cap of the duplicate table
+PENDING_MAX_MESSAGES = 4096  # queue cap per slot; beyond it messages are dropped and counted
+RECV_BUFFER_BYTES = 4 << 20  # SO_RCVBUF request; the kernel caps it at net.core.rmem_max * 2
+NATIVE_POLL_INTERVAL_S = 0.01  # how often read_any() looks at handles that cannot be select()ed
 LOCAL_ENVELOPE_MAGIC = b"LMS\x01"
 
-_IP_PKTINFO = {"linux": 8}.get(sys.platform)   # <netinet/in.h>; absent from Python's socket module
+_IP_PKTINFO = {"linux": 8}.get(sys.platform)  # <netinet/in.h>; absent from Python's socket module
 
 # --------------------------------------------------------------------------
 # Errors
@@ -175,18 +190,19 @@ def normalize_mailslot_name(name: str) -> str:
     low = bare.lower()
     for prefix in ("\\\\.\\mailslot\\", "\\mailslot\\"):
         if low.startswith(prefix):
-            bare = bare[len(prefix):]
+            bare = bare[len(prefix) :]
             break
     if not bare:
         raise MailslotNameError(f"invalid mailslot name {name!r}: it is empty")
     if len(MAILSLOT_PREFIX) + len(bare) > MAILSLOT_NAME_MAX:
         raise MailslotNameError(
-            f"invalid mailslot name {name!r}: longer than {MAILSLOT_NAME_MAX - len(MAILSLOT_PREFIX)} characters")
+            f"invalid mailslot name {name!r}: longer than {MAILSLOT_NAME_MAX - len(MAILSLOT_PREFIX)} characters"
+        )
     bad = [c for c in bare if not (0x20 <= ord(c) < 0x7F) or c in _FORBIDDEN_NAME_CHARS]
     if bad:
         raise MailslotNameError(
-            f"invalid mailslot name {name!r}: {bad[0]!r} is not allowed "
-            "(printable ASCII only, without * ? \" < > | / :)")
+            f'invalid mailslot name {name!r}: {bad[0]!r} is not allowed (printable ASCII only, without * ? " < > | / :)'
+        )
     if bare.startswith("\\") or bare.endswith("\\") or "\\\\" in bare:
         raise MailslotNameError(f"invalid mailslot name {name!r}: empty path component")
     return bare
@@ -211,7 +227,10 @@ def check_remote_size(name: str, size: int) -> None:
         raise MessageTooLargeError(
             f"message is {size} bytes; a remote mailslot message to {bare!r} "
             f"({len(bare)}-character name) may be at most {limit} bytes "
-            "([MS-MAIL] 2.1: 512-byte SMB limit); nothing was sent", size, limit)
+            "([MS-MAIL] 2.1: 512-byte SMB limit); nothing was sent",
+            size,
+            limit,
+        )
 
 
 def netbios_name(name: str) -> str:
@@ -252,9 +271,12 @@ class NetbiosName(collections.namedtuple("NetbiosName", "name suffix scope", def
         shown = "".join(c if 0x20 <= ord(c) < 0x7F else "\\x%02x" % ord(c) for c in self.name)
         return f"{shown}<{self.suffix:02x}>" + (f".{self.scope}" if self.scope else "")
 
-    def matches(self, other: "NetbiosName") -> bool:
-        return (self.name.upper() == other.name.upper() and self.suffix == other.suffix
-                and self.scope.lower() == other.scope.lower())
+    def matches(self, other: NetbiosName) -> bool:
+        return (
+            self.name.upper() == other.name.upper()
+            and self.suffix == other.suffix
+            and self.scope.lower() == other.scope.lower()
+        )
 
 
 # First-level encoding maps each nibble to 'A'..'P'; hex digits make that a translate().
@@ -270,7 +292,7 @@ def encode_name(nb: NetbiosName) -> bytes:
         raise ValueError(f"NetBIOS name too long: {nb.name!r}")
     raw = raw.ljust(NETBIOS_NAME_MAX, b"\x00" if raw == b"*" else b" ") + bytes([nb.suffix & 0xFF])
     out = bytearray(b"\x20") + raw.hex().encode("ascii").translate(_HEX_TO_HALF_ASCII)
-    for label in (nb.scope.split(".") if nb.scope else []):
+    for label in nb.scope.split(".") if nb.scope else []:
         lab = label.encode("ascii")
         if not 0 < len(lab) < 64:
             raise ValueError(f"bad scope label {label!r}")
@@ -288,7 +310,7 @@ def decode_name(buf: bytes, offset: int) -> tuple[NetbiosName, int]:
     end = offset + 33
     if end > len(buf):
         raise DecodeError("truncated", "name cut short")
-    half = buf[offset + 1:end]
+    half = buf[offset + 1 : end]
     if half.translate(None, _HALF_ASCII):
         raise DecodeError("bad-name", "first-level encoding outside 'A'..'P'")
     raw = bytes.fromhex(half.translate(_HALF_ASCII_TO_HEX).decode("ascii"))
@@ -303,13 +325,13 @@ def decode_name(buf: bytes, offset: int) -> tuple[NetbiosName, int]:
             break
         if n > 63 or pos + 1 + n > len(buf) or pos + 1 + n - offset > 255:
             raise DecodeError("bad-name", "bad scope label")
-        if any(c >= 0x80 or c == 0x2E for c in buf[pos + 1:pos + 1 + n]):   # encode_name could not rebuild it
+        if any(c >= 0x80 or c == 0x2E for c in buf[pos + 1 : pos + 1 + n]):  # encode_name could not rebuild it
             raise DecodeError("bad-name", "scope label not ASCII or contains '.'")
-        labels.append(buf[pos + 1:pos + 1 + n].decode("latin-1"))
+        labels.append(buf[pos + 1 : pos + 1 + n].decode("latin-1"))
         pos += 1 + n
     if raw[:1] == b"*" and raw[1:15].strip(b"\x00") == b"":
         text = "*"
-    elif raw[0] == 0x01 and raw[1] == 0x02:            # <01><02>__MSBROWSE__<02><01>
+    elif raw[0] == 0x01 and raw[1] == 0x02:  # <01><02>__MSBROWSE__<02><01>
         text = raw[:15].decode("latin-1")
     else:
         text = raw[:15].decode("latin-1").rstrip(" ")
@@ -319,26 +341,46 @@ def decode_name(buf: bytes, offset: int) -> tuple[NetbiosName, int]:
 # Datagram fields and their defaults: the profile Windows' WriteFile sends ([MS-MAIL] section 4).
 # None means "the right value" when encoding.
 _DATAGRAM_DEFAULTS = (
-    ("dgm_id", 0), ("source_ip", "0.0.0.0"), ("source_port", DEFAULT_PORT),
-    ("flags", FLAG_FIRST | NODE_TYPE_B), ("packet_offset", 0),
-    ("dgm_length", None),                       # UDP payload - 14
-    ("smb_status", 0), ("smb_flags", 0x18), ("smb_flags2", 0x0004), ("pid_high", 0),
-    ("security_features", bytes(8)), ("smb_reserved", 0), ("tid", 0), ("pid_low", 0xFEFF),
-    ("uid", 0), ("mid", 0), ("total_parameter_count", 0), ("max_parameter_count", 2),
-    ("max_data_count", 0), ("max_setup_count", 0),
-    ("trans_flags", 0x0002),                    # NO_RESPONSE
-    ("timeout", 0), ("parameter_count", 0),
-    ("parameter_offset", None),                 # equal to DataOffset (Windows WriteFile)
-    ("opcode", MAILSLOT_OPCODE_WRITE), ("priority", 0), ("mailslot_class", MAILSLOT_CLASS_UNRELIABLE),
-    ("padding", None),                          # zero bytes up to a 4-byte boundary
+    ("dgm_id", 0),
+    ("source_ip", "0.0.0.0"),
+    ("source_port", DEFAULT_PORT),
+    ("flags", FLAG_FIRST | NODE_TYPE_B),
+    ("packet_offset", 0),
+    ("dgm_length", None),  # UDP payload - 14
+    ("smb_status", 0),
+    ("smb_flags", 0x18),
+    ("smb_flags2", 0x0004),
+    ("pid_high", 0),
+    ("security_features", bytes(8)),
+    ("smb_reserved", 0),
+    ("tid", 0),
+    ("pid_low", 0xFEFF),
+    ("uid", 0),
+    ("mid", 0),
+    ("total_parameter_count", 0),
+    ("max_parameter_count", 2),
+    ("max_data_count", 0),
+    ("max_setup_count", 0),
+    ("trans_flags", 0x0002),  # NO_RESPONSE
+    ("timeout", 0),
+    ("parameter_count", 0),
+    ("parameter_offset", None),  # equal to DataOffset (Windows WriteFile)
+    ("opcode", MAILSLOT_OPCODE_WRITE),
+    ("priority", 0),
+    ("mailslot_class", MAILSLOT_CLASS_UNRELIABLE),
+    ("padding", None),  # zero bytes up to a 4-byte boundary
     ("byte_count", None),
-    ("trailing", b""),                          # bytes after the data (rare)
+    ("trailing", b""),  # bytes after the data (rare)
 )
 
 
-class Datagram(collections.namedtuple(
-        "Datagram", ("msg_type", "source_name", "destination_name", "mailslot", "data")
-        + tuple(f for f, _ in _DATAGRAM_DEFAULTS), defaults=tuple(d for _, d in _DATAGRAM_DEFAULTS))):
+class Datagram(
+    collections.namedtuple(
+        "Datagram",
+        ("msg_type", "source_name", "destination_name", "mailslot", "data") + tuple(f for f, _ in _DATAGRAM_DEFAULTS),
+        defaults=tuple(d for _, d in _DATAGRAM_DEFAULTS),
+    )
+):
     """One NetBIOS datagram carrying an SMB mailslot write (immutable).
 
     ``mailslot`` is the whole name on the wire (``\\MAILSLOT\\FOXAPP``).  Every
@@ -351,11 +393,19 @@ class Datagram(collections.namedtuple(
     @property
     def mailslot_bare(self) -> str:
         """The name after ``\\MAILSLOT\\`` (case kept)."""
-        return self.mailslot[len(MAILSLOT_PREFIX):]
+        return self.mailslot[len(MAILSLOT_PREFIX) :]
 
 
-SAMBA_PROFILE = dict(smb_flags=0, smb_flags2=0, pid_low=0, max_parameter_count=0,
-                     trans_flags=0, priority=1, parameter_offset=0, padding=b"")
+SAMBA_PROFILE = dict(
+    smb_flags=0,
+    smb_flags2=0,
+    pid_low=0,
+    max_parameter_count=0,
+    trans_flags=0,
+    priority=1,
+    parameter_offset=0,
+    padding=b"",
+)
 
 
 def _smb_data_offset(mailslot: str, padding: bytes | None) -> tuple[int, bytes]:
@@ -371,20 +421,61 @@ def encode_datagram(d: Datagram) -> bytes:
     data_offset, padding = _smb_data_offset(d.mailslot, d.padding)
     byte_count = d.byte_count if d.byte_count is not None else len(name_bytes) + len(padding) + len(d.data)
     param_offset = data_offset if d.parameter_offset is None else d.parameter_offset
-    smb = b"".join((
-        SMB_HEADER,
-        struct.pack("<BIBHH8sHHHHH", SMB_COM_TRANSACTION, d.smb_status, d.smb_flags, d.smb_flags2,
-                    d.pid_high, d.security_features, d.smb_reserved, d.tid, d.pid_low, d.uid, d.mid),
-        struct.pack("<BHHHHBBHIHHHHHBB", 17, d.total_parameter_count, len(d.data), d.max_parameter_count,
-                    d.max_data_count, d.max_setup_count, 0, d.trans_flags, d.timeout, 0,
-                    d.parameter_count, param_offset, len(d.data), data_offset, 3, 0),
-        struct.pack("<HHHH", d.opcode, d.priority, d.mailslot_class, byte_count),
-        name_bytes, padding, d.data, d.trailing,
-    ))
+    smb = b"".join(
+        (
+            SMB_HEADER,
+            struct.pack(
+                "<BIBHH8sHHHHH",
+                SMB_COM_TRANSACTION,
+                d.smb_status,
+                d.smb_flags,
+                d.smb_flags2,
+                d.pid_high,
+                d.security_features,
+                d.smb_reserved,
+                d.tid,
+                d.pid_low,
+                d.uid,
+                d.mid,
+            ),
+            struct.pack(
+                "<BHHHHBBHIHHHHHBB",
+                17,
+                d.total_parameter_count,
+                len(d.data),
+                d.max_parameter_count,
+                d.max_data_count,
+                d.max_setup_count,
+                0,
+                d.trans_flags,
+                d.timeout,
+                0,
+                d.parameter_count,
+                param_offset,
+                len(d.data),
+                data_offset,
+                3,
+                0,
+            ),
+            struct.pack("<HHHH", d.opcode, d.priority, d.mailslot_class, byte_count),
+            name_bytes,
+            padding,
+            d.data,
+            d.trailing,
+        )
+    )
     names = encode_name(d.source_name) + encode_name(d.destination_name)
     dgm_length = d.dgm_length if d.dgm_length is not None else len(names) + len(smb)
-    header = struct.pack(">BBH4sHHH", d.msg_type, d.flags, d.dgm_id & 0xFFFF,
-                         socket.inet_aton(d.source_ip), d.source_port, dgm_length, d.packet_offset)
+    header = struct.pack(
+        ">BBH4sHHH",
+        d.msg_type,
+        d.flags,
+        d.dgm_id & 0xFFFF,
+        socket.inet_aton(d.source_ip),
+        d.source_port,
+        dgm_length,
+        d.packet_offset,
+    )
     return header + names + smb
 
 
@@ -398,8 +489,7 @@ def decode_datagram(buf: bytes) -> Datagram:
     buf = bytes(buf)
     if len(buf) < NBT_HEADER_BYTES:
         raise DecodeError("truncated", f"{len(buf)} bytes")
-    msg_type, flags, dgm_id, src_ip, src_port, dgm_length, packet_offset = \
-        struct.unpack_from(">BBH4sHHH", buf, 0)
+    msg_type, flags, dgm_id, src_ip, src_port, dgm_length, packet_offset = struct.unpack_from(">BBH4sHHH", buf, 0)
     if msg_type not in ACCEPTED_MSG_TYPES:
         raise DecodeError("not-a-mailslot-datagram", f"MSG_TYPE 0x{msg_type:02x}")
     if flags & FLAG_MORE or not flags & FLAG_FIRST or packet_offset:
@@ -418,13 +508,29 @@ def decode_datagram(buf: bytes) -> Datagram:
         raise DecodeError("truncated", "SMB part shorter than 69 bytes")
     if smb[:4] != SMB_HEADER:
         raise DecodeError("not-smb", "no \\xffSMB")
-    (command, status, smb_flags, smb_flags2, pid_high, security, smb_reserved,
-     tid, pid_low, uid, mid) = _SMB_HEADER_FMT.unpack_from(smb, 4)
+    (command, status, smb_flags, smb_flags2, pid_high, security, smb_reserved, tid, pid_low, uid, mid) = (
+        _SMB_HEADER_FMT.unpack_from(smb, 4)
+    )
     if command != SMB_COM_TRANSACTION:
         raise DecodeError("not-a-mailslot-datagram", f"SMB command 0x{command:02x}")
-    (word_count, total_param, total_data, max_param, max_data, max_setup, reserved1, trans_flags,
-     timeout, reserved2, param_count, param_offset, data_count, data_offset, setup_count,
-     reserved3) = _TRANS_FMT.unpack_from(smb, 32)
+    (
+        word_count,
+        total_param,
+        total_data,
+        max_param,
+        max_data,
+        max_setup,
+        reserved1,
+        trans_flags,
+        timeout,
+        reserved2,
+        param_count,
+        param_offset,
+        data_count,
+        data_offset,
+        setup_count,
+        reserved3,
+    ) = _TRANS_FMT.unpack_from(smb, 32)
     if word_count != 17 or setup_count != 3:
         raise DecodeError("not-a-mailslot-datagram", f"WordCount {word_count} SetupCount {setup_count}")
     opcode, priority, mail_class, byte_count = _SETUP_FMT.unpack_from(smb, 61)
@@ -452,35 +558,72 @@ def decode_datagram(buf: bytes) -> Datagram:
     mailslot = raw_name.decode("ascii")
     expected_bc = len(raw_name) + 1 + len(padding) + data_count
     return Datagram(
-        msg_type=msg_type, source_name=source_name, destination_name=destination_name,
-        mailslot=mailslot, data=smb[data_offset:data_end], dgm_id=dgm_id,
-        source_ip=socket.inet_ntoa(src_ip), source_port=src_port, flags=flags,
-        packet_offset=packet_offset, dgm_length=None, smb_status=status, smb_flags=smb_flags,
-        smb_flags2=smb_flags2, pid_high=pid_high, security_features=security,
-        smb_reserved=smb_reserved, tid=tid, pid_low=pid_low, uid=uid, mid=mid,
-        total_parameter_count=total_param, max_parameter_count=max_param,
-        max_data_count=max_data, max_setup_count=max_setup, trans_flags=trans_flags,
-        timeout=timeout, parameter_count=param_count,
+        msg_type=msg_type,
+        source_name=source_name,
+        destination_name=destination_name,
+        mailslot=mailslot,
+        data=smb[data_offset:data_end],
+        dgm_id=dgm_id,
+        source_ip=socket.inet_ntoa(src_ip),
+        source_port=src_port,
+        flags=flags,
+        packet_offset=packet_offset,
+        dgm_length=None,
+        smb_status=status,
+        smb_flags=smb_flags,
+        smb_flags2=smb_flags2,
+        pid_high=pid_high,
+        security_features=security,
+        smb_reserved=smb_reserved,
+        tid=tid,
+        pid_low=pid_low,
+        uid=uid,
+        mid=mid,
+        total_parameter_count=total_param,
+        max_parameter_count=max_param,
+        max_data_count=max_data,
+        max_setup_count=max_setup,
+        trans_flags=trans_flags,
+        timeout=timeout,
+        parameter_count=param_count,
         parameter_offset=None if param_offset == data_offset else param_offset,
-        opcode=opcode, priority=priority, mailslot_class=mail_class,
+        opcode=opcode,
+        priority=priority,
+        mailslot_class=mail_class,
         padding=None if padding == bytes((-name_end) % 4) else padding,
         byte_count=None if byte_count == expected_bc else byte_count,
         trailing=smb[data_end:],
     )
 
 
-def build_datagram(*, msg_type: int, source: str, destination: NetbiosName, mailslot: str,
-                   data: bytes, source_ip: str, dgm_id: int, source_port: int = DEFAULT_PORT) -> Datagram:
+def build_datagram(
+    *,
+    msg_type: int,
+    source: str,
+    destination: NetbiosName,
+    mailslot: str,
+    data: bytes,
+    source_ip: str,
+    dgm_id: int,
+    source_port: int = DEFAULT_PORT,
+) -> Datagram:
     """The datagram lanmsg sends: Windows WriteFile profile, first-level names, class 2."""
-    return Datagram(msg_type=msg_type, source_name=NetbiosName(source, 0x00),
-                    destination_name=destination, mailslot=MAILSLOT_PREFIX + mailslot,
-                    data=bytes(data), dgm_id=dgm_id, source_ip=source_ip, source_port=source_port)
+    return Datagram(
+        msg_type=msg_type,
+        source_name=NetbiosName(source, 0x00),
+        destination_name=destination,
+        mailslot=MAILSLOT_PREFIX + mailslot,
+        data=bytes(data),
+        dgm_id=dgm_id,
+        source_ip=source_ip,
+        source_port=source_port,
+    )
 
 
 # Local hand-off envelope: how a process passes a message to the owner of a name on
 # this machine.  magic, UDP source address and port, kind, then the datagram itself.
-ENVELOPE_LOCAL = 0       # written to "." or this computer's name: no duplicate check
-ENVELOPE_FORWARDED = 1   # received from the network by another process
+ENVELOPE_LOCAL = 0  # written to "." or this computer's name: no duplicate check
+ENVELOPE_FORWARDED = 1  # received from the network by another process
 
 _ENVELOPE_FMT = struct.Struct(">4s4sHB")
 
@@ -493,7 +636,7 @@ def decode_envelope(buf: bytes) -> tuple[int, tuple[str, int], bytes]:
     if len(buf) < _ENVELOPE_FMT.size or buf[:4] != LOCAL_ENVELOPE_MAGIC:
         raise DecodeError("bad-envelope", "not a local hand-off")
     _, ip, port, kind = _ENVELOPE_FMT.unpack_from(buf, 0)
-    return kind, (socket.inet_ntoa(ip), port), buf[_ENVELOPE_FMT.size:]
+    return kind, (socket.inet_ntoa(ip), port), buf[_ENVELOPE_FMT.size :]
 
 
 # --------------------------------------------------------------------------
@@ -515,8 +658,9 @@ class Config(collections.namedtuple("Config", "port workgroup name broadcast")):
 
     __slots__ = ()
 
-    def __new__(cls, port: int = DEFAULT_PORT, workgroup: str = DEFAULT_WORKGROUP, name: str | None = None,
-                broadcast=()):
+    def __new__(
+        cls, port: int = DEFAULT_PORT, workgroup: str = DEFAULT_WORKGROUP, name: str | None = None, broadcast=()
+    ):
         if not isinstance(port, int) or not 0 < port < 65536:
             raise ValueError(f"invalid port {port!r}: must be 1-65535")
         addrs = []
@@ -525,11 +669,16 @@ class Config(collections.namedtuple("Config", "port workgroup name broadcast")):
                 addrs.append(str(ipv4_address(a.strip())))
             except (ValueError, AttributeError):
                 raise ValueError(f"invalid broadcast address {a!r}: need an IPv4 address") from None
-        return super().__new__(cls, port, netbios_name(workgroup),
-                               netbios_name(name if name is not None else default_computer_name()), tuple(addrs))
+        return super().__new__(
+            cls,
+            port,
+            netbios_name(workgroup),
+            netbios_name(name if name is not None else default_computer_name()),
+            tuple(addrs),
+        )
 
     @classmethod
-    def from_env(cls, environ=None, *, port=None, workgroup=None, name=None, broadcast=None) -> "Config":
+    def from_env(cls, environ=None, *, port=None, workgroup=None, name=None, broadcast=None) -> Config:
         """Build from arguments, falling back to LANMSG_PORT / _WORKGROUP / _NAME / _BROADCAST."""
         env = os.environ if environ is None else environ
         if port is None and env.get("LANMSG_PORT"):
@@ -544,9 +693,9 @@ class Config(collections.namedtuple("Config", "port workgroup name broadcast")):
         kw = {}
         if port is not None:
             kw["port"] = port
-        if (workgroup or env.get("LANMSG_WORKGROUP")):
+        if workgroup or env.get("LANMSG_WORKGROUP"):
             kw["workgroup"] = workgroup or env["LANMSG_WORKGROUP"]
-        if (name or env.get("LANMSG_NAME")):
+        if name or env.get("LANMSG_NAME"):
             kw["name"] = name or env["LANMSG_NAME"]
         if broadcast:
             kw["broadcast"] = tuple(broadcast)
@@ -584,7 +733,7 @@ def ipv4_interfaces() -> list[Interface]:
         try:
             return _windows_interfaces()
         except (OSError, AttributeError, ValueError):
-            pass                                        # then the host name's addresses, as elsewhere
+            pass  # then the host name's addresses, as elsewhere
     found = []
     try:
         addrs = socket.gethostbyname_ex(socket.gethostname())[2]
@@ -596,7 +745,7 @@ def ipv4_interfaces() -> list[Interface]:
     return found
 
 
-_MIB_IPADDRROW = struct.Struct("<4sI4sIIHH")     # ipmib.h: addr, index, mask, bcast bit, reasm size, unused, type
+_MIB_IPADDRROW = struct.Struct("<4sI4sIIHH")  # ipmib.h: addr, index, mask, bcast bit, reasm size, unused, type
 _MIB_IPADDR_DISCONNECTED, _MIB_IPADDR_DELETED = 0x0008, 0x0040
 
 
@@ -608,11 +757,12 @@ def _windows_interfaces() -> list[Interface]:
     """
     import ctypes
     from ctypes import wintypes
+
     get_table = ctypes.WinDLL("iphlpapi").GetIpAddrTable
     get_table.restype = wintypes.DWORD
     get_table.argtypes = (ctypes.c_void_p, ctypes.POINTER(wintypes.ULONG), wintypes.BOOL)
     size = wintypes.ULONG(0)
-    for _ in range(8):                                  # the table may grow between two calls
+    for _ in range(8):  # the table may grow between two calls
         buf = ctypes.create_string_buffer(max(size.value, 4))
         code = get_table(buf, ctypes.byref(size), True)
         if code == 0:
@@ -649,11 +799,13 @@ def ipv4_address(text: str):
     every start-up, and most commands never parse an address.
     """
     import ipaddress
+
     return ipaddress.IPv4Address(text)
 
 
 def _linux_interfaces() -> list[Interface]:
     import fcntl
+
     out = []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         for _, ifname in socket.if_nameindex():
@@ -669,7 +821,7 @@ def _linux_interfaces() -> list[Interface]:
                 addr = socket.inet_ntoa(ioctl(_SIOCGIFADDR)[20:24])
                 mask = socket.inet_ntoa(ioctl(_SIOCGIFNETMASK)[20:24])
                 bcast = socket.inet_ntoa(ioctl(_SIOCGIFBRDADDR)[20:24]) if flags & _IFF_BROADCAST else ""
-            except OSError:            # no IPv4 address on this interface
+            except OSError:  # no IPv4 address on this interface
                 continue
             if flags & _IFF_BROADCAST and bcast in ("", "0.0.0.0"):
                 # an address added without "brd +": the kernel still broadcasts to addr | ~mask
@@ -684,8 +836,9 @@ def broadcast_routes(config: Config) -> list[tuple[str, str]]:
         return [(_source_address_for(b, config.port), b) for b in config.broadcast]
     routes = _addresses(config).routes
     if not routes:
-        raise MailslotError(errno.ENETUNREACH,
-                            "no up IPv4 interface with a broadcast address; give --broadcast ADDRESS")
+        raise MailslotError(
+            errno.ENETUNREACH, "no up IPv4 interface with a broadcast address; give --broadcast ADDRESS"
+        )
     return routes
 
 
@@ -697,8 +850,7 @@ def _source_address_for(dest: str, port: int) -> str:
             s.connect((dest, port))
             return s.getsockname()[0]
         except OSError as e:
-            raise MailslotError(e.errno or errno.ENETUNREACH,
-                                f"cannot reach {dest}: {e.strerror or e}") from None
+            raise MailslotError(e.errno or errno.ENETUNREACH, f"cannot reach {dest}: {e.strerror or e}") from None
 
 
 # --------------------------------------------------------------------------
@@ -714,7 +866,9 @@ def kernel32_prototypes() -> dict:
     """{name: (restype, argtypes)}, from the Win32 API (winbase.h, fileapi.h, handleapi.h)."""
     global _kernel32_prototypes
     if _kernel32_prototypes is None:
-        from ctypes import POINTER, wintypes as w
+        from ctypes import POINTER
+        from ctypes import wintypes as w
+
         LPDWORD = POINTER(w.DWORD)
         _kernel32_prototypes = {
             "CreateMailslotW": (w.HANDLE, (w.LPCWSTR, w.DWORD, w.DWORD, w.LPVOID)),
@@ -735,15 +889,16 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-INVALID_HANDLE_VALUE = (1 << (8 * struct.calcsize("P"))) - 1     # (HANDLE)-1
+INVALID_HANDLE_VALUE = (1 << (8 * struct.calcsize("P"))) - 1  # (HANDLE)-1
 GENERIC_WRITE = 0x40000000
 FILE_SHARE_READ = 0x00000001
 FILE_SHARE_WRITE = 0x00000002
 OPEN_EXISTING = 3
 FILE_ATTRIBUTE_NORMAL = 0x80
 
-REMOTE_FAILURE_CODES = frozenset({ERROR_REMOTE_MAILSLOTS_DEPRECATED, ERROR_BAD_NETPATH, ERROR_BAD_NET_NAME,
-                                  ERROR_NETWORK_UNREACHABLE})
+REMOTE_FAILURE_CODES = frozenset(
+    {ERROR_REMOTE_MAILSLOTS_DEPRECATED, ERROR_BAD_NETPATH, ERROR_BAD_NET_NAME, ERROR_NETWORK_UNREACHABLE}
+)
 
 REMOTE_MAILSLOTS_HELP = (
     "Windows 11 24H2 and Windows Server 2025 disable remote mailslots by default "
@@ -751,7 +906,8 @@ REMOTE_MAILSLOTS_HELP = (
     "To re-enable them, as administrator: Set-SmbClientConfiguration -EnableMailslots $true "
     "and Set-SmbServerConfiguration -EnableMailslots $true (or Group Policy: Network > Lanman "
     "Workstation and Lanman Server > Enable remote mailslots). "
-    "Or use lanmsg's own wire transport, --transport netbios (UDP 138), which needs no Windows mailslot support.")
+    "Or use lanmsg's own wire transport, --transport netbios (UDP 138), which needs no Windows mailslot support."
+)
 
 
 class _Kernel32:
@@ -759,6 +915,7 @@ class _Kernel32:
 
     def __init__(self):
         import ctypes
+
         dll = ctypes.WinDLL("kernel32", use_last_error=True)
         for fname, (restype, argtypes) in kernel32_prototypes().items():
             fn = getattr(dll, fname)
@@ -784,14 +941,16 @@ def kernel32() -> _Kernel32:
 def _winerror(call: str, code: int | None = None, *, remote_path: str | None = None) -> OSError:
     """OSError for a failed kernel32 call, naming the call (and the remote-mailslot help)."""
     import ctypes
+
     code = ctypes.get_last_error() if code is None else code
-    base = ctypes.WinError(code)           # type: ignore[attr-defined]
+    base = ctypes.WinError(code)  # type: ignore[attr-defined]
     text = f"{call} failed: [WinError {code}] {base.strerror}"
     if code == ERROR_ALREADY_EXISTS:
         return MailslotExistsError(errno.EEXIST, text + " (the mailslot already exists on this machine)")
     if remote_path is not None and (code in REMOTE_FAILURE_CODES or code == ERROR_PATH_NOT_FOUND):
-        return RemoteMailslotsError(errno.EHOSTUNREACH, f"{text} for {remote_path}. {REMOTE_MAILSLOTS_HELP}",
-                                    None, code)
+        return RemoteMailslotsError(
+            errno.EHOSTUNREACH, f"{text} for {remote_path}. {REMOTE_MAILSLOTS_HELP}", None, code
+        )
     if code == ERROR_FILE_NOT_FOUND:
         return MailslotNotFoundError(errno.ENOENT, text + " (no such mailslot on this machine)", None, code)
     return MailslotError(base.errno, text, None, code)
@@ -803,6 +962,7 @@ class _Kernel32Slot:
     def __init__(self, bare: str, max_size: int, timeout_ms: int):
         import ctypes
         from ctypes import wintypes
+
         self._ctypes, self._wintypes = ctypes, wintypes
         self._k = kernel32()
         self.path = "\\\\.\\mailslot\\" + bare
@@ -834,7 +994,7 @@ class _Kernel32Slot:
             buf = ctypes.create_string_buffer(size)
             got = wintypes.DWORD()
             if self._k.ReadFile(self._handle, buf, size, ctypes.byref(got), None):
-                return buf.raw[:got.value]
+                return buf.raw[: got.value]
             code = ctypes.get_last_error()
             if code == ERROR_SEM_TIMEOUT:
                 return None
@@ -842,7 +1002,7 @@ class _Kernel32Slot:
                 # Wine 8.0 reads a zero-length message as ERROR_BROKEN_PIPE (and consumes it);
                 # Windows returns it as 0 bytes.  A mailslot's read handle has no pipe to break.
                 return b""
-            if code == ERROR_INSUFFICIENT_BUFFER:      # Windows keeps the message: ask its size
+            if code == ERROR_INSUFFICIENT_BUFFER:  # Windows keeps the message: ask its size
                 next_size = self.info()[1]
                 if next_size != MAILSLOT_NO_MESSAGE and next_size > size:
                     size = next_size
@@ -858,14 +1018,16 @@ class _Kernel32Slot:
 def _kernel32_write(path: str, data: bytes, *, remote: bool) -> int:
     import ctypes
     from ctypes import wintypes
+
     k = kernel32()
     handle = None
     try:
         # Share writing too: several writers may have one mailslot open at once, and Wine (like
         # Windows before Vista) refuses a second writer with ERROR_SHARING_VIOLATION otherwise,
         # even a handle left open by a write that Ctrl-C interrupted.
-        handle = k.CreateFileW(path, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, None, OPEN_EXISTING,
-                               FILE_ATTRIBUTE_NORMAL, None)
+        handle = k.CreateFileW(
+            path, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, None, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, None
+        )
         if handle is None or handle == INVALID_HANDLE_VALUE:
             handle = None
             raise _winerror(f"CreateFileW({path!r})", remote_path=path if remote else None)
@@ -894,6 +1056,7 @@ def _inbox_key(port: int, bare: str) -> str:
     upper = bare.upper()
     if len(upper) > 80:
         import hashlib
+
         upper = "#" + hashlib.sha1(upper.encode()).hexdigest()
     return f"lanmsg-mailslot/{port}/{upper}"
 
@@ -904,6 +1067,7 @@ def _inbox_address(port: int, bare: str):
         return "\0" + key
     import hashlib
     import tempfile
+
     base = os.environ.get("XDG_RUNTIME_DIR") or os.path.join(tempfile.gettempdir(), f"lanmsg-{os.getuid()}")
     os.makedirs(base, mode=0o700, exist_ok=True)
     return os.path.join(base, hashlib.sha1(key.encode()).hexdigest()[:24] + ".sock")
@@ -932,11 +1096,14 @@ class _UnixInbox:
             if e.errno != errno.EADDRINUSE:
                 raise MailslotError(e.errno, f"cannot create mailslot {bare!r}: {e.strerror}") from None
         if not self.address.startswith("\0") and not _unix_owner_alive(self.address):
-            os.unlink(self.address)                     # left by a process that died
+            os.unlink(self.address)  # left by a process that died
             self.sock.bind(self.address)
             return
-        raise MailslotExistsError(errno.EEXIST, f"mailslot {bare!r} already exists on this machine "
-                                  f"(ERROR_ALREADY_EXISTS {ERROR_ALREADY_EXISTS}): another process owns it")
+        raise MailslotExistsError(
+            errno.EEXIST,
+            f"mailslot {bare!r} already exists on this machine "
+            f"(ERROR_ALREADY_EXISTS {ERROR_ALREADY_EXISTS}): another process owns it",
+        )
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -981,9 +1148,10 @@ class _UnixInbox:
                 return True
             except (FileNotFoundError, ConnectionRefusedError):
                 return False
-            except (BlockingIOError, socket.timeout):
-                raise MailslotError(errno.EAGAIN, f"mailslot {bare!r} on this machine is not reading "
-                                    "(its queue is full)") from None
+            except (TimeoutError, BlockingIOError):
+                raise MailslotError(
+                    errno.EAGAIN, f"mailslot {bare!r} on this machine is not reading (its queue is full)"
+                ) from None
 
 
 def _unix_owner_alive(path: str) -> bool:
@@ -995,8 +1163,8 @@ def _unix_owner_alive(path: str) -> bool:
             return False
 
 
-LOCAL_SEND_TIMEOUT_S = 2.0     # a writer waits this long for a full local queue to drain
-FORWARD_WAIT_S = 0.05          # a process passing on another owner's datagram waits at most this long
+LOCAL_SEND_TIMEOUT_S = 2.0  # a writer waits this long for a full local queue to drain
+FORWARD_WAIT_S = 0.05  # a process passing on another owner's datagram waits at most this long
 
 
 class _Kernel32Inbox:
@@ -1032,7 +1200,7 @@ _Inbox = _Kernel32Inbox if sys.platform == "win32" else _UnixInbox
 
 _dgm_ids = itertools.count(random.randrange(0x10000))
 _learned_lock = threading.Lock()
-_learned_addresses: "collections.OrderedDict[str, str]" = collections.OrderedDict()   # NAME -> IPv4
+_learned_addresses: collections.OrderedDict[str, str] = collections.OrderedDict()  # NAME -> IPv4
 LEARNED_MAX = 1024
 
 
@@ -1064,8 +1232,13 @@ def learned_name(ip: str) -> str | None:
     return None
 
 
-class Message(collections.namedtuple("Message", "data mailslot source_name source_ip destination local datagram",
-                                     defaults=(None, None, None, False, None))):
+class Message(
+    collections.namedtuple(
+        "Message",
+        "data mailslot source_name source_ip destination local datagram",
+        defaults=(None, None, None, False, None),
+    )
+):
     """One message read from a mailslot.
 
     data; mailslot: the bare name it was read from; source_name and source_ip:
@@ -1089,7 +1262,7 @@ class _Dedup:
 
     def __init__(self, window: float = DEDUP_WINDOW_S, cap: int = DEDUP_MAX_ENTRIES):
         self.window, self.cap = window, cap
-        self._seen: "collections.OrderedDict[tuple, float]" = collections.OrderedDict()
+        self._seen: collections.OrderedDict[tuple, float] = collections.OrderedDict()
 
     def check(self, key, now: float) -> bool:
         """True if ``key`` was seen within the window; records it otherwise."""
@@ -1109,8 +1282,8 @@ class _Dedup:
 
 
 _receivers_lock = threading.Lock()
-_receivers: dict = {}                     # port -> this process's shared _Receiver
-_inbox_owners: dict = {}                  # local inbox address -> this process's _NetbiosSlot that owns it
+_receivers: dict = {}  # port -> this process's shared _Receiver
+_inbox_owners: dict = {}  # local inbox address -> this process's _NetbiosSlot that owns it
 
 
 def _open_receiver(port: int) -> socket.socket:
@@ -1139,8 +1312,11 @@ def _bind_port(s: socket.socket, address: str, port: int) -> None:
         raise PortPermissionError(e.errno, port_permission_help(port)) from None
     except OSError as e:
         if e.errno == errno.EADDRINUSE or getattr(e, "winerror", None) == 10048:
-            raise MailslotError(e.errno, f"UDP port {port} is taken by a program that does not share it "
-                                "(SO_REUSEADDR); stop it or use another port on every peer (--port)") from None
+            raise MailslotError(
+                e.errno,
+                f"UDP port {port} is taken by a program that does not share it "
+                "(SO_REUSEADDR); stop it or use another port on every peer (--port)",
+            ) from None
         if getattr(e, "winerror", None) == 10013:
             raise PortPermissionError(e.errno, port_permission_help(port)) from None
         raise MailslotError(e.errno, f"cannot bind UDP port {port}: {e.strerror}") from None
@@ -1148,19 +1324,23 @@ def _bind_port(s: socket.socket, address: str, port: int) -> None:
 
 def port_permission_help(port: int) -> str:
     if sys.platform == "win32":
-        return (f"cannot bind UDP port {port}: access denied. On Windows, port 138 belongs to NetBIOS over "
-                "TCP/IP; use the native transport, or another port on every peer (--port N / LANMSG_PORT).")
-    return (f"cannot bind UDP port {port}: permission denied. Ports below 1024 need root or "
-            "CAP_NET_BIND_SERVICE on Linux. Remedies: run as root; or "
-            "'sudo setcap cap_net_bind_service=+ep <python executable>'; or "
-            f"'sudo sysctl -w net.ipv4.ip_unprivileged_port_start={port}'; or use another port on "
-            "every peer (--port N / LANMSG_PORT=N).")
+        return (
+            f"cannot bind UDP port {port}: access denied. On Windows, port 138 belongs to NetBIOS over "
+            "TCP/IP; use the native transport, or another port on every peer (--port N / LANMSG_PORT)."
+        )
+    return (
+        f"cannot bind UDP port {port}: permission denied. Ports below 1024 need root or "
+        "CAP_NET_BIND_SERVICE on Linux. Remedies: run as root; or "
+        "'sudo setcap cap_net_bind_service=+ep <python executable>'; or "
+        f"'sudo sysctl -w net.ipv4.ip_unprivileged_port_start={port}'; or use another port on "
+        "every peer (--port N / LANMSG_PORT=N)."
+    )
 
 
 def _pktinfo_destination(ancdata) -> str | None:
     for level, kind, data in ancdata:
         if level == socket.IPPROTO_IP and kind == _IP_PKTINFO and len(data) >= 12:
-            return socket.inet_ntoa(data[8:12])          # struct in_pktinfo: ipi_addr
+            return socket.inet_ntoa(data[8:12])  # struct in_pktinfo: ipi_addr
     return None
 
 
@@ -1171,18 +1351,21 @@ class _Addresses:
         ifaces = ipv4_interfaces()
         self.routes = [(i.address, i.broadcast) for i in ifaces if i.broadcast and not i.loopback]
         self.local = {i.address for i in ifaces} | {"127.0.0.1"}
-        self.broadcast = ({i.broadcast for i in ifaces if i.broadcast}
-                          | {"255.255.255.255", "127.255.255.255"} | set(config.broadcast))
+        self.broadcast = (
+            {i.broadcast for i in ifaces if i.broadcast}
+            | {"255.255.255.255", "127.255.255.255"}
+            | set(config.broadcast)
+        )
 
     def is_local(self, ip: str) -> bool:
         return ip in self.local or ip.startswith("127.")
 
 
-ADDRESSES_TTL_S = 5.0          # interface addresses are re-read at most this often (ioctls per write cost)
+ADDRESSES_TTL_S = 5.0  # interface addresses are re-read at most this often (ioctls per write cost)
 _addresses_cache: dict = {}
 
 
-def _addresses(config: Config) -> "_Addresses":
+def _addresses(config: Config) -> _Addresses:
     now = time.monotonic()
     key = config.broadcast
     hit = _addresses_cache.get(key)
@@ -1204,12 +1387,12 @@ class _Receiver:
         self.port, self.config = port, config
         self.sock = _open_receiver(port)
         self.lock = threading.Lock()
-        self.slots: dict = {}                          # wire name (upper case) -> _NetbiosSlot
+        self.slots: dict = {}  # wire name (upper case) -> _NetbiosSlot
         self.stats: collections.Counter = collections.Counter()
         self._cmsg_size = socket.CMSG_SPACE(12) if _IP_PKTINFO is not None else 0
 
     @classmethod
-    def attach(cls, slot: "_NetbiosSlot") -> "_Receiver":
+    def attach(cls, slot: _NetbiosSlot) -> _Receiver:
         with _receivers_lock:
             rx = _receivers.get(slot.config.port)
             if rx is None:
@@ -1217,7 +1400,7 @@ class _Receiver:
             rx.slots[slot.wire_name] = slot
             return rx
 
-    def detach(self, slot: "_NetbiosSlot") -> None:
+    def detach(self, slot: _NetbiosSlot) -> None:
         with _receivers_lock:
             if self.slots.get(slot.wire_name) is slot:
                 del self.slots[slot.wire_name]
@@ -1225,7 +1408,7 @@ class _Receiver:
                 return
             if _receivers.get(self.port) is self:
                 del _receivers[self.port]
-        with self.lock:                        # the last slot: pass on what is still queued, then close
+        with self.lock:  # the last slot: pass on what is still queued, then close
             _drain_and_forward(self.sock, self.config)
             self.sock.close()
 
@@ -1260,13 +1443,13 @@ class _Receiver:
             self.stats["dropped_malformed"] += 1
             self.stats[f"dropped_{e.reason}"] += 1
             return
-        except Exception:           # never let hostile bytes out of the receive loop
+        except Exception:  # never let hostile bytes out of the receive loop
             self.stats["dropped_malformed"] += 1
             return
         wire_name = d.mailslot.upper()
         owner = self.slots.get(wire_name)
         config = owner.config if owner is not None else self.config
-        addresses = _addresses(self.config)           # re-read every ADDRESSES_TTL_S, never per datagram
+        addresses = _addresses(self.config)  # re-read every ADDRESSES_TTL_S, never per datagram
         verdict = classify_incoming(d, peer, config, addresses)
         if verdict != "accept":
             self.stats[f"dropped_{verdict}"] += 1
@@ -1293,7 +1476,7 @@ class _NetbiosSlot:
         self._stats: collections.Counter = collections.Counter()
         self._pending: collections.deque = collections.deque()
         self._dedup = _Dedup()
-        self._lock = threading.Lock()          # the receiver or a writer thread may hand over
+        self._lock = threading.Lock()  # the receiver or a writer thread may hand over
         self._wake_r = self._wake_w = None
         self._inbox = _Inbox(config.port, bare)
         try:
@@ -1327,7 +1510,7 @@ class _NetbiosSlot:
             try:
                 self._wake_w.send(b"\0")
             except OSError:
-                pass                                   # a wake-up is already pending
+                pass  # a wake-up is already pending
 
     def deliver_direct(self, payload: bytes) -> None:
         """A local hand-off from this same process (any thread): queue it and wake the reader."""
@@ -1339,15 +1522,21 @@ class _NetbiosSlot:
         """A datagram the shared receiver routed here (possibly from another slot's read)."""
         wire_name = d.mailslot.upper()
         with self._lock:
-            self._accept(d, peer, check_duplicate=True, local=False, raw=payload,
-                         mailslot=self.monitored.get(wire_name) if wire_name != self.wire_name else None)
+            self._accept(
+                d,
+                peer,
+                check_duplicate=True,
+                local=False,
+                raw=payload,
+                mailslot=self.monitored.get(wire_name) if wire_name != self.wire_name else None,
+            )
         self._wake()
 
     def _pump(self, wait: float | None) -> None:
         """Wait up to ``wait`` seconds for input, then take in everything already queued."""
         if wait is None or wait > 0:
             fds = self.fds()
-            if fds is None:                       # Windows inbox: poll it beside the socket
+            if fds is None:  # Windows inbox: poll it beside the socket
                 step = NATIVE_POLL_INTERVAL_S if wait is None else min(wait, NATIVE_POLL_INTERVAL_S)
                 select.select([self._receiver.sock], [], [], step)
             else:
@@ -1372,7 +1561,7 @@ class _NetbiosSlot:
             kind, peer, raw = decode_envelope(payload)
             d = decode_datagram(raw)
         except DecodeError:
-            if sys.platform == "win32":           # a plain local write by another program
+            if sys.platform == "win32":  # a plain local write by another program
                 self._queue(Message(payload, self.bare, local=True))
                 return
             self._stats["dropped_malformed"] += 1
@@ -1382,8 +1571,9 @@ class _NetbiosSlot:
             return
         self._accept(d, peer, check_duplicate=kind == ENVELOPE_FORWARDED, local=kind == ENVELOPE_LOCAL, raw=raw)
 
-    def _accept(self, d: Datagram, peer, *, check_duplicate: bool, local: bool, raw: bytes,
-                mailslot: str | None = None) -> None:
+    def _accept(
+        self, d: Datagram, peer, *, check_duplicate: bool, local: bool, raw: bytes, mailslot: str | None = None
+    ) -> None:
         # the UDP source, not the header's SOURCE_IP: any sender writes any bytes there, and
         # replies (CONF, ONLINE) to it would reach a third host or the broadcast address
         source_ip = peer[0]
@@ -1395,8 +1585,9 @@ class _NetbiosSlot:
             return
         if not local:
             learn_address(d.source_name.name, source_ip)
-        self._queue(Message(d.data, mailslot or self.bare, d.source_name.name, source_ip,
-                            str(d.destination_name), local, d))
+        self._queue(
+            Message(d.data, mailslot or self.bare, d.source_name.name, source_ip, str(d.destination_name), local, d)
+        )
 
     def _queue(self, message: Message) -> None:
         if len(self._pending) >= PENDING_MAX_MESSAGES:
@@ -1418,8 +1609,7 @@ class _NetbiosSlot:
             remaining = None if deadline is None else deadline - time.monotonic()
             self._pump(remaining if remaining is None or remaining > 0 else 0)
             if not self._pending and remaining is not None and remaining <= 0:
-                raise TimeoutError(errno.ETIMEDOUT, f"no message in mailslot {self.bare!r} "
-                                   f"within {timeout:g} s")
+                raise TimeoutError(errno.ETIMEDOUT, f"no message in mailslot {self.bare!r} within {timeout:g} s")
 
     def info(self) -> MailslotInfo:
         self._pump(0)
@@ -1446,7 +1636,7 @@ class _NetbiosSlot:
                 s.close()
 
 
-def classify_incoming(d: Datagram, peer, config: Config, addresses: "_Addresses") -> str:
+def classify_incoming(d: Datagram, peer, config: Config, addresses: _Addresses) -> str:
     """'accept', or the reason a datagram from the network is not for this machine."""
     dest = d.destination_name
     if dest.scope:
@@ -1456,7 +1646,7 @@ def classify_incoming(d: Datagram, peer, config: Config, addresses: "_Addresses"
     if not (to_me or to_group):
         return "not_for_us"
     if d.source_name.name.upper() == config.name and addresses.is_local(peer[0]):
-        return "own"                       # our own machine: its owners got it directly
+        return "own"  # our own machine: its owners got it directly
     return "accept"
 
 
@@ -1464,8 +1654,7 @@ def _forward(d: Datagram, payload: bytes, peer, config: Config) -> str:
     """Hand a datagram to the owner of its name here: 'forwarded', 'dropped_no_owner' or 'dropped_owner_busy'."""
     try:
         bare = normalize_mailslot_name(d.mailslot)
-        sent = _Inbox.send(config.port, bare, encode_envelope(ENVELOPE_FORWARDED, peer, payload),
-                           wait=FORWARD_WAIT_S)
+        sent = _Inbox.send(config.port, bare, encode_envelope(ENVELOPE_FORWARDED, peer, payload), wait=FORWARD_WAIT_S)
         return "forwarded" if sent else "dropped_no_owner"
     except MailslotNameError:
         return "dropped_no_owner"
@@ -1473,7 +1662,7 @@ def _forward(d: Datagram, payload: bytes, peer, config: Config) -> str:
         return "dropped_owner_busy"
 
 
-def _drain_and_forward(sock: socket.socket, config: Config, addresses: "_Addresses | None" = None) -> int:
+def _drain_and_forward(sock: socket.socket, config: Config, addresses: _Addresses | None = None) -> int:
     """Route datagrams left in ``sock``'s queue to their owners on this machine."""
     addresses = addresses or _addresses(config)
     moved = 0
@@ -1489,8 +1678,10 @@ def _drain_and_forward(sock: socket.socket, config: Config, addresses: "_Address
             d = decode_datagram(payload)
         except DecodeError:
             continue
-        if classify_incoming(d, peer, config, addresses) == "accept" \
-                and _forward(d, payload, peer, config) == "forwarded":
+        if (
+            classify_incoming(d, peer, config, addresses) == "accept"
+            and _forward(d, payload, peer, config) == "forwarded"
+        ):
             moved += 1
     return moved
 
@@ -1499,7 +1690,7 @@ def _timeout_ms(timeout: float | None) -> int:
     return MAILSLOT_WAIT_FOREVER if timeout is None else max(0, min(int(timeout * 1000), 0xFFFFFFFE))
 
 
-def _send_datagrams(config: Config, sends: list[tuple[str, str | None, bool, "callable"]]) -> None:
+def _send_datagrams(config: Config, sends: list[tuple[str, str | None, bool, callable]]) -> None:
     """Send datagrams from UDP port ``config.port``.
 
     ``sends``: (destination IP, source IP if known, is broadcast, build(source_ip) -> bytes).
@@ -1523,7 +1714,7 @@ def _send_datagrams(config: Config, sends: list[tuple[str, str | None, bool, "ca
                 s.connect((dest_ip, config.port))
             except OSError as e:
                 raise MailslotError(e.errno, f"cannot send to {dest_ip}: {e.strerror}") from None
-            _drain_and_forward(s, config)            # anything that slipped in before connect()
+            _drain_and_forward(s, config)  # anything that slipped in before connect()
             _sendto(s, build(s.getsockname()[0]), None)
             _drain_and_forward(s, config)
 
@@ -1541,17 +1732,25 @@ def _sendto(s: socket.socket, payload: bytes, address) -> None:
 
 def _deliver_local(config: Config, bare: str, data: bytes, *, required: bool) -> bool:
     """Write ``data`` to the owner of ``bare`` on this machine (netbios transport)."""
-    d = build_datagram(msg_type=MSG_DIRECT_UNIQUE, source=config.name, destination=NetbiosName(config.name),
-                       mailslot=bare, data=data, source_ip="127.0.0.1", dgm_id=next_dgm_id())
+    d = build_datagram(
+        msg_type=MSG_DIRECT_UNIQUE,
+        source=config.name,
+        destination=NetbiosName(config.name),
+        mailslot=bare,
+        data=data,
+        source_ip="127.0.0.1",
+        dgm_id=next_dgm_id(),
+    )
     if sys.platform == "win32":
-        payload = data                           # a plain local write, readable by native owners too
+        payload = data  # a plain local write, readable by native owners too
     else:
         payload = encode_envelope(ENVELOPE_LOCAL, ("127.0.0.1", config.port), encode_datagram(d))
     if _Inbox.send(config.port, bare, payload, wait=LOCAL_SEND_TIMEOUT_S):
         return True
     if required:
-        raise MailslotNotFoundError(errno.ENOENT, f"no mailslot {bare!r} on this machine "
-                                    f"(ERROR_FILE_NOT_FOUND {ERROR_FILE_NOT_FOUND})")
+        raise MailslotNotFoundError(
+            errno.ENOENT, f"no mailslot {bare!r} on this machine (ERROR_FILE_NOT_FOUND {ERROR_FILE_NOT_FOUND})"
+        )
     return False
 
 
@@ -1574,11 +1773,18 @@ class _NativeSlot:
     def _message(self, data: bytes) -> Message:
         self.stats["delivered"] += 1
         try:
-            kind, peer, raw = decode_envelope(data)      # forwarded by a netbios-transport process
+            kind, peer, raw = decode_envelope(data)  # forwarded by a netbios-transport process
             d = decode_datagram(raw)
             if d.mailslot.upper() == (MAILSLOT_PREFIX + self.bare).upper():
-                return Message(d.data, self.bare, d.source_name.name, d.source_ip, str(d.destination_name),
-                               kind == ENVELOPE_LOCAL, d)
+                return Message(
+                    d.data,
+                    self.bare,
+                    d.source_name.name,
+                    d.source_ip,
+                    str(d.destination_name),
+                    kind == ENVELOPE_LOCAL,
+                    d,
+                )
         except DecodeError:
             pass
         return Message(data, self.bare, local=True)
@@ -1590,8 +1796,9 @@ class _NativeSlot:
     def read(self, timeout: float | None) -> Message:
         data = self._slot.read(_timeout_ms(timeout))
         if data is None:
-            raise TimeoutError(errno.ETIMEDOUT, f"no message in mailslot {self.bare!r} within "
-                               f"{timeout:g} s (ERROR_SEM_TIMEOUT)")
+            raise TimeoutError(
+                errno.ETIMEDOUT, f"no message in mailslot {self.bare!r} within {timeout:g} s (ERROR_SEM_TIMEOUT)"
+            )
         return self._message(data)
 
     def info(self) -> MailslotInfo:
@@ -1614,8 +1821,16 @@ class Mailslot:
     has raises MailslotExistsError (ERROR_ALREADY_EXISTS, 183).
     """
 
-    def __init__(self, name: str, *, max_size: int = 0, read_timeout: float | None = None,
-                 transport: str | None = None, config: Config | None = None, monitor=()):
+    def __init__(
+        self,
+        name: str,
+        *,
+        max_size: int = 0,
+        read_timeout: float | None = None,
+        transport: str | None = None,
+        config: Config | None = None,
+        monitor=(),
+    ):
         """``monitor``: other mailslot names whose *broadcast* datagrams this slot also
         reads without owning them (netbios transport only; every socket on the port
         sees every broadcast).  Ignored by the native transport."""
@@ -1627,8 +1842,9 @@ class Mailslot:
         if self.transport == "native":
             self._impl = _NativeSlot(self.name, max_size, read_timeout, self.config)
         else:
-            self._impl = _NetbiosSlot(self.name, max_size, read_timeout, self.config,
-                                      monitor=[normalize_mailslot_name(m) for m in monitor])
+            self._impl = _NetbiosSlot(
+                self.name, max_size, read_timeout, self.config, monitor=[normalize_mailslot_name(m) for m in monitor]
+            )
         self._closed = False
 
     def read(self, timeout: float | None = _DEFAULT) -> Message:  # type: ignore[assignment]
@@ -1672,7 +1888,7 @@ class Mailslot:
         if self._closed:
             raise ValueError("I/O operation on a closed mailslot")
 
-    def __enter__(self) -> "Mailslot":
+    def __enter__(self) -> Mailslot:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -1729,14 +1945,21 @@ def classify_target(target: str, config: Config, address: str | None = None) -> 
         return Target("unique", "*", t)
     except ValueError:
         pass
-    if "." in t:                                   # a DNS name: its first label is the NetBIOS name
+    if "." in t:  # a DNS name: its first label is the NetBIOS name
         label = t.split(".")[0]
         return Target("unique", netbios_name(label[:NETBIOS_NAME_MAX]) if label else "*", address)
     return Target("unique", netbios_name(t), address)
 
 
-def write(target: str, name: str, data: bytes, *, transport: str | None = None,
-          config: Config | None = None, address: str | None = None) -> int:
+def write(
+    target: str,
+    name: str,
+    data: bytes,
+    *,
+    transport: str | None = None,
+    config: Config | None = None,
+    address: str | None = None,
+) -> int:
     """Write one message to mailslot ``name`` on ``target``; return the bytes written.
 
     ``target``: "." (this machine), a computer name, a workgroup/domain name, or
@@ -1751,9 +1974,12 @@ def write(target: str, name: str, data: bytes, *, transport: str | None = None,
     dest = classify_target(target, config, address)
     if dest.kind == "local":
         if len(data) > LOCAL_MAX_MESSAGE:
-            raise MessageTooLargeError(f"message is {len(data)} bytes; a local mailslot message may be at "
-                                       f"most {LOCAL_MAX_MESSAGE} bytes; nothing was sent",
-                                       len(data), LOCAL_MAX_MESSAGE)
+            raise MessageTooLargeError(
+                f"message is {len(data)} bytes; a local mailslot message may be at "
+                f"most {LOCAL_MAX_MESSAGE} bytes; nothing was sent",
+                len(data),
+                LOCAL_MAX_MESSAGE,
+            )
     else:
         check_remote_size(bare, len(data))
     if transport == "native":
@@ -1768,16 +1994,26 @@ def _netbios_write(dest: Target, bare: str, data: bytes, config: Config) -> int:
     if dest.kind == "local":
         _deliver_local(config, bare, data, required=True)
         return len(data)
+
     def builder(msg_type: int, destination: NetbiosName):
         dgm_id = next_dgm_id()
-        return lambda source_ip: encode_datagram(build_datagram(
-            msg_type=msg_type, source=config.name, destination=destination, mailslot=bare, data=data,
-            source_ip=source_ip, dgm_id=dgm_id, source_port=config.port))
+        return lambda source_ip: encode_datagram(
+            build_datagram(
+                msg_type=msg_type,
+                source=config.name,
+                destination=destination,
+                mailslot=bare,
+                data=data,
+                source_ip=source_ip,
+                dgm_id=dgm_id,
+                source_port=config.port,
+            )
+        )
 
     if dest.kind == "group":
         group = NetbiosName(dest.name, 0x00)
         sends = [(bcast, src, True, builder(MSG_DIRECT_GROUP, group)) for src, bcast in broadcast_routes(config)]
-        _deliver_local(config, bare, data, required=False)      # as Windows does for \\*\
+        _deliver_local(config, bare, data, required=False)  # as Windows does for \\*\
         _send_datagrams(config, sends)
         return len(data)
     ip = dest.address or _resolve(dest.name)
@@ -1798,8 +2034,11 @@ def _resolve(name: str) -> str:
     try:
         infos = socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_DGRAM)
     except (socket.gaierror, UnicodeError) as e:
-        raise MailslotError(errno.EHOSTUNREACH, f"cannot find computer {name!r}: not heard from yet and "
-                            f"not in DNS or the hosts file ({e}); give its IPv4 address") from None
+        raise MailslotError(
+            errno.EHOSTUNREACH,
+            f"cannot find computer {name!r}: not heard from yet and "
+            f"not in DNS or the hosts file ({e}); give its IPv4 address",
+        ) from None
     return infos[0][4][0]
 
 
@@ -1812,20 +2051,30 @@ EXIT_OK, EXIT_NOTHING, EXIT_USAGE, EXIT_SYSTEM = 0, 1, 2, 3
 
 def add_transport_arguments(parser) -> None:
     """The options every mailslot command takes (shared with lanmsg's CLI)."""
-    parser.add_argument("--transport", choices=TRANSPORTS,
-                        help=f"native (Windows kernel32) or netbios (UDP); default {default_transport()} "
-                             "(env LANMSG_TRANSPORT)")
+    parser.add_argument(
+        "--transport",
+        choices=TRANSPORTS,
+        help=f"native (Windows kernel32) or netbios (UDP); default {default_transport()} (env LANMSG_TRANSPORT)",
+    )
     parser.add_argument("--port", type=int, help="UDP port of the netbios transport (default 138, env LANMSG_PORT)")
     parser.add_argument("--workgroup", help="workgroup or domain name (default WORKGROUP, env LANMSG_WORKGROUP)")
     parser.add_argument("--name", help="this computer's NetBIOS name (default the host name, env LANMSG_NAME)")
-    parser.add_argument("--broadcast", action="append", metavar="ADDRESS",
-                        help="broadcast address for group writes, repeatable (default every up IPv4 "
-                             "interface, env LANMSG_BROADCAST); 127.255.255.255 keeps them on loopback")
+    parser.add_argument(
+        "--broadcast",
+        action="append",
+        metavar="ADDRESS",
+        help="broadcast address for group writes, repeatable (default every up IPv4 "
+        "interface, env LANMSG_BROADCAST); 127.255.255.255 keeps them on loopback",
+    )
 
 
 def config_from_args(args) -> Config:
-    return Config.from_env(port=args.port, workgroup=args.workgroup, name=args.name,
-                           broadcast=tuple(args.broadcast) if args.broadcast else None)
+    return Config.from_env(
+        port=args.port,
+        workgroup=args.workgroup,
+        name=args.name,
+        broadcast=tuple(args.broadcast) if args.broadcast else None,
+    )
 
 
 def printable(data: bytes) -> str:
@@ -1846,15 +2095,17 @@ def describe(msg: Message) -> str:
     when = time.strftime("%H:%M:%S")
     text = printable(msg.data)
     shown = text if all(32 <= b < 127 or b >= 0x80 or b in (9, 10, 13) for b in msg.data) else "hex:" + msg.data.hex()
-    return (f"{when} {msg.source_name or '?'} {msg.source_ip or '-'} "
-            f"\\MAILSLOT\\{msg.mailslot} {len(msg.data)}B {shown}")
+    return f"{when} {msg.source_name or '?'} {msg.source_ip or '-'} \\MAILSLOT\\{msg.mailslot} {len(msg.data)}B {shown}"
 
 
 def main(argv=None) -> int:
     import argparse
+
     parser = argparse.ArgumentParser(
-        prog="python -m mailslot", description="Mailslot debugging tool: listen on a mailslot or write one message.",
-        epilog="exit codes: 0 ok, 1 nothing received in time, 2 bad usage or input, 3 transport or system error")
+        prog="python -m mailslot",
+        description="Mailslot debugging tool: listen on a mailslot or write one message.",
+        epilog="exit codes: 0 ok, 1 nothing received in time, 2 bad usage or input, 3 transport or system error",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p_listen = sub.add_parser("listen", help="create mailslot NAME and print each message until interrupted")
     p_listen.add_argument("slot", metavar="NAME", help="mailslot name, e.g. foxapp")
@@ -1868,7 +2119,7 @@ def main(argv=None) -> int:
     p_send.add_argument("--hex", help="send these bytes (hex) instead of TEXT")
     add_transport_arguments(p_send)
     args = parser.parse_args(argv)
-    if hasattr(sys.stdout, "reconfigure"):   # a message the console cannot encode must not end listen
+    if hasattr(sys.stdout, "reconfigure"):  # a message the console cannot encode must not end listen
         sys.stdout.reconfigure(errors="backslashreplace")
     try:
         config = config_from_args(args)
@@ -1880,9 +2131,12 @@ def main(argv=None) -> int:
             print(f"wrote {n} bytes to \\\\{args.target}\\mailslot\\{normalize_mailslot_name(args.slot)}")
             return EXIT_OK
         with Mailslot(args.slot, transport=args.transport, config=config) as slot:
-            print(f"listening on \\\\.\\mailslot\\{slot.name} ({slot.transport}"
-                  + (f", UDP {config.port}, {config.name} in {config.workgroup}" if slot.transport == "netbios" else "")
-                  + ")", flush=True)
+            print(
+                f"listening on \\\\.\\mailslot\\{slot.name} ({slot.transport}"
+                + (f", UDP {config.port}, {config.name} in {config.workgroup}" if slot.transport == "netbios" else "")
+                + ")",
+                flush=True,
+            )
             seen = 0
             while args.count is None or seen < args.count:
                 try:

@@ -17,7 +17,7 @@ from labkit import run_json, start_listener
 
 import lanmsg.protocol as P
 
-DETECT_WINDOW_S = 1.5            # lanmsg detect's default window
+DETECT_WINDOW_S = 1.5  # lanmsg detect's default window
 
 
 def expected_last_ms(n: int) -> float:
@@ -34,19 +34,34 @@ def run(ctx) -> dict:
             for i in range(2, n + 2):
                 if i not in listeners:
                     listeners[i] = start_listener(ctx, i, os.path.join(ctx.tmp, f"detect-h{i}.out"))
-            raw = run_json(lab, 1, [py, os.path.join(INHOST, "detect_times.py"), "--runs", ctx.p.detect_runs,
-                                    "--timeout", DETECT_WINDOW_S], timeout=120 + ctx.p.detect_runs * 10)
+            raw = run_json(
+                lab,
+                1,
+                [
+                    py,
+                    os.path.join(INHOST, "detect_times.py"),
+                    "--runs",
+                    ctx.p.detect_runs,
+                    "--timeout",
+                    DETECT_WINDOW_S,
+                ],
+                timeout=120 + ctx.p.detect_runs * 10,
+            )
             runs = raw["runs"]
             found = [len(r["answers_ms"]) for r in runs]
-            steps.append({
-                "listeners": n, "runs": len(runs),
-                "found_min": min(found), "found_all_runs": sum(1 for f in found if f == n),
-                "lost": sum(n - f for f in found),
-                "rcvbuf_drops": sum(r["rcvbuf_drops"] for r in runs),
-                "first_ms": summary([min(r["answers_ms"]) for r in runs if r["answers_ms"]]),
-                "last_ms": summary([max(r["answers_ms"]) for r in runs if r["answers_ms"]]),
-                "expected_last_ms": expected_last_ms(n),
-            })
+            steps.append(
+                {
+                    "listeners": n,
+                    "runs": len(runs),
+                    "found_min": min(found),
+                    "found_all_runs": sum(1 for f in found if f == n),
+                    "lost": sum(n - f for f in found),
+                    "rcvbuf_drops": sum(r["rcvbuf_drops"] for r in runs),
+                    "first_ms": summary([min(r["answers_ms"]) for r in runs if r["answers_ms"]]),
+                    "last_ms": summary([max(r["answers_ms"]) for r in runs if r["answers_ms"]]),
+                    "expected_last_ms": expected_last_ms(n),
+                }
+            )
     finally:
         for p in listeners.values():
             p.stop()
@@ -54,12 +69,16 @@ def run(ctx) -> dict:
 
 
 def render(res: dict) -> list[str]:
-    lines = ["| listeners | runs | every listener found | answers lost | kernel drops at host 1 "
-             "| first answer ms, median | last answer ms, median (min-max) | expected last (uniform 5-1028 ms) |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| listeners | runs | every listener found | answers lost | kernel drops at host 1 "
+        "| first answer ms, median | last answer ms, median (min-max) | expected last (uniform 5-1028 ms) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for s in res["steps"]:
         med, _, rng = fmt_spread(s["last_ms"], 0)
-        lines.append(f"| {s['listeners']} | {s['runs']} | {s['found_all_runs']} of {s['runs']} runs | {s['lost']} "
-                     f"| {s['rcvbuf_drops']} | {fmt(s['first_ms']['median'], 0)} | {med} ({rng}) "
-                     f"| {fmt(s['expected_last_ms'], 0)} |")
+        lines.append(
+            f"| {s['listeners']} | {s['runs']} | {s['found_all_runs']} of {s['runs']} runs | {s['lost']} "
+            f"| {s['rcvbuf_drops']} | {fmt(s['first_ms']['median'], 0)} | {med} ({rng}) "
+            f"| {fmt(s['expected_last_ms'], 0)} |"
+        )
     return lines

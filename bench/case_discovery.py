@@ -23,13 +23,15 @@ from common import INHOST, fmt, fmt_spread, summary
 from labkit import SERVICE_TYPE, run_timer
 
 ANNOUNCE_PORT = 5000
-TARGET_VS_FLOOR = 2.0            # discover within 2x the bare interpreter
-TARGET_VS_AVAHI = 10.0           # and at least 10x faster than avahi-browse
+TARGET_VS_FLOOR = 2.0  # discover within 2x the bare interpreter
+TARGET_VS_AVAHI = 10.0  # and at least 10x faster than avahi-browse
 
-PASSIVE = ("import mailslot, lanmsg.protocol as P\n"
-           "with mailslot.Mailslot(P.MS_SLOT) as s:\n"
-           "    m = s.read(5.0)\n"
-           "    print(P.decode_ms_message(m.data, m.source_ip).endpoint)\n")
+PASSIVE = (
+    "import mailslot, lanmsg.protocol as P\n"
+    "with mailslot.Mailslot(P.MS_SLOT) as s:\n"
+    "    m = s.read(5.0)\n"
+    "    print(P.decode_ms_message(m.data, m.source_ip).endpoint)\n"
+)
 
 LABELS = {
     "floor": "`python3 -c pass` (the floor)",
@@ -43,21 +45,38 @@ LABELS = {
 def _cases(ctx) -> list[dict]:
     py, net = ctx.py, ctx.lab.net.replace(".", r"\.")
     endpoint = rf"^{net}\.\d+:{ANNOUNCE_PORT}$"
-    cases = [{"name": "floor", "argv": [py, "-c", "pass"]},
-             {"name": "discover", "argv": ctx.lanmsg("discover"), "expect": endpoint},
-             {"name": "passive", "argv": [py, "-c", PASSIVE], "expect": endpoint, "phase": True}]
+    cases = [
+        {"name": "floor", "argv": [py, "-c", "pass"]},
+        {"name": "discover", "argv": ctx.lanmsg("discover"), "expect": endpoint},
+        {"name": "passive", "argv": [py, "-c", PASSIVE], "expect": endpoint, "phase": True},
+    ]
     if ctx.avahi is not None:
-        cases.append({"name": "avahi", "argv": ["avahi-browse", "-rtp", SERVICE_TYPE], "env": ctx.avahi.env(1),
-                      "expect": rf"^=;eth0;IPv4;lanmsg-bench-h\d+;{SERVICE_TYPE};local;.*;{net}\.\d+;"})
+        cases.append(
+            {
+                "name": "avahi",
+                "argv": ["avahi-browse", "-rtp", SERVICE_TYPE],
+                "env": ctx.avahi.env(1),
+                "expect": rf"^=;eth0;IPv4;lanmsg-bench-h\d+;{SERVICE_TYPE};local;.*;{net}\.\d+;",
+            }
+        )
     if ctx.venv is not None:
-        cases.append({"name": "zeroconf", "argv": [ctx.venv, os.path.join(INHOST, "zc_browse.py"), SERVICE_TYPE],
-                      "expect": rf"^=;lanmsg-bench-h\d+;.*;{net}\.\d+;{ANNOUNCE_PORT}$"})
+        cases.append(
+            {
+                "name": "zeroconf",
+                "argv": [ctx.venv, os.path.join(INHOST, "zc_browse.py"), SERVICE_TYPE],
+                "expect": rf"^=;lanmsg-bench-h\d+;.*;{net}\.\d+;{ANNOUNCE_PORT}$",
+            }
+        )
     return cases
 
 
 def _measure(ctx, rounds: int) -> dict:
-    raw = run_timer(ctx.lab, 1, {"rounds": rounds, "cases": _cases(ctx), "settle_s": 0.05, "timeout_s": 20},
-                    timeout=120 + rounds * 60)
+    raw = run_timer(
+        ctx.lab,
+        1,
+        {"rounds": rounds, "cases": _cases(ctx), "settle_s": 0.05, "timeout_s": 20},
+        timeout=120 + rounds * 60,
+    )
     return {k: {"ms": summary(v["ms"]), "failures": v["failures"]} for k, v in raw.items()}
 
 
@@ -85,7 +104,7 @@ def run(ctx) -> dict:
         for p in announcers.values():
             p.stop()
     res = {"main": main, "sweep": sweep, "runs": ctx.p.discovery_runs, "sweep_runs": ctx.p.sweep_runs}
-    med = lambda k: (main.get(k) or {}).get("ms") and main[k]["ms"]["median"]   # noqa: E731
+    med = lambda k: (main.get(k) or {}).get("ms") and main[k]["ms"]["median"]  # noqa: E731
     res["vs_floor"] = med("discover") / med("floor")
     res["avahi_vs_discover"] = med("avahi") / med("discover") if med("avahi") else None
     res["zeroconf_vs_discover"] = med("zeroconf") / med("discover") if med("zeroconf") else None
@@ -95,8 +114,10 @@ def run(ctx) -> dict:
 def render_main(res: dict) -> list[str]:
     main = res["main"]
     floor = main["floor"]["ms"]["median"]
-    lines = ["| command | median ms | IQR ms | min-max ms | vs the floor | failed runs |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| command | median ms | IQR ms | min-max ms | vs the floor | failed runs |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for k, label in LABELS.items():
         if k not in main:
             continue
@@ -109,15 +130,19 @@ def render_main(res: dict) -> list[str]:
 
 def render_sweep(res: dict) -> list[str]:
     names = [k for k in ("discover", "passive", "avahi", "zeroconf") if res["sweep"] and k in res["sweep"][0]["cases"]]
-    lines = ["| servers | " + " | ".join(f"{LABELS[k].split(' (')[0]} ms, median (min-max)" for k in names) + " |",
-             "|---:|" + "---:|" * len(names)]
+    lines = [
+        "| servers | " + " | ".join(f"{LABELS[k].split(' (')[0]} ms, median (min-max)" for k in names) + " |",
+        "|---:|" + "---:|" * len(names),
+    ]
     rows = [{"servers": 1, "cases": res["main"]}] + res["sweep"]
     for row in rows:
         cells = []
         for k in names:
             s = row["cases"][k]["ms"]
             fails = len(row["cases"][k]["failures"])
-            cells.append((f"{fmt(s['median'], 0)} ({fmt(s['min'], 0)}-{fmt(s['max'], 0)})" if s else "—")
-                         + (f", {fails} failed" if fails else ""))
+            cells.append(
+                (f"{fmt(s['median'], 0)} ({fmt(s['min'], 0)}-{fmt(s['max'], 0)})" if s else "—")
+                + (f", {fails} failed" if fails else "")
+            )
         lines.append(f"| {row['servers']} | " + " | ".join(cells) + " |")
     return lines

@@ -20,7 +20,7 @@ import time
 from common import INHOST, fmt, summary
 from labkit import proc_figures, run_json, start_listener, udp_counters
 
-STOP_WAIT_S = 15.0               # a listener should leave within this after SIGTERM
+STOP_WAIT_S = 15.0  # a listener should leave within this after SIGTERM
 
 
 def _stop(listener) -> float | None:
@@ -45,9 +45,21 @@ def _one(ctx, log: bool) -> dict:
     try:
         before = proc_figures(listener.pid)
         udp_before = udp_counters(lab, 2)
-        flood = run_json(lab, 1, [py, os.path.join(INHOST, "flood.py"), lab.addr(2), lab.hostname(2).upper(),
-                                  "--rate", p.flood_rate, "--seconds", p.flood_s],
-                         timeout=120 + p.flood_s * 5)
+        flood = run_json(
+            lab,
+            1,
+            [
+                py,
+                os.path.join(INHOST, "flood.py"),
+                lab.addr(2),
+                lab.hostname(2).upper(),
+                "--rate",
+                p.flood_rate,
+                "--seconds",
+                p.flood_s,
+            ],
+            timeout=120 + p.flood_s * 5,
+        )
         after = proc_figures(listener.pid)
         udp_after = udp_counters(lab, 2)
     finally:
@@ -59,34 +71,48 @@ def _one(ctx, log: bool) -> dict:
     if log and os.path.exists(log_path):
         os.unlink(log_path)
     cpu = after["cpu_s"] - before["cpu_s"]
-    return {"log": log, "stop_s": stop_s, "sent": flood["sent"], "send_s": flood["send_s"], "send_errors": flood["send_errors"],
-            "confirmations": flood["confirmations"], "shown": shown, "stopped": stopped,
-            "kernel_drops": udp_after.get("RcvbufErrors", 0) - udp_before.get("RcvbufErrors", 0),
-            "cpu_s": cpu, "cpu_per_shown_us": cpu / shown * 1e6 if shown else None,
-            "rss_before_mb": before["rss_mb"], "peak_rss_mb": after["peak_rss_mb"]}
+    return {
+        "log": log,
+        "stop_s": stop_s,
+        "sent": flood["sent"],
+        "send_s": flood["send_s"],
+        "send_errors": flood["send_errors"],
+        "confirmations": flood["confirmations"],
+        "shown": shown,
+        "stopped": stopped,
+        "kernel_drops": udp_after.get("RcvbufErrors", 0) - udp_before.get("RcvbufErrors", 0),
+        "cpu_s": cpu,
+        "cpu_per_shown_us": cpu / shown * 1e6 if shown else None,
+        "rss_before_mb": before["rss_mb"],
+        "peak_rss_mb": after["peak_rss_mb"],
+    }
 
 
 def run(ctx) -> dict:
-    res = {"rate": ctx.p.flood_rate, "seconds": ctx.p.flood_s,
-           "runs": [_one(ctx, log=False), _one(ctx, log=True)]}
+    res = {"rate": ctx.p.flood_rate, "seconds": ctx.p.flood_s, "runs": [_one(ctx, log=False), _one(ctx, log=True)]}
     path = os.path.join(ctx.disk_tmp, "fsync-cost.log")
-    raw = run_json(ctx.lab, 2, [ctx.py, os.path.join(INHOST, "fsync_cost.py"), path,
-                                "--records", ctx.p.fsync_records], timeout=120)
+    raw = run_json(
+        ctx.lab, 2, [ctx.py, os.path.join(INHOST, "fsync_cost.py"), path, "--records", ctx.p.fsync_records], timeout=120
+    )
     res["append_us"] = summary(raw["append_us"])
     return res
 
 
 def render(res: dict) -> list[str]:
-    lines = ["| listener | sent | shown | confirmed (CONF back at host 1) | dropped by the kernel (socket buffer full) "
-             "| listener CPU s | CPU µs per shown message | RSS before → peak MB | exit after SIGTERM |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| listener | sent | shown | confirmed (CONF back at host 1) | dropped by the kernel (socket buffer full) "
+        "| listener CPU s | CPU µs per shown message | RSS before → peak MB | exit after SIGTERM |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in res["runs"]:
         label = "`lanmsg listen --json --log FILE`" if r["log"] else "`lanmsg listen --json`"
-        lines.append(f"| {label} | {r['sent']:,} in {r['send_s']:.1f} s | {r['shown']:,} "
-                     f"({r['shown'] / r['sent']:.0%}) | {r['confirmations']:,} | {r['kernel_drops']:,} "
-                     f"| {fmt(r['cpu_s'], 2)} | {fmt(r['cpu_per_shown_us'], 0)} "
-                     f"| {fmt(r['rss_before_mb'], 1)} → {fmt(r['peak_rss_mb'], 1)} "
-                     f"| {fmt(r['stop_s'], 1) + ' s' if r['stop_s'] is not None else f'none in {STOP_WAIT_S:g} s: killed'} |")
+        lines.append(
+            f"| {label} | {r['sent']:,} in {r['send_s']:.1f} s | {r['shown']:,} "
+            f"({r['shown'] / r['sent']:.0%}) | {r['confirmations']:,} | {r['kernel_drops']:,} "
+            f"| {fmt(r['cpu_s'], 2)} | {fmt(r['cpu_per_shown_us'], 0)} "
+            f"| {fmt(r['rss_before_mb'], 1)} → {fmt(r['peak_rss_mb'], 1)} "
+            f"| {fmt(r['stop_s'], 1) + ' s' if r['stop_s'] is not None else f'none in {STOP_WAIT_S:g} s: killed'} |"
+        )
     return lines
 
 

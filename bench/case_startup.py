@@ -13,7 +13,7 @@ from labkit import run_timer
 LABELS = {
     "floor": "`python3 -c pass` (the floor)",
     "stdlib": "`python3 -c 'import socket, argparse'` (two standard-library modules any networked CLI of "
-              "this kind imports)",
+    "this kind imports)",
     "help": "`lanmsg --help`",
     "nowait": "`lanmsg send --no-wait 10.213.0.2 TEXT`",
     "send": "`lanmsg send 10.213.0.2 TEXT` (waits for the confirmation)",
@@ -34,8 +34,12 @@ def run(ctx) -> dict:
     ]
     if ctx.system_py != py:
         cases.append({"name": "system_floor", "argv": [ctx.system_py, "-c", "pass"]})
-    raw = run_timer(ctx.lab, 1, {"rounds": ctx.p.startup_runs, "cases": cases, "settle_s": 0.05,
-                                 "timeout_s": 30}, timeout=60 + ctx.p.startup_runs * 20)
+    raw = run_timer(
+        ctx.lab,
+        1,
+        {"rounds": ctx.p.startup_runs, "cases": cases, "settle_s": 0.05, "timeout_s": 30},
+        timeout=60 + ctx.p.startup_runs * 20,
+    )
     res = {k: {"ms": summary(v["ms"]), "failures": v["failures"]} for k, v in raw.items()}
     floor = res["floor"]["ms"]["median"]
     for k in res:
@@ -47,13 +51,17 @@ def run(ctx) -> dict:
 
 
 def render(res: dict, runs: int) -> list[str]:
-    lines = ["| command | median ms | IQR ms | min-max ms | vs the floor | failed runs |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| command | median ms | IQR ms | min-max ms | vs the floor | failed runs |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for k, label in LABELS.items():
         if k not in res:
             continue
         med, iqr, rng = fmt_spread(res[k]["ms"])
         ratio = res[k].get("vs_floor")
-        lines.append(f"| {label} | {med} | {iqr} | {rng} | {fmt(ratio, 2) + 'x' if ratio else '1x'} "
-                     f"| {len(res[k]['failures'])} of {runs} |")
+        lines.append(
+            f"| {label} | {med} | {iqr} | {rng} | {fmt(ratio, 2) + 'x' if ratio else '1x'} "
+            f"| {len(res[k]['failures'])} of {runs} |"
+        )
     return lines

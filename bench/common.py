@@ -12,8 +12,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
-INHOST = os.path.join(BENCH, "inhost")     # scripts that run inside a lab host
-BUSY_WARNING_CORES = 0.2                   # other load above this: figures are flagged as disturbed
+INHOST = os.path.join(BENCH, "inhost")  # scripts that run inside a lab host
+BUSY_WARNING_CORES = 0.2  # other load above this: figures are flagged as disturbed
 
 
 def summary(values: list[float]) -> dict | None:
@@ -22,8 +22,7 @@ def summary(values: list[float]) -> dict | None:
     if not vals:
         return None
     q = statistics.quantiles(vals, n=4, method="inclusive") if len(vals) > 1 else [vals[0]] * 3
-    return {"median": statistics.median(vals), "q1": q[0], "q3": q[2], "min": vals[0], "max": vals[-1],
-            "n": len(vals)}
+    return {"median": statistics.median(vals), "q1": q[0], "q3": q[2], "min": vals[0], "max": vals[-1], "n": len(vals)}
 
 
 def fmt(x: float | None, digits: int = 1) -> str:
@@ -36,8 +35,11 @@ def fmt_spread(s: dict | None, digits: int = 1) -> tuple[str, str, str]:
     """(median, "q1-q3", "min-max") as table cells."""
     if not s:
         return "—", "—", "—"
-    return (fmt(s["median"], digits), f"{fmt(s['q1'], digits)}-{fmt(s['q3'], digits)}",
-            f"{fmt(s['min'], digits)}-{fmt(s['max'], digits)}")
+    return (
+        fmt(s["median"], digits),
+        f"{fmt(s['q1'], digits)}-{fmt(s['q3'], digits)}",
+        f"{fmt(s['min'], digits)}-{fmt(s['max'], digits)}",
+    )
 
 
 def machine_info() -> dict:
@@ -55,17 +57,30 @@ def machine_info() -> dict:
     except (OSError, StopIteration, ValueError):
         pass
     try:
-        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=5).stdout.strip() or "unknown"
-        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "mailslot.py", "lanmsg"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        commit = (
+            subprocess.run(
+                ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+            or "unknown"
+        )
+        dirty = subprocess.run(
+            ["git", "-C", ROOT, "status", "--porcelain", "--", "mailslot.py", "lanmsg"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         commit += " + uncommitted changes" if dirty else ""
     except (OSError, subprocess.SubprocessError):
         commit = "unknown"
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": mem_gb,
-            "python": f"{platform.python_implementation()} {platform.python_version()}",
-            "kernel": f"{platform.system()} {platform.release()}", "commit": commit,
-            "loadavg_at_start": " ".join(open("/proc/loadavg").read().split()[:3])}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": mem_gb,
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "kernel": f"{platform.system()} {platform.release()}",
+        "commit": commit,
+        "loadavg_at_start": " ".join(open("/proc/loadavg").read().split()[:3]),
+    }
 
 
 class LoadMeter:
@@ -86,11 +101,13 @@ class LoadMeter:
             tick = os.sysconf("SC_CLK_TCK")
         except (OSError, ValueError):
             return None
-        ours = sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
-                                                      resource.getrusage(resource.RUSAGE_CHILDREN)))
+        ours = sum(
+            r.ru_utime + r.ru_stime
+            for r in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+        )
         return (sum(vals) - vals[3] - vals[4]) / tick, ours, time.monotonic()
 
-    def __enter__(self) -> "LoadMeter":
+    def __enter__(self) -> LoadMeter:
         self._start = self._snapshot()
         return self
 

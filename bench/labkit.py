@@ -21,19 +21,19 @@ import time
 from common import INHOST, ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-import netlab  # noqa: E402
+import netlab
 
-SERVICE_TYPE = "_lanbench._tcp"     # what avahi-publish announces and the browsers look for
+SERVICE_TYPE = "_lanbench._tcp"  # what avahi-publish announces and the browsers look for
 SERVICE_PORT = 5000
 NEIGH_SYSCTLS = ("gc_thresh1", "gc_thresh2", "gc_thresh3")
 NEIGH_PATH = "/proc/sys/net/ipv4/neigh/default/"
 # The kernel's neighbour (ARP) table is shared by every namespace; the default hard
 # limit (gc_thresh3 = 1024) overflows above about 32 chatty hosts ("neighbour table overflow").
 NEIGH_RAISED = {"gc_thresh1": 4096, "gc_thresh2": 8192, "gc_thresh3": 16384}
-NEIGH_DEFAULT_HOSTS = 30            # labs up to this size fit the default limits
-AVAHI_READY_S = 20.0                # an avahi-daemon reports "Server startup complete" in ~0.3 s idle
-PUBLISH_READY_S = 30.0              # avahi-publish: probing takes about a second
-LISTENER_READY_S = 30.0             # lanmsg listen prints its first line (many start at once on 2 CPUs)
+NEIGH_DEFAULT_HOSTS = 30  # labs up to this size fit the default limits
+AVAHI_READY_S = 20.0  # an avahi-daemon reports "Server startup complete" in ~0.3 s idle
+PUBLISH_READY_S = 30.0  # avahi-publish: probing takes about a second
+LISTENER_READY_S = 30.0  # lanmsg listen prints its first line (many start at once on 2 CPUs)
 
 AVAHI_CONF = """\
 [server]
@@ -108,11 +108,11 @@ def neighbour_table(hosts: int):
             for key in NEIGH_SYSCTLS:
                 with open(NEIGH_PATH + key) as f:
                     old[key] = int(f.read())
-            for key in reversed(NEIGH_SYSCTLS):      # thresh1 <= thresh2 <= thresh3 at every step
+            for key in reversed(NEIGH_SYSCTLS):  # thresh1 <= thresh2 <= thresh3 at every step
                 with open(NEIGH_PATH + key, "w") as f:
                     f.write(str(max(old[key], NEIGH_RAISED[key])))
         except OSError:
-            pass                                     # not fatal: the run may see "neighbour table overflow"
+            pass  # not fatal: the run may see "neighbour table overflow"
     try:
         yield
     finally:
@@ -153,14 +153,18 @@ class Avahi:
             f.write(DBUS_CONF.format(socket=os.path.join(d, "bus")))
         with open(os.path.join(d, "avahi-daemon.conf"), "w") as f:
             f.write(AVAHI_CONF)
-        p = self.lab.popen(i, [netlab.tool("unshare"), "--mount", "--propagation", "private", "--",
-                               "sh", "-c", AVAHI_HOST_SH, "sh", d])
+        p = self.lab.popen(
+            i, [netlab.tool("unshare"), "--mount", "--propagation", "private", "--", "sh", "-c", AVAHI_HOST_SH, "sh", d]
+        )
         self.daemons[i] = p
         return p
 
     def start_publisher(self, i: int, instance: str) -> netlab.LabProcess:
-        p = self.lab.popen(i, ["sh", "-c", 'exec avahi-publish -s "$0" "$1" "$2" 2>&1',
-                               instance, SERVICE_TYPE, SERVICE_PORT], env=self.env(i))
+        p = self.lab.popen(
+            i,
+            ["sh", "-c", 'exec avahi-publish -s "$0" "$1" "$2" 2>&1', instance, SERVICE_TYPE, SERVICE_PORT],
+            env=self.env(i),
+        )
         self.publishers[i] = p
         return p
 
@@ -196,8 +200,10 @@ def run_json(lab: netlab.Lab, host: int, argv: list, timeout: float, env: dict |
     """Run a script on ``host`` that prints one JSON object last; that object."""
     r = lab.run(host, argv, timeout=timeout, env=env)
     if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, argv))} on host {host} failed ({r.returncode}):\n"
-                           f"{r.stdout[-1500:]}\n{r.stderr[-2000:]}")
+        raise RuntimeError(
+            f"{' '.join(map(str, argv))} on host {host} failed ({r.returncode}):\n"
+            f"{r.stdout[-1500:]}\n{r.stderr[-2000:]}"
+        )
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
@@ -232,9 +238,12 @@ def proc_figures(pid: int) -> dict:
         for line in f:
             key, _, value = line.partition(":")
             status[key] = value.strip()
-    kb = lambda key: int(status.get(key, "0 kB").split()[0])   # noqa: E731
-    return {"cpu_s": (int(fields[11]) + int(fields[12])) / tick,
-            "rss_mb": kb("VmRSS") / 1024, "peak_rss_mb": kb("VmHWM") / 1024}
+    kb = lambda key: int(status.get(key, "0 kB").split()[0])  # noqa: E731
+    return {
+        "cpu_s": (int(fields[11]) + int(fields[12])) / tick,
+        "rss_mb": kb("VmRSS") / 1024,
+        "peak_rss_mb": kb("VmHWM") / 1024,
+    }
 
 
 def udp_counters(lab: netlab.Lab, host: int) -> dict:

@@ -43,13 +43,13 @@ os.environ.pop("LANMSG_TRANSPORT", None)
 
 import mailslot  # noqa: E402
 
-with open(mailslot.__file__, "rb") as _f:          # the code measured, even if the tree changes later
+with open(mailslot.__file__, "rb") as _f:  # the code measured, even if the tree changes later
     MAILSLOT_SHA256 = hashlib.sha256(_f.read()).hexdigest()
 
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
-SLOT = "foxapp"                       # the receiving mailslot
-RX_NAME = "BENCHRX"                   # NetBIOS name of the receiving process
-TX_NAME = "BENCHTX"                   # NetBIOS name of a writer process
+SLOT = "foxapp"  # the receiving mailslot
+RX_NAME = "BENCHRX"  # NetBIOS name of the receiving process
+TX_NAME = "BENCHTX"  # NetBIOS name of a writer process
 BODY_40 = b"FOXHOST: hello FOXAPP, status=ok seq=001"
 assert len(BODY_40) == 40
 BODY_424 = bytes(random.Random(424).randrange(32, 127) for _ in range(424))
@@ -83,20 +83,34 @@ def free_udp_port(exclude=()) -> int:
 def summary(values: list[float]) -> dict:
     vals = sorted(values)
     q = statistics.quantiles(vals, n=4, method="inclusive") if len(vals) > 1 else [vals[0]] * 3
-    return {"median": statistics.median(vals), "min": vals[0], "max": vals[-1],
-            "q1": q[0], "q3": q[2], "n": len(vals), "values": values}
+    return {
+        "median": statistics.median(vals),
+        "min": vals[0],
+        "max": vals[-1],
+        "q1": q[0],
+        "q3": q[2],
+        "n": len(vals),
+        "values": values,
+    }
 
 
 # --------------------------------------------------------------------------
 # 1. Codec
 # --------------------------------------------------------------------------
 
+
 def typical_datagram(body: bytes) -> mailslot.Datagram:
     """FOXHOST -> WORKGROUP<00>, \\MAILSLOT\\FOXAPP, as lanmsg sends it (build_datagram)."""
     return mailslot.build_datagram(
-        msg_type=mailslot.MSG_DIRECT_GROUP, source="FOXHOST",
-        destination=mailslot.NetbiosName("WORKGROUP", 0x00), mailslot="FOXAPP", data=body,
-        source_ip="127.0.0.1", dgm_id=0x1234, source_port=mailslot.DEFAULT_PORT)
+        msg_type=mailslot.MSG_DIRECT_GROUP,
+        source="FOXHOST",
+        destination=mailslot.NetbiosName("WORKGROUP", 0x00),
+        mailslot="FOXAPP",
+        data=body,
+        source_ip="127.0.0.1",
+        dgm_id=0x1234,
+        source_port=mailslot.DEFAULT_PORT,
+    )
 
 
 _NBT = struct.Struct(">BBH4sHHH")
@@ -117,21 +131,45 @@ def bare_struct_codec(d: mailslot.Datagram):
     data_offset, padding = mailslot._smb_data_offset(d.mailslot, d.padding)
     ip4 = socket.inet_aton(d.source_ip)
     tail = name_bytes + padding
-    smb_hdr = (b"\xffSMB", mailslot.SMB_COM_TRANSACTION, d.smb_status, d.smb_flags, d.smb_flags2,
-               d.pid_high, d.security_features, d.smb_reserved, d.tid, d.pid_low, d.uid, d.mid)
+    smb_hdr = (
+        b"\xffSMB",
+        mailslot.SMB_COM_TRANSACTION,
+        d.smb_status,
+        d.smb_flags,
+        d.smb_flags2,
+        d.pid_high,
+        d.security_features,
+        d.smb_reserved,
+        d.tid,
+        d.pid_low,
+        d.uid,
+        d.mid,
+    )
     head = (d.msg_type, d.flags, d.dgm_id, ip4, d.source_port)
-    trans_fields = (d.total_parameter_count, d.max_parameter_count, d.max_data_count,
-                    d.max_setup_count, d.trans_flags, d.timeout, d.parameter_count)
+    trans_fields = (
+        d.total_parameter_count,
+        d.max_parameter_count,
+        d.max_data_count,
+        d.max_setup_count,
+        d.trans_flags,
+        d.timeout,
+        d.parameter_count,
+    )
     setup_fields = (d.opcode, d.priority, d.mailslot_class)
     smb_start = _NBT.size + len(names)
 
     def encode(data: bytes) -> bytes:
         n = len(data)
         tpc, mpc, mdc, msc, tfl, tmo, pc = trans_fields
-        smb = b"".join((_SMB.pack(*smb_hdr),
-                        _TRANS.pack(17, tpc, n, mpc, mdc, msc, 0, tfl, tmo, 0, pc, data_offset, n,
-                                    data_offset, 3, 0),
-                        _SETUP.pack(*setup_fields, len(tail) + n), tail, data))
+        smb = b"".join(
+            (
+                _SMB.pack(*smb_hdr),
+                _TRANS.pack(17, tpc, n, mpc, mdc, msc, 0, tfl, tmo, 0, pc, data_offset, n, data_offset, 3, 0),
+                _SETUP.pack(*setup_fields, len(tail) + n),
+                tail,
+                data,
+            )
+        )
         return _NBT.pack(*head, len(names) + len(smb), 0) + names + smb
 
     def decode(buf: bytes):
@@ -140,7 +178,7 @@ def bare_struct_codec(d: mailslot.Datagram):
         t = _TRANS.unpack_from(buf, smb_start + 32)
         u = _SETUP.unpack_from(buf, smb_start + 61)
         start = smb_start + t[13]
-        return h, s, t, u, buf[start:start + t[12]]
+        return h, s, t, u, buf[start : start + t[12]]
 
     return encode, decode
 
@@ -177,7 +215,7 @@ def timed(fn, n: int) -> tuple[float, float]:
 def bench_codec(p, log) -> list[dict]:
     variants = codec_variants()
     counts = []
-    for _, _, fn in variants:                 # calibrate: one trial lasts about p.codec_trial_s
+    for _, _, fn in variants:  # calibrate: one trial lasts about p.codec_trial_s
         n, dt = 100, timed(fn, 100)[0]
         while dt < p.codec_trial_s / 4:
             n *= 4
@@ -185,7 +223,7 @@ def bench_codec(p, log) -> list[dict]:
         counts.append(max(100, int(n * p.codec_trial_s / dt)))
     rates: list[list[float]] = [[] for _ in variants]
     cpu_us: list[list[float]] = [[] for _ in variants]
-    for trial in range(p.trials):              # interleaved, so drift hits every variant alike
+    for trial in range(p.trials):  # interleaved, so drift hits every variant alike
         for i, (_, _, fn) in enumerate(variants):
             wall, cpu = timed(fn, counts[i])
             rates[i].append(counts[i] / wall)
@@ -193,8 +231,7 @@ def bench_codec(p, log) -> list[dict]:
         log(f"  codec trial {trial + 1}/{p.trials}")
     rows = []
     for (size, op, _), n, r, c in zip(variants, counts, rates, cpu_us):
-        rows.append({"datagram": size, "operation": op, "iterations": n, "ops_per_s": summary(r),
-                     "cpu_us": summary(c)})
+        rows.append({"datagram": size, "operation": op, "iterations": n, "ops_per_s": summary(r), "cpu_us": summary(c)})
     for row in rows:
         base = next(x for x in rows if x["datagram"] == row["datagram"] and x["operation"].startswith("baseline"))
         row["x_baseline"] = row["cpu_us"]["median"] / base["cpu_us"]["median"]
@@ -204,6 +241,7 @@ def bench_codec(p, log) -> list[dict]:
 # --------------------------------------------------------------------------
 # 2. Loopback: worker processes
 # --------------------------------------------------------------------------
+
 
 def rx_config(port: int) -> mailslot.Config:
     return mailslot.Config(port=port, name=RX_NAME, broadcast=(LOOPBACK_BROADCAST,))
@@ -241,9 +279,17 @@ def make_sender(variant: str, port: int, bare_port: int, *, inproc: bool):
 
 def bare_payload() -> bytes:
     """What write(BENCHRX, ...) puts on the wire: the same size for the bare baseline."""
-    return mailslot.encode_datagram(mailslot.build_datagram(
-        msg_type=mailslot.MSG_DIRECT_UNIQUE, source=TX_NAME, destination=mailslot.NetbiosName(RX_NAME),
-        mailslot=SLOT, data=BODY_40, source_ip="127.0.0.1", dgm_id=1))
+    return mailslot.encode_datagram(
+        mailslot.build_datagram(
+            msg_type=mailslot.MSG_DIRECT_UNIQUE,
+            source=TX_NAME,
+            destination=mailslot.NetbiosName(RX_NAME),
+            mailslot=SLOT,
+            data=BODY_40,
+            source_ip="127.0.0.1",
+            dgm_id=1,
+        )
+    )
 
 
 def send_loop(send, n: int, rate: float | None, max_s: float) -> dict:
@@ -260,13 +306,20 @@ def send_loop(send, n: int, rate: float | None, max_s: float) -> dict:
         try:
             send()
             sent += 1
-        except Exception as e:          # noqa: BLE001 -- reported, never hidden
+        except Exception as e:
             errors += 1
             first_error = first_error or f"{type(e).__name__}: {e}"
         if not i & 63 and time.monotonic() > stop_at:
             break
-    return {"attempts": attempts, "sent": sent, "errors": errors, "first_error": first_error,
-            "t0": t0, "t1": time.monotonic(), "cpu": time.thread_time() - c0}
+    return {
+        "attempts": attempts,
+        "sent": sent,
+        "errors": errors,
+        "first_error": first_error,
+        "t0": t0,
+        "t1": time.monotonic(),
+        "cpu": time.thread_time() - c0,
+    }
 
 
 class _Receiver:
@@ -312,7 +365,7 @@ class _Receiver:
                 try:
                     self.bare.recv(0x10000)
                     return True
-                except socket.timeout:
+                except TimeoutError:
                     return False
         else:
             slot = self.slot
@@ -323,6 +376,7 @@ class _Receiver:
                     return True
                 except TimeoutError:
                     return False
+
         hard_stop = time.monotonic() + 120
         while got < n_max and time.monotonic() < hard_stop:
             if read_one():
@@ -337,7 +391,7 @@ class _Receiver:
                 if time.monotonic() - max(done["t1"], t_last or 0) > idle_s:
                     break
         done = writer_done()
-        while done is None and got >= n_max:       # all arrived before the writer said it finished
+        while done is None and got >= n_max:  # all arrived before the writer said it finished
             time.sleep(0.001)
             done = writer_done()
         cpu = time.thread_time() - c0
@@ -360,7 +414,7 @@ def receiver_main(conn, port: int, bare_port: int) -> None:
         if cmd[0] == "reopen":
             rx.reopen()
             conn.send(("ok",))
-        elif cmd[0] == "count":                  # a writer in another process
+        elif cmd[0] == "count":  # a writer in another process
             _, endpoint, n_max, idle_s = cmd
             leftovers = rx.drain()
             conn.send(("ready", leftovers))
@@ -370,10 +424,11 @@ def receiver_main(conn, port: int, bare_port: int) -> None:
                 if "done" not in box and conn.poll():
                     box["done"] = conn.recv()[1]
                 return box.get("done")
+
             res = rx.count(endpoint, n_max, idle_s, writer_done)
             res["writer"] = box["done"]
             conn.send(("result", res))
-        elif cmd[0] == "inproc":                 # a writer thread in this process
+        elif cmd[0] == "inproc":  # a writer thread in this process
             _, variant, endpoint, n, rate, max_s, idle_s = cmd
             leftovers = rx.drain()
             send = make_sender(variant, port, bare_port, inproc=True)
@@ -404,7 +459,7 @@ def writer_main(conn, port: int, bare_port: int) -> None:
         elif cmd[0] == "close-own-slot":
             stats = None
             if own is not None:
-                while own.try_read() is not None:      # pump it: where did the datagrams go?
+                while own.try_read() is not None:  # pump it: where did the datagrams go?
                     pass
                 stats = own.stats
                 own.close()
@@ -423,6 +478,7 @@ def profile_text(fn, n: int, top: int = 14) -> str:
     import cProfile
     import io
     import pstats
+
     prof = cProfile.Profile()
     prof.enable()
     for _ in range(n):
@@ -431,15 +487,18 @@ def profile_text(fn, n: int, top: int = 14) -> str:
     out = io.StringIO()
     st = pstats.Stats(prof, stream=out)
     total = st.total_tt
-    rows = sorted(st.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:top]   # by own time
+    rows = sorted(st.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:top]  # by own time
     out.write(f"{n} calls, {total * 1e6 / n:.1f} us per call under cProfile\n")
     out.write(f"{'own%':>6} {'cum%':>6} {'ncalls':>9}  function\n")
     for (path, line, func), (cc, nc, tt, ct, _) in rows:
         where = f"{os.path.basename(path)}:{line}" if line else path
         out.write(f"{100 * tt / total:6.1f} {100 * ct / total:6.1f} {nc:9d}  {func} ({where})\n")
     out.write("mailslot.py functions by cumulative share:\n")
-    own = sorted(((k, v) for k, v in st.stats.items() if os.path.basename(k[0]) == "mailslot.py"),
-                 key=lambda kv: kv[1][3], reverse=True)[:top]
+    own = sorted(
+        ((k, v) for k, v in st.stats.items() if os.path.basename(k[0]) == "mailslot.py"),
+        key=lambda kv: kv[1][3],
+        reverse=True,
+    )[:top]
     for (path, line, func), (cc, nc, tt, ct, _) in own:
         out.write(f"{100 * tt / total:6.1f} {100 * ct / total:6.1f} {nc:9d}  {func} (mailslot.py:{line})\n")
     return out.getvalue()
@@ -448,6 +507,7 @@ def profile_text(fn, n: int, top: int = 14) -> str:
 # --------------------------------------------------------------------------
 # 2. Loopback: orchestration
 # --------------------------------------------------------------------------
+
 
 class Worker:
     def __init__(self, ctx, target, port, bare_port, label):
@@ -477,35 +537,54 @@ class Worker:
         except (OSError, EOFError):
             pass
         self.proc.join(5)
-        if self.proc.is_alive():                 # only the process this script started
+        if self.proc.is_alive():  # only the process this script started
             self.proc.terminate()
             self.proc.join(5)
 
 
 LOOPBACK_CASES = [
     # key, group, variant, receiving endpoint, description
-    ("sep-bare", "separate", "bare", "bare",
-     "baseline: bare UDP socket, `sendto` -> `recv`"),
-    ("sep-write-ip", "separate", "write-ip", "slot",
-     '`write("127.0.0.1", ...)`, writer has no slot open'),
-    ("sep-write-dot", "separate", "write-dot", "slot",
-     '`write(".", ...)`, writer has no slot open'),
-    ("sep-write-name2", "separate", "write-name@127.0.0.2", "slot",
-     '`write("BENCHRX", ..., address="127.0.0.2")`, writer has no slot open'),
-    ("sep-write-name1", "separate", "write-name@127.0.0.1", "slot",
-     '`write("BENCHRX", ..., address="127.0.0.1")`, writer has no slot open'),
-    ("own-after", "own-slot", "write-name@127.0.0.2", "slot",
-     '`write("BENCHRX", ..., address="127.0.0.2")`, writer\'s own slot bound after the receiver\'s'),
-    ("own-before", "own-slot", "write-name@127.0.0.2", "slot",
-     '`write("BENCHRX", ..., address="127.0.0.2")`, writer\'s own slot bound before the receiver\'s'),
-    ("in-bare", "inproc", "bare", "bare",
-     "baseline: bare UDP socket, sender thread -> receiver thread"),
-    ("in-write-ip", "inproc", "write-ip", "slot",
-     '`write("127.0.0.1", ...)` from a thread of the receiving process'),
-    ("in-write-dot", "inproc", "write-dot", "slot",
-     '`write(".", ...)` from a thread of the receiving process'),
-    ("in-write-name1", "inproc", "write-name@127.0.0.1", "slot",
-     '`write("BENCHRX", ..., address="127.0.0.1", config=<BENCHTX>)` from a thread of the receiving process'),
+    ("sep-bare", "separate", "bare", "bare", "baseline: bare UDP socket, `sendto` -> `recv`"),
+    ("sep-write-ip", "separate", "write-ip", "slot", '`write("127.0.0.1", ...)`, writer has no slot open'),
+    ("sep-write-dot", "separate", "write-dot", "slot", '`write(".", ...)`, writer has no slot open'),
+    (
+        "sep-write-name2",
+        "separate",
+        "write-name@127.0.0.2",
+        "slot",
+        '`write("BENCHRX", ..., address="127.0.0.2")`, writer has no slot open',
+    ),
+    (
+        "sep-write-name1",
+        "separate",
+        "write-name@127.0.0.1",
+        "slot",
+        '`write("BENCHRX", ..., address="127.0.0.1")`, writer has no slot open',
+    ),
+    (
+        "own-after",
+        "own-slot",
+        "write-name@127.0.0.2",
+        "slot",
+        '`write("BENCHRX", ..., address="127.0.0.2")`, writer\'s own slot bound after the receiver\'s',
+    ),
+    (
+        "own-before",
+        "own-slot",
+        "write-name@127.0.0.2",
+        "slot",
+        '`write("BENCHRX", ..., address="127.0.0.2")`, writer\'s own slot bound before the receiver\'s',
+    ),
+    ("in-bare", "inproc", "bare", "bare", "baseline: bare UDP socket, sender thread -> receiver thread"),
+    ("in-write-ip", "inproc", "write-ip", "slot", '`write("127.0.0.1", ...)` from a thread of the receiving process'),
+    ("in-write-dot", "inproc", "write-dot", "slot", '`write(".", ...)` from a thread of the receiving process'),
+    (
+        "in-write-name1",
+        "inproc",
+        "write-name@127.0.0.1",
+        "slot",
+        '`write("BENCHRX", ..., address="127.0.0.1", config=<BENCHTX>)` from a thread of the receiving process',
+    ),
 ]
 
 
@@ -555,10 +634,10 @@ def bench_loopback(p, log) -> dict:
                 tx.call("open-own-slot")
             if key == "own-before":
                 tx.call("open-own-slot")
-                rx.call("reopen")                # the receiver's socket is now the newer one
+                rx.call("reopen")  # the receiver's socket is now the newer one
             runs = []
             loss_check = False
-            if key in p.probe_first:            # suspected of losing everything: one short trial first
+            if key in p.probe_first:  # suspected of losing everything: one short trial first
                 runs = [one_trial(case, rx, tx, p.n_loss_check, None, p)]
                 loss_check = runs[0]["lost"] > 0.5 * runs[0]["writer"]["sent"]
             if not loss_check:
@@ -567,13 +646,20 @@ def bench_loopback(p, log) -> dict:
             n, trials = runs[0]["writer"]["attempts"], len(runs)
             rate_vals = [r["rate"] for r in runs]
             row = {
-                "key": key, "group": group, "description": desc, "variant": variant, "endpoint": endpoint,
-                "n_per_trial": n, "trials": trials, "loss_check_only": loss_check,
+                "key": key,
+                "group": group,
+                "description": desc,
+                "variant": variant,
+                "endpoint": endpoint,
+                "n_per_trial": n,
+                "trials": trials,
+                "loss_check_only": loss_check,
                 "rate": summary(rate_vals) if not loss_check else None,
                 "writer_rate": summary([r["writer_rate"] for r in runs]),
                 "writer_cpu_us": summary([r["writer_cpu_us"] for r in runs]),
-                "receiver_cpu_us": (summary([r["receiver_cpu_us"] for r in runs])
-                                    if all(r["receiver_cpu_us"] for r in runs) else None),
+                "receiver_cpu_us": (
+                    summary([r["receiver_cpu_us"] for r in runs]) if all(r["receiver_cpu_us"] for r in runs) else None
+                ),
                 "sent": sum(r["writer"]["sent"] for r in runs),
                 "lost": sum(r["lost"] for r in runs),
                 "errors": sum(r["writer"]["errors"] for r in runs),
@@ -586,22 +672,30 @@ def bench_loopback(p, log) -> dict:
             if not loss_check:
                 rate = min(p.paced_rate, 0.5 * row["rate"]["median"]) or p.paced_rate
                 paced = one_trial(case, rx, tx, p.n_paced, rate, p)
-                row["paced"] = {"rate_target": rate, "sent": paced["writer"]["sent"], "lost": paced["lost"],
-                                "errors": paced["writer"]["errors"], "slot_stats": paced["slot_stats"]}
+                row["paced"] = {
+                    "rate_target": rate,
+                    "sent": paced["writer"]["sent"],
+                    "lost": paced["lost"],
+                    "errors": paced["writer"]["errors"],
+                    "slot_stats": paced["slot_stats"],
+                }
             if key in ("own-after", "own-before"):
                 own_slot_note[key] = tx.call("close-own-slot")[1]
                 row["writer_own_slot_stats"] = own_slot_note[key]
                 if key == "own-before":
                     rx.call("reopen")
             results["cases"].append(row)
-            shown = (f"{row['rate']['median']:,.0f}/s" if row["rate"] else "loss check")
+            shown = f"{row['rate']['median']:,.0f}/s" if row["rate"] else "loss check"
             log(f"  {key:16s} {shown:>14s}  lost {row['lost']}/{row['sent']}  path {row['path']}")
     finally:
         tx.stop()
         rx.stop()
     for row in results["cases"]:
-        base = next(r for r in results["cases"]
-                    if r["variant"] == "bare" and (r["group"] == "inproc") == (row["group"] == "inproc"))
+        base = next(
+            r
+            for r in results["cases"]
+            if r["variant"] == "bare" and (r["group"] == "inproc") == (row["group"] == "inproc")
+        )
         row["x_bare"] = (row["rate"]["median"] / base["rate"]["median"]) if row["rate"] else None
     return results
 
@@ -611,20 +705,25 @@ def run_profiles(p, log) -> str:
     out = []
     d = typical_datagram(BODY_40)
     e, dd = mailslot.encode_datagram, mailslot.decode_datagram
-    out.append("== codec: decode_datagram(encode_datagram(d)), 40-byte body ==\n"
-               + profile_text(lambda: dd(e(d)), 20000))
+    out.append(
+        "== codec: decode_datagram(encode_datagram(d)), 40-byte body ==\n" + profile_text(lambda: dd(e(d)), 20000)
+    )
     port = free_udp_port()
     bare_port = free_udp_port(exclude=(port,))
     ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     rx = Worker(ctx, receiver_main, port, bare_port, "receiver")
     tx = Worker(ctx, writer_main, port, bare_port, "writer")
     try:
-        for variant, own in (("write-ip", False), ("write-dot", False), ("write-name@127.0.0.2", False),
-                             ("write-name@127.0.0.2", True)):
+        for variant, own in (
+            ("write-ip", False),
+            ("write-dot", False),
+            ("write-name@127.0.0.2", False),
+            ("write-name@127.0.0.2", True),
+        ):
             if own:
                 tx.call("open-own-slot")
                 rx.call("reopen")
-            rx.call("count", "slot", 2000, p.idle_s, timeout=30)     # someone must read the slot
+            rx.call("count", "slot", 2000, p.idle_s, timeout=30)  # someone must read the slot
             text = tx.call("profile", variant, 2000, timeout=120)[1]
             rx.conn.send(("done", {"sent": 2000, "t1": time.monotonic()}))
             rx.expect("result", 60)
@@ -642,6 +741,7 @@ def run_profiles(p, log) -> str:
 # Report
 # --------------------------------------------------------------------------
 
+
 def machine_info() -> dict:
     cpu = "unknown"
     try:
@@ -657,10 +757,12 @@ def machine_info() -> dict:
     except AttributeError:
         usable = os.cpu_count()
     try:
-        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "mailslot.py"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", ROOT, "status", "--porcelain", "--", "mailslot.py"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
         commit = commit + (" + uncommitted changes to mailslot.py" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         commit = "unknown"
@@ -668,25 +770,34 @@ def machine_info() -> dict:
         load = open("/proc/loadavg").read().split()[:3]
     except OSError:
         load = []
-    return {"cpu": cpu, "cores": os.cpu_count(), "usable_cores": usable,
-            "python": f"{platform.python_implementation()} {platform.python_version()}",
-            "kernel": f"{platform.system()} {platform.release()}", "commit": commit,
-            "mailslot_sha256": MAILSLOT_SHA256,
-            "loadavg_at_start": " ".join(load)}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "usable_cores": usable,
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "kernel": f"{platform.system()} {platform.release()}",
+        "commit": commit,
+        "mailslot_sha256": MAILSLOT_SHA256,
+        "loadavg_at_start": " ".join(load),
+    }
 
 
 def cpu_snapshot() -> dict | None:
     """Busy CPU seconds of the whole machine (/proc/stat) and of this run (self + reaped workers)."""
     try:
         import resource
+
         with open("/proc/stat") as f:
             vals = [int(x) for x in f.readline().split()[1:9]]
         tick = os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, ImportError):
         return None
     ru = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-    return {"busy_s": (sum(vals) - vals[3] - vals[4]) / tick,
-            "ours_s": sum(r.ru_utime + r.ru_stime for r in ru), "t": time.monotonic()}
+    return {
+        "busy_s": (sum(vals) - vals[3] - vals[4]) / tick,
+        "ours_s": sum(r.ru_utime + r.ru_stime for r in ru),
+        "t": time.monotonic(),
+    }
 
 
 def other_load(before: dict | None, after: dict | None) -> float | None:
@@ -722,7 +833,8 @@ def render_section(res: dict) -> str:
         f"Measured {res['date']} with `{res['command']}` in {res['elapsed_s']:.0f} s "
         f"({'quick' if p['quick'] else 'default'} run). Reproduce: `python3 bench/run.py --out docs/performance.md`.",
         "",
-        "| machine | |", "|---|---|",
+        "| machine | |",
+        "|---|---|",
         f"| CPU | {m['cpu']} |",
         f"| cores | {m['cores']} ({m['usable_cores']} usable by the run) |",
         f"| Python | {m['python']} |",
@@ -732,7 +844,7 @@ def render_section(res: dict) -> str:
         f"| CPU used by other processes during the run | {other_busy(m)} |",
         "",
         f"Each figure is the median of {p['trials']} trials in one run, with the minimum and maximum "
-        "in brackets. Rates are wall-clock; \"CPU µs\" is the CPU time of the measuring thread "
+        'in brackets. Rates are wall-clock; "CPU µs" is the CPU time of the measuring thread '
         "(`time.thread_time()`), which other load on the machine disturbs much less. Run the suite on an "
         "otherwise idle machine: the loopback cases use two processes.",
         "",
@@ -752,8 +864,10 @@ def render_section(res: dict) -> str:
         base = r["operation"].startswith("baseline")
         ratio = "1×" if base else f"{r['x_baseline']:.1f}×"
         c = r["cpu_us"]
-        lines.append(f"| {r['datagram']} | {r['operation']} | {fmt_rate(s)} | "
-                     f"{c['median']:.2f} ({c['min']:.2f}–{c['max']:.2f}) | {ratio} |")
+        lines.append(
+            f"| {r['datagram']} | {r['operation']} | {fmt_rate(s)} | "
+            f"{c['median']:.2f} ({c['min']:.2f}–{c['max']:.2f}) | {ratio} |"
+        )
     lb = res["loopback"]
     lines += [
         "",
@@ -764,26 +878,31 @@ def render_section(res: dict) -> str:
         f"(name {TX_NAME}) or a thread of the receiving process. The baseline is a plain UDP socket pair on "
         f"127.0.0.1 carrying a datagram of the same size ({len(bare_payload())} B) in the same processes. "
         "Rate = datagrams read / (last read - first send), with the 40-byte body, unpaced loop of "
-        f"{p['n_write']} writes ({p['n_bare']} for the baseline) per trial. \"lost\" = sent - read over every "
+        f'{p["n_write"]} writes ({p["n_bare"]} for the baseline) per trial. "lost" = sent - read over every '
         f"unpaced trial; the paced check sends {p['n_paced']} more at the rate shown (at most "
-        f"{p['paced_rate']:,}/s). \"path\" is what the receiver's counters saw (`received_local` / `received`). "
+        f'{p["paced_rate"]:,}/s). "path" is what the receiver\'s counters saw (`received_local` / `received`). '
         "Separate-process writers call `write()` without `config=`, so every call reads its settings from "
         "the environment (LANMSG_PORT, LANMSG_NAME=BENCHTX, LANMSG_BROADCAST) as an application's would; "
-        "in-process writers pass `config=Config(name=\"BENCHTX\", ...)`, built once. "
+        'in-process writers pass `config=Config(name="BENCHTX", ...)`, built once. '
         "Writer CPU is the CPU time of the sending loop per call; on loopback it includes the kernel's "
         "delivery into the receiving socket, which runs inside `sendto`. Receiver CPU is the CPU time of "
         "the reading loop per message read.",
         "",
     ]
-    groups = [("separate", "Writer in a separate process"),
-              ("own-slot", "Writer in a separate process that has its own slot open (`write` reuses that socket)"),
-              ("inproc", "Writer thread inside the receiving process (`write` reuses the receiver's socket)")]
+    groups = [
+        ("separate", "Writer in a separate process"),
+        ("own-slot", "Writer in a separate process that has its own slot open (`write` reuses that socket)"),
+        ("inproc", "Writer thread inside the receiving process (`write` reuses the receiver's socket)"),
+    ]
     for g, title in groups:
         rows = [r for r in lb["cases"] if r["group"] == g]
-        lines += [f"**{title}**", "",
-                  "| case | path | datagrams/s, median (min–max) | vs bare | writer CPU µs / datagram "
-                  "| receiver CPU µs / datagram | lost (unpaced) | paced check: lost |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"**{title}**",
+            "",
+            "| case | path | datagrams/s, median (min–max) | vs bare | writer CPU µs / datagram "
+            "| receiver CPU µs / datagram | lost (unpaced) | paced check: lost |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
         for r in rows:
             if r["rate"]:
                 rate, ratio = fmt_rate(r["rate"]), ("1×" if r["variant"] == "bare" else fmt_ratio(r["x_bare"]))
@@ -793,11 +912,16 @@ def render_section(res: dict) -> str:
             lost = f"{r['lost']} / {r['sent']}" + (f" ({share:.{0 if share >= 1 else 1}f} %)" if r["lost"] else "")
             if r["errors"]:
                 lost += f", {r['errors']} errors"
-            paced = (f"{r['paced']['lost']} / {r['paced']['sent']} @ {r['paced']['rate_target']:,.0f}/s"
-                     if r.get("paced") else "—")
+            paced = (
+                f"{r['paced']['lost']} / {r['paced']['sent']} @ {r['paced']['rate_target']:,.0f}/s"
+                if r.get("paced")
+                else "—"
+            )
             wcpu = f"{r['writer_cpu_us']['median']:.1f}"
             rcpu = f"{r['receiver_cpu_us']['median']:.1f}" if r["receiver_cpu_us"] else "—"
-            lines.append(f"| {r['description']} | {r['path']} | {rate} | {ratio} | {wcpu} | {rcpu} | {lost} | {paced} |")
+            lines.append(
+                f"| {r['description']} | {r['path']} | {rate} | {ratio} | {wcpu} | {rcpu} | {lost} | {paced} |"
+            )
         lines.append("")
     notes = loopback_notes(lb)
     if notes:
@@ -816,43 +940,60 @@ def loopback_notes(lb: dict) -> list[str]:
                 rmem = f", net.core.rmem_max {int(open('/proc/sys/net/core/rmem_max').read()):,}"
             except (OSError, ValueError):
                 pass
-            notes.append(f"{r['description']}: the unpaced sender outran the receiving Python loop and the "
-                         f"kernel dropped {r['lost']} of {r['sent']} datagrams when the receive buffer "
-                         f"(SO_RCVBUF {mailslot.RECV_BUFFER_BYTES:,} bytes requested{rmem}) was full; "
-                         "the paced check lost none.")
+            notes.append(
+                f"{r['description']}: the unpaced sender outran the receiving Python loop and the "
+                f"kernel dropped {r['lost']} of {r['sent']} datagrams when the receive buffer "
+                f"(SO_RCVBUF {mailslot.RECV_BUFFER_BYTES:,} bytes requested{rmem}) was full; "
+                "the paced check lost none."
+            )
     ip = by.get("sep-write-ip")
     if ip and "UDP" not in ip["path"]:
-        notes.append('`write("127.0.0.1", ...)` sends no UDP datagram: a target address of this machine with '
-                     'no computer name is delivered through the local hand-off (AF_UNIX inbox), like `"."`. '
-                     "The UDP rows use a computer name and `address=` instead.")
+        notes.append(
+            '`write("127.0.0.1", ...)` sends no UDP datagram: a target address of this machine with '
+            'no computer name is delivered through the local hand-off (AF_UNIX inbox), like `"."`. '
+            "The UDP rows use a computer name and `address=` instead."
+        )
     for key in ("sep-write-name1", "own-after"):
         r = by.get(key)
         if r and r["lost"]:
-            where = ("the writer's short-lived socket is connected to 127.0.0.1:port from 127.0.0.1:port, so "
-                     "the kernel hands it the writer's own datagram, and `_drain_and_forward` drops it "
-                     "(`classify_incoming`: not_for_us, the destination is not the writer's name)"
-                     if key == "sep-write-name1" else
-                     "the writer's slot socket, bound last with SO_REUSEADDR, receives the unicast datagrams "
-                     f"and drops them as not_for_us (writer slot counters: {r.get('writer_own_slot_stats')})")
-            notes.append(f"{r['description']}: {r['lost']} of {r['sent']} datagrams never reached the receiver "
-                         f"and `write()` raised nothing. Cause (read from mailslot.py at the commit above): {where}. "
-                         "This needs two computer names on one host (BENCHTX and BENCHRX here); a host has one "
-                         "NetBIOS name, and a datagram for a name the host does not have is dropped, as Windows "
-                         "drops it (docs/mailslot.md, Limits).")
+            where = (
+                "the writer's short-lived socket is connected to 127.0.0.1:port from 127.0.0.1:port, so "
+                "the kernel hands it the writer's own datagram, and `_drain_and_forward` drops it "
+                "(`classify_incoming`: not_for_us, the destination is not the writer's name)"
+                if key == "sep-write-name1"
+                else "the writer's slot socket, bound last with SO_REUSEADDR, receives the unicast datagrams "
+                f"and drops them as not_for_us (writer slot counters: {r.get('writer_own_slot_stats')})"
+            )
+            notes.append(
+                f"{r['description']}: {r['lost']} of {r['sent']} datagrams never reached the receiver "
+                f"and `write()` raised nothing. Cause (read from mailslot.py at the commit above): {where}. "
+                "This needs two computer names on one host (BENCHTX and BENCHRX here); a host has one "
+                "NetBIOS name, and a datagram for a name the host does not have is dropped, as Windows "
+                "drops it (docs/mailslot.md, Limits)."
+            )
     return notes
 
 
 def empty_page(section: str) -> str:
-    return "\n".join([
-        "# lanmsg performance", "",
-        "Measured figures only: every number here comes from a run of the script named in its section, "
-        "on the machine described there. Sections without a run say so.", "",
-        section, "",
-        "## Discovery latency", "",
-        "Not measured yet.", "",
-        "## Messenger throughput", "",
-        "Not measured yet.", "",
-    ])
+    return "\n".join(
+        [
+            "# lanmsg performance",
+            "",
+            "Measured figures only: every number here comes from a run of the script named in its section, "
+            "on the machine described there. Sections without a run say so.",
+            "",
+            section,
+            "",
+            "## Discovery latency",
+            "",
+            "Not measured yet.",
+            "",
+            "## Messenger throughput",
+            "",
+            "Not measured yet.",
+            "",
+        ]
+    )
 
 
 def write_page(path: str, section: str) -> None:
@@ -873,6 +1014,7 @@ def write_page(path: str, section: str) -> None:
 
 # --------------------------------------------------------------------------
 
+
 class Params:
     def __init__(self, quick: bool):
         self.quick = quick
@@ -883,8 +1025,8 @@ class Params:
         self.n_loss_check = 100 if quick else 300
         self.n_paced = 200 if quick else 1000
         self.paced_rate = 2000
-        self.max_trial_s = 3.0 if quick else 6.0     # a writer loop never runs longer than this
-        self.idle_s = 0.3                             # the receiver gives up this long after the writer stopped
+        self.max_trial_s = 3.0 if quick else 6.0  # a writer loop never runs longer than this
+        self.idle_s = 0.3  # the receiver gives up this long after the writer stopped
         # Cases that lost every datagram on the first runs: a short probe trial decides whether
         # the full trials are worth running (they are, as soon as the loss is gone).
         self.probe_first = ("sep-write-name1", "own-after")
@@ -896,12 +1038,23 @@ class Params:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="lanmsg benchmarks: mailslot.py codec and loopback datagrams")
     ap.add_argument("--quick", action="store_true", help="short run (fewer trials, smaller loops)")
-    ap.add_argument("--out", metavar="MD", help="write the results section into this Markdown page "
-                    "(e.g. docs/performance.md; other sections of the page are kept)")
-    ap.add_argument("--json", metavar="PATH", default=os.path.join(ROOT, "bench", "out", "latest.json"),
-                    help="raw results (default bench/out/latest.json)")
-    ap.add_argument("--profile", action="store_true",
-                    help="only profile (cProfile) the codec and the write() paths, print the hot spots")
+    ap.add_argument(
+        "--out",
+        metavar="MD",
+        help="write the results section into this Markdown page "
+        "(e.g. docs/performance.md; other sections of the page are kept)",
+    )
+    ap.add_argument(
+        "--json",
+        metavar="PATH",
+        default=os.path.join(ROOT, "bench", "out", "latest.json"),
+        help="raw results (default bench/out/latest.json)",
+    )
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="only profile (cProfile) the codec and the write() paths, print the hot spots",
+    )
     args = ap.parse_args(argv)
     p = Params(args.quick)
     started = time.monotonic()
@@ -918,8 +1071,12 @@ def main(argv=None) -> int:
         return 0
 
     cmd = "python3 bench/run.py" + "".join(f" {shlex.quote(a)}" for a in (argv if argv is not None else sys.argv[1:]))
-    res = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-           "command": cmd, "machine": machine_info(), "params": p.as_dict()}
+    res = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": cmd,
+        "machine": machine_info(),
+        "params": p.as_dict(),
+    }
     cpu0 = cpu_snapshot()
     log(f"codec ({p.trials} trials)")
     res["codec"] = bench_codec(p, log)
@@ -932,8 +1089,10 @@ def main(argv=None) -> int:
     log(f"done in {res['elapsed_s']:.1f} s")
     busy = res["machine"]["other_cores_busy"]
     if busy is not None:
-        log(f"other processes kept {busy:.2f} of {os.cpu_count()} cores busy during the run"
-            + ("  -- NOT an idle machine: figures are depressed and noisy" if busy > 0.2 else ""))
+        log(
+            f"other processes kept {busy:.2f} of {os.cpu_count()} cores busy during the run"
+            + ("  -- NOT an idle machine: figures are depressed and noisy" if busy > 0.2 else "")
+        )
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(res, f, indent=1)

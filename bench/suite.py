@@ -35,22 +35,24 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, LoadMeter, machine_info, replace_section  # noqa: E402
+from common import ROOT, LoadMeter, machine_info, replace_section
 
 sys.path.insert(0, ROOT)
-import case_detect  # noqa: E402
-import case_discovery  # noqa: E402
-import case_flood  # noqa: E402
-import case_rates  # noqa: E402
-import case_startup  # noqa: E402
-import labkit  # noqa: E402
-import svg  # noqa: E402
-from labkit import netlab  # noqa: E402
+import case_detect
+import case_discovery
+import case_flood
+import case_rates
+import case_startup
+import labkit
+import svg
+from labkit import netlab
 
 SECTION_START, SECTION_END = "<!-- bench/suite.py:start -->", "<!-- bench/suite.py:end -->"
 OLD_SECTIONS = (("<!-- bench/discovery.py:start -->", "<!-- bench/discovery.py:end -->"),)
-PAGE_HEAD = ("# lanmsg performance\n\nMeasured figures only: every number here comes from a run of the script "
-             "named in its section, on the machine described there.\n")
+PAGE_HEAD = (
+    "# lanmsg performance\n\nMeasured figures only: every number here comes from a run of the script "
+    "named in its section, on the machine described there.\n"
+)
 COMMAND = "sudo python3 bench/suite.py"
 # What pip's generated `lanmsg` script does (project.scripts lanmsg = "lanmsg.cli:main").
 CONSOLE_SCRIPT = "import sys; from lanmsg.cli import main; sys.argv[0] = 'lanmsg'; sys.exit(main())"
@@ -62,7 +64,7 @@ class Params:
 
     def __init__(self, quick: bool):
         self.quick = quick
-        self.sweep = [2] if quick else [10, 25, 50]          # servers / listeners beside host 1
+        self.sweep = [2] if quick else [10, 25, 50]  # servers / listeners beside host 1
         self.startup_runs = 3 if quick else 21
         self.discovery_runs = 2 if quick else 21
         self.sweep_runs = 2 if quick else 7
@@ -98,7 +100,7 @@ class Context:
         return [self.py, "-c", CONSOLE_SCRIPT, *map(str, args)]
 
 
-def log(msg: str, started=[time.monotonic()]) -> None:       # noqa: B006 - the run's start time
+def log(msg: str, started=[time.monotonic()]) -> None:  # noqa: B006 - the run's start time
     print(f"[{time.monotonic() - started[0]:6.1f}s] {msg}", flush=True)
 
 
@@ -106,8 +108,11 @@ def install_tools(skip: bool) -> tuple[str | None, str | None]:
     """(venv python or None, why the comparisons are missing or None)."""
     venv = os.path.join(os.path.expanduser("~"), ".cache", "lanmsg", "bench-venv", "bin", "python")
     if not skip:
-        r = subprocess.run(["bash", os.path.join(ROOT, "scripts", "install-bench-tools.sh"), sys.executable],
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            ["bash", os.path.join(ROOT, "scripts", "install-bench-tools.sh"), sys.executable],
+            capture_output=True,
+            text=True,
+        )
         if r.returncode != 0:
             return None, f"scripts/install-bench-tools.sh failed: {r.stderr.strip()[-300:]}"
         venv = r.stdout.strip().splitlines()[-1]
@@ -125,8 +130,11 @@ def tool_versions(venv: str | None) -> dict:
         r = subprocess.run([labkit.comparison_tools()["avahi-daemon"], "--version"], capture_output=True, text=True)
         out["avahi"] = r.stdout.strip() or r.stderr.strip()
     if venv:
-        r = subprocess.run([venv, "-c", "import zeroconf, sys; print(zeroconf.__version__, sys.version.split()[0])"],
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            [venv, "-c", "import zeroconf, sys; print(zeroconf.__version__, sys.version.split()[0])"],
+            capture_output=True,
+            text=True,
+        )
         out["zeroconf"] = r.stdout.strip()
     return out
 
@@ -137,11 +145,15 @@ def main(argv=None) -> int:
     ap.add_argument("--out", help="results page (default docs/performance.md; a --quick run writes none)")
     ap.add_argument("--img-dir", help="where the SVG plots go (default: img/ beside the page)")
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "out", "suite.json"), help="raw results")
-    ap.add_argument("--no-install", action="store_true", help="do not run scripts/install-bench-tools.sh; "
-                    "compare with what is installed, skip what is not")
+    ap.add_argument(
+        "--no-install",
+        action="store_true",
+        help="do not run scripts/install-bench-tools.sh; compare with what is installed, skip what is not",
+    )
     ap.add_argument("--no-mailslot", action="store_true", help="skip bench/run.py (mailslot.py codec and loopback)")
-    ap.add_argument("--profile", action="store_true",
-                    help="also cProfile the library send loop (bench/out/profile-messages.txt)")
+    ap.add_argument(
+        "--profile", action="store_true", help="also cProfile the library send loop (bench/out/profile-messages.txt)"
+    )
     ap.add_argument("--render", metavar="JSON", help="only rewrite the page from the raw results of an earlier run")
     args = ap.parse_args(argv)
     p = Params(args.quick)
@@ -157,20 +169,30 @@ def main(argv=None) -> int:
     if reason:
         print(f"bench/suite.py: {reason}", file=sys.stderr)
         return 2
-    log(f"lanmsg benchmark suite ({'smoke run' if p.quick else f'full run, about {FULL_RUN_MINUTES} minutes'}); "
-        f"lab of {p.hosts} hosts")
+    log(
+        f"lanmsg benchmark suite ({'smoke run' if p.quick else f'full run, about {FULL_RUN_MINUTES} minutes'}); "
+        f"lab of {p.hosts} hosts"
+    )
     venv, missing = install_tools(args.no_install)
     if missing:
         log(f"comparisons limited: {missing}")
-    subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(ROOT, "mailslot.py"),
-                    os.path.join(ROOT, "lanmsg")], check=True, stdout=subprocess.DEVNULL)
-    res = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-           "command": COMMAND + "".join(f" {shlex.quote(a)}" for a in (argv if argv is not None else sys.argv[1:])),
-           "machine": machine_info(), "params": p.as_dict(), "tools": tool_versions(venv), "missing": missing,
-           "load": {}}
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", os.path.join(ROOT, "mailslot.py"), os.path.join(ROOT, "lanmsg")],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    res = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": COMMAND + "".join(f" {shlex.quote(a)}" for a in (argv if argv is not None else sys.argv[1:])),
+        "machine": machine_info(),
+        "params": p.as_dict(),
+        "tools": tool_versions(venv),
+        "missing": missing,
+        "load": {},
+    }
     started = time.monotonic()
     use_avahi = all(labkit.comparison_tools().values())
-    disk_tmp = os.path.join(ROOT, "bench", "out")        # on the repository's disk: fsync must reach a disk
+    disk_tmp = os.path.join(ROOT, "bench", "out")  # on the repository's disk: fsync must reach a disk
     os.makedirs(disk_tmp, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lanmsg-bench-") as tmp, LoadMeter() as total:
         with labkit.neighbour_table(p.hosts), netlab.Lab(p.hosts, empty_resolv_conf=True) as lab:
@@ -194,7 +216,7 @@ def main(argv=None) -> int:
         log(f"wrote {out} and plots in {img_dir}")
         if not args.no_mailslot and not p.quick:
             log("bench/run.py: mailslot.py codec and loopback")
-            page = os.path.relpath(os.path.abspath(out), ROOT)     # the page records its command line
+            page = os.path.relpath(os.path.abspath(out), ROOT)  # the page records its command line
             subprocess.run([sys.executable, os.path.join("bench", "run.py"), "--out", page], check=True, cwd=ROOT)
     log(f"done in {(time.monotonic() - started) / 60:.1f} min")
     return 0
@@ -211,21 +233,36 @@ def run_cases(ctx: Context, profile: bool, load: dict) -> dict:
 
     listener = labkit.start_listener(ctx, 2, os.path.join(ctx.tmp, "listener-h2.out"))
     try:
-        measure("startup", "start-up", f"case 5: start-up ({ctx.p.startup_runs} interleaved rounds)",
-                lambda: case_startup.run(ctx))
+        measure(
+            "startup",
+            "start-up",
+            f"case 5: start-up ({ctx.p.startup_runs} interleaved rounds)",
+            lambda: case_startup.run(ctx),
+        )
         profile_path = os.path.join(ROOT, "bench", "out", "profile-messages.txt") if profile else None
-        measure("rates", "messages per second",
-                f"case 2: confirmed messages per second ({ctx.p.rate_trials} alternating trials)",
-                lambda: case_rates.run(ctx, profile_path))
+        measure(
+            "rates",
+            "messages per second",
+            f"case 2: confirmed messages per second ({ctx.p.rate_trials} alternating trials)",
+            lambda: case_rates.run(ctx, profile_path),
+        )
     finally:
         listener.stop()
-    measure("flood", "flood",
-            f"case 4: flood of {ctx.p.flood_rate:,}/s for {ctx.p.flood_s} s, without and with --log",
-            lambda: case_flood.run(ctx))
+    measure(
+        "flood",
+        "flood",
+        f"case 4: flood of {ctx.p.flood_rate:,}/s for {ctx.p.flood_s} s, without and with --log",
+        lambda: case_flood.run(ctx),
+    )
     sweep = ", ".join(map(str, ctx.p.sweep))
     measure("detect", "detect", f"case 3: detect with {sweep} listeners", lambda: case_detect.run(ctx))
-    measure("discovery", "discovery", f"case 1: discovery, 1 server ({ctx.p.discovery_runs} rounds), then "
-            f"{sweep} servers ({ctx.p.sweep_runs} rounds)", lambda: case_discovery.run(ctx))
+    measure(
+        "discovery",
+        "discovery",
+        f"case 1: discovery, 1 server ({ctx.p.discovery_runs} rounds), then "
+        f"{sweep} servers ({ctx.p.sweep_runs} rounds)",
+        lambda: case_discovery.run(ctx),
+    )
     return res
 
 
@@ -233,27 +270,40 @@ def run_cases(ctx: Context, profile: bool, load: dict) -> dict:
 # Verdicts and the page
 # --------------------------------------------------------------------------
 
+
 def verdicts(res: dict) -> list[str]:
     """One line per target: the figure, the target, met or missed."""
     d, r, s, fl, dt = res["discovery"], res["rates"], res["startup"], res["flood"], res["detect"]
     lines = []
-    ok = lambda c: "met" if c else "MISSED"      # noqa: E731
-    lines.append(f"discovery: lanmsg discover {d['main']['discover']['ms']['median']:.1f} ms = "
-                 f"{d['vs_floor']:.2f}x the floor (target <= 2x: {ok(d['vs_floor'] <= case_discovery.TARGET_VS_FLOOR)})")
+    ok = lambda c: "met" if c else "MISSED"  # noqa: E731
+    lines.append(
+        f"discovery: lanmsg discover {d['main']['discover']['ms']['median']:.1f} ms = "
+        f"{d['vs_floor']:.2f}x the floor (target <= 2x: {ok(d['vs_floor'] <= case_discovery.TARGET_VS_FLOOR)})"
+    )
     if d["avahi_vs_discover"]:
-        lines.append(f"discovery: avahi-browse takes {d['avahi_vs_discover']:.1f}x as long as lanmsg discover "
-                     f"(target >= 10x: {ok(d['avahi_vs_discover'] >= case_discovery.TARGET_VS_AVAHI)})")
-    lines.append(f"messages: library {r['library']['median']:,.0f}/s = {r['share']:.0%} of the ping-pong's "
-                 f"{r['ping']['median']:,.0f}/s (target >= 50%: {ok(r['share'] >= case_rates.TARGET_SHARE)})")
+        lines.append(
+            f"discovery: avahi-browse takes {d['avahi_vs_discover']:.1f}x as long as lanmsg discover "
+            f"(target >= 10x: {ok(d['avahi_vs_discover'] >= case_discovery.TARGET_VS_AVAHI)})"
+        )
+    lines.append(
+        f"messages: library {r['library']['median']:,.0f}/s = {r['share']:.0%} of the ping-pong's "
+        f"{r['ping']['median']:,.0f}/s (target >= 50%: {ok(r['share'] >= case_rates.TARGET_SHARE)})"
+    )
     last = dt["steps"][-1]
-    lines.append(f"detect: {last['listeners']} listeners, {last['lost']} answers lost in {last['runs']} runs "
-                 f"(target 0: {ok(all(x['lost'] == 0 for x in dt['steps']))}), last answer after "
-                 f"{last['last_ms']['median']:.0f} ms (median)")
+    lines.append(
+        f"detect: {last['listeners']} listeners, {last['lost']} answers lost in {last['runs']} runs "
+        f"(target 0: {ok(all(x['lost'] == 0 for x in dt['steps']))}), last answer after "
+        f"{last['last_ms']['median']:.0f} ms (median)"
+    )
     for run in fl["runs"]:
-        lines.append(f"flood{' with --log' if run['log'] else ''}: {run['shown']:,} of {run['sent']:,} shown, "
-                     f"peak RSS {run['peak_rss_mb']:.1f} MB, {run['cpu_s']:.2f} CPU s")
-    lines.append(f"start-up: --help {s['help']['vs_floor']:.2f}x, send --no-wait {s['nowait']['vs_floor']:.2f}x "
-                 f"the floor ({s['floor']['ms']['median']:.1f} ms)")
+        lines.append(
+            f"flood{' with --log' if run['log'] else ''}: {run['shown']:,} of {run['sent']:,} shown, "
+            f"peak RSS {run['peak_rss_mb']:.1f} MB, {run['cpu_s']:.2f} CPU s"
+        )
+    lines.append(
+        f"start-up: --help {s['help']['vs_floor']:.2f}x, send --no-wait {s['nowait']['vs_floor']:.2f}x "
+        f"the floor ({s['floor']['ms']['median']:.1f} ms)"
+    )
     return lines
 
 
@@ -262,14 +312,19 @@ def write_page(path: str, img_dir: str, res: dict) -> None:
     rel_img = os.path.relpath(img_dir, os.path.dirname(os.path.abspath(path)))
     plots = write_plots(img_dir, res)
     import report
+
     section = report.section(res, {k: f"{rel_img}/{v}" for k, v in plots.items()}, SECTION_START, SECTION_END)
     page = open(path, encoding="utf-8").read() if os.path.exists(path) else PAGE_HEAD
-    for start, end in OLD_SECTIONS:                       # folded into this suite
+    for start, end in OLD_SECTIONS:  # folded into this suite
         page = replace_section(page, start, end, "") if start in page else page
     page = page.replace("## Messenger throughput\n\nNot measured yet.\n", "")
-    if SECTION_START not in page:                         # first run: the suite's section goes first
+    if SECTION_START not in page:  # first run: the suite's section goes first
         head, sep, rest = page.partition("<!-- bench/run.py:mailslot:start -->")
-        page = head.rstrip("\n") + "\n\n" + section + "\n\n" + sep + rest if sep else page.rstrip("\n") + "\n\n" + section + "\n"
+        page = (
+            head.rstrip("\n") + "\n\n" + section + "\n\n" + sep + rest
+            if sep
+            else page.rstrip("\n") + "\n\n" + section + "\n"
+        )
     else:
         page = replace_section(page, SECTION_START, SECTION_END, section)
     while "\n\n\n" in page:
@@ -283,28 +338,54 @@ def write_plots(img_dir: str, res: dict) -> dict:
     d = res["discovery"]
     rows = [{"servers": 1, "cases": d["main"]}] + d["sweep"]
     series = []
-    for key, name in (("discover", "lanmsg discover"), ("passive", "seed's passive wait"),
-                      ("avahi", "avahi-browse -rtp"), ("zeroconf", "python-zeroconf browse"),
-                      ("floor", "python3 -c pass")):
-        pts = [(row["servers"], s["median"], s["min"], s["max"]) for row in rows
-               if key in row["cases"] and (s := row["cases"][key]["ms"])]
+    for key, name in (
+        ("discover", "lanmsg discover"),
+        ("passive", "seed's passive wait"),
+        ("avahi", "avahi-browse -rtp"),
+        ("zeroconf", "python-zeroconf browse"),
+        ("floor", "python3 -c pass"),
+    ):
+        pts = [
+            (row["servers"], s["median"], s["min"], s["max"])
+            for row in rows
+            if key in row["cases"] and (s := row["cases"][key]["ms"])
+        ]
         if pts:
             series.append({"name": name, "points": pts, "dashed": key == "floor"})
     if len(rows) > 1:
         with open(os.path.join(img_dir, "discovery-latency.svg"), "w") as f:
-            f.write(svg.line_chart("Discovery latency, whole process, cold", "servers in the lab",
-                                   "ms until the command exits with the answer", series))
+            f.write(
+                svg.line_chart(
+                    "Discovery latency, whole process, cold",
+                    "servers in the lab",
+                    "ms until the command exits with the answer",
+                    series,
+                )
+            )
         names["discovery"] = "discovery-latency.svg"
     steps = res["detect"]["steps"]
     if steps:
-        series = [{"name": "last answer (median, min-max)",
-                   "points": [(s["listeners"], s["last_ms"]["median"], s["last_ms"]["min"], s["last_ms"]["max"])
-                              for s in steps]},
-                  {"name": "first answer", "points": [(s["listeners"], s["first_ms"]["median"], s["first_ms"]["min"],
-                                                       s["first_ms"]["max"]) for s in steps]},
-                  {"name": "expected last (jitter)", "dashed": True,
-                   "points": [(s["listeners"], s["expected_last_ms"], s["expected_last_ms"], s["expected_last_ms"])
-                              for s in steps]}]
+        series = [
+            {
+                "name": "last answer (median, min-max)",
+                "points": [
+                    (s["listeners"], s["last_ms"]["median"], s["last_ms"]["min"], s["last_ms"]["max"]) for s in steps
+                ],
+            },
+            {
+                "name": "first answer",
+                "points": [
+                    (s["listeners"], s["first_ms"]["median"], s["first_ms"]["min"], s["first_ms"]["max"]) for s in steps
+                ],
+            },
+            {
+                "name": "expected last (jitter)",
+                "dashed": True,
+                "points": [
+                    (s["listeners"], s["expected_last_ms"], s["expected_last_ms"], s["expected_last_ms"]) for s in steps
+                ],
+            },
+        ]
         with open(os.path.join(img_dir, "detect-answers.svg"), "w") as f:
             f.write(svg.line_chart("detect: when the answers arrive", "listeners", "ms after DETECT", series))
         names["detect"] = "detect-answers.svg"

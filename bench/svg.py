@@ -34,22 +34,30 @@ def line_chart(title: str, x_label: str, y_label: str, series: list[dict]) -> st
     def Y(y):
         return MARGIN_TOP + ph - y / y_max * ph
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-           f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">',
-           f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>',
-           f'<text x="{WIDTH / 2 - MARGIN_RIGHT / 2}" y="22" text-anchor="middle" font-size="15">{escape(title)}</text>']
-    for i in range(6):                                     # horizontal grid and y ticks
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">',
+        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>',
+        f'<text x="{WIDTH / 2 - MARGIN_RIGHT / 2}" y="22" text-anchor="middle" font-size="15">{escape(title)}</text>',
+    ]
+    for i in range(6):  # horizontal grid and y ticks
         y = y_max * i / 5
         out.append(f'<line x1="{MARGIN_LEFT}" y1="{Y(y):.1f}" x2="{MARGIN_LEFT + pw}" y2="{Y(y):.1f}" stroke="#ddd"/>')
         out.append(f'<text x="{MARGIN_LEFT - 6}" y="{Y(y) + 4:.1f}" text-anchor="end">{y:g}</text>')
     for x in xs:
-        out.append(f'<line x1="{X(x):.1f}" y1="{MARGIN_TOP + ph}" x2="{X(x):.1f}" y2="{MARGIN_TOP + ph + 5}" stroke="#333"/>')
+        out.append(
+            f'<line x1="{X(x):.1f}" y1="{MARGIN_TOP + ph}" x2="{X(x):.1f}" y2="{MARGIN_TOP + ph + 5}" stroke="#333"/>'
+        )
         out.append(f'<text x="{X(x):.1f}" y="{MARGIN_TOP + ph + 18}" text-anchor="middle">{x:g}</text>')
-    out.append(f'<line x1="{MARGIN_LEFT}" y1="{MARGIN_TOP + ph}" x2="{MARGIN_LEFT + pw}" y2="{MARGIN_TOP + ph}" stroke="#333"/>')
+    out.append(
+        f'<line x1="{MARGIN_LEFT}" y1="{MARGIN_TOP + ph}" x2="{MARGIN_LEFT + pw}" y2="{MARGIN_TOP + ph}" stroke="#333"/>'
+    )
     out.append(f'<line x1="{MARGIN_LEFT}" y1="{MARGIN_TOP}" x2="{MARGIN_LEFT}" y2="{MARGIN_TOP + ph}" stroke="#333"/>')
     out.append(f'<text x="{MARGIN_LEFT + pw / 2}" y="{HEIGHT - 12}" text-anchor="middle">{escape(x_label)}</text>')
-    out.append(f'<text transform="translate(18,{MARGIN_TOP + ph / 2}) rotate(-90)" text-anchor="middle">'
-               f'{escape(y_label)}</text>')
+    out.append(
+        f'<text transform="translate(18,{MARGIN_TOP + ph / 2}) rotate(-90)" text-anchor="middle">'
+        f"{escape(y_label)}</text>"
+    )
     for n, s in enumerate(series):
         color = COLORS[n % len(COLORS)]
         pts = sorted(s["points"])
@@ -58,8 +66,10 @@ def line_chart(title: str, x_label: str, y_label: str, series: list[dict]) -> st
         out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"{dash}/>')
         for x, m, lo, hi in pts:
             if hi > lo:
-                out.append(f'<line x1="{X(x):.1f}" y1="{Y(lo):.1f}" x2="{X(x):.1f}" y2="{Y(hi):.1f}" '
-                           f'stroke="{color}" stroke-width="1.2"/>')
+                out.append(
+                    f'<line x1="{X(x):.1f}" y1="{Y(lo):.1f}" x2="{X(x):.1f}" y2="{Y(hi):.1f}" '
+                    f'stroke="{color}" stroke-width="1.2"/>'
+                )
             out.append(f'<circle cx="{X(x):.1f}" cy="{Y(m):.1f}" r="3.5" fill="{color}"/>')
         ly = MARGIN_TOP + 10 + n * 20
         lx = MARGIN_LEFT + pw + 15

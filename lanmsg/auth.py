@@ -25,14 +25,14 @@ import struct
 
 import mailslot
 
-KEY_SIZE = 32                        # bytes of a key (64 hex digits in a key file)
+KEY_SIZE = 32  # bytes of a key (64 hex digits in a key file)
 MAGIC = b"LMA1"
 TIMESTAMP_SIZE = 8
 TAG_SIZE = 32
-TRAILER_SIZE = len(MAGIC) + TIMESTAMP_SIZE + TAG_SIZE      # 44
-DEFAULT_WINDOW_S = 60.0              # accepted |receiver's clock - frame's timestamp|
-DEFAULT_MAX_REMEMBERED = 65536       # tags remembered to refuse replays
-KEY_FILE_MAX_BYTES = 4096            # a key file is 64 hex digits; anything much larger is not one
+TRAILER_SIZE = len(MAGIC) + TIMESTAMP_SIZE + TAG_SIZE  # 44
+DEFAULT_WINDOW_S = 60.0  # accepted |receiver's clock - frame's timestamp|
+DEFAULT_MAX_REMEMBERED = 65536  # tags remembered to refuse replays
+KEY_FILE_MAX_BYTES = 4096  # a key file is 64 hex digits; anything much larger is not one
 
 _DOMAIN = b"lanmsg-auth-v1\x00"
 _FINGERPRINT_DOMAIN = b"lanmsg-key-fingerprint-v1\x00"
@@ -61,8 +61,10 @@ class AuthError(ValueError):
 # Keys
 # --------------------------------------------------------------------------
 
+
 def generate_key() -> bytes:
     import secrets
+
     return secrets.token_bytes(KEY_SIZE)
 
 
@@ -94,8 +96,10 @@ def load_key(path: str) -> bytes:
     try:
         return parse_key(raw.decode("ascii")) if len(raw) <= KEY_FILE_MAX_BYTES else parse_key("")
     except (UnicodeDecodeError, ValueError):
-        raise KeyFileError(f"key file {path!r} is not a lanmsg key: expected {2 * KEY_SIZE} hex digits "
-                           "(create one with: lanmsg keygen FILE)") from None
+        raise KeyFileError(
+            f"key file {path!r} is not a lanmsg key: expected {2 * KEY_SIZE} hex digits "
+            "(create one with: lanmsg keygen FILE)"
+        ) from None
 
 
 def group_key(key_file: str | None, window: float | None, environ) -> tuple[bytes | None, float]:
@@ -112,8 +116,9 @@ def group_key(key_file: str | None, window: float | None, environ) -> tuple[byte
         except ValueError:
             raise ValueError(f"LANMSG_AUTH_WINDOW={raw!r} is not a number of seconds") from None
     if not math.isfinite(window) or window <= 0:
-        raise ValueError("the authentication window (--auth-window, LANMSG_AUTH_WINDOW) must be a positive "
-                         "number of seconds")
+        raise ValueError(
+            "the authentication window (--auth-window, LANMSG_AUTH_WINDOW) must be a positive number of seconds"
+        )
     return (load_key(path) if path else None), window
 
 
@@ -121,6 +126,7 @@ def fingerprint(key: bytes) -> str:
     """A short public name of a key (16 hex digits): tells two keys apart, reveals nothing of it."""
     _check_key(key)
     import hashlib
+
     return hashlib.sha256(_FINGERPRINT_DOMAIN + key).hexdigest()[:16]
 
 
@@ -133,13 +139,15 @@ def _check_key(key: bytes) -> None:
 # Sealing and opening frames
 # --------------------------------------------------------------------------
 
+
 def _slot_bytes(slot: str) -> bytes:
     return mailslot.normalize_mailslot_name(slot).upper().encode("utf-8")
 
 
 def _tag(key: bytes, slot: bytes, stamp: bytes, payload: bytes) -> bytes:
-    import hashlib            # here, not at the top: only keyed groups pay their ~3 ms of start-up
+    import hashlib  # here, not at the top: only keyed groups pay their ~3 ms of start-up
     import hmac
+
     return hmac.new(key, _DOMAIN + slot + b"\x00" + stamp + payload, hashlib.sha256).digest()
 
 
@@ -166,7 +174,7 @@ def looks_sealed(data: bytes) -> bool:
         data = bytes(data)
     except TypeError:
         return False
-    if len(data) < TRAILER_SIZE or data[-TRAILER_SIZE:-TRAILER_SIZE + len(MAGIC)] != MAGIC:
+    if len(data) < TRAILER_SIZE or data[-TRAILER_SIZE : -TRAILER_SIZE + len(MAGIC)] != MAGIC:
         return False
     (ms,) = _TIMESTAMP.unpack_from(data, len(data) - TIMESTAMP_SIZE - TAG_SIZE)
     return PLAUSIBLE_TIMESTAMP_MS[0] <= ms <= PLAUSIBLE_TIMESTAMP_MS[1]
@@ -187,8 +195,7 @@ class Verifier:
     own duplicate table, which shows a message once).
     """
 
-    def __init__(self, key: bytes, *, window_s: float = DEFAULT_WINDOW_S,
-                 max_remembered: int = DEFAULT_MAX_REMEMBERED):
+    def __init__(self, key: bytes, *, window_s: float = DEFAULT_WINDOW_S, max_remembered: int = DEFAULT_MAX_REMEMBERED):
         _check_key(key)
         if not isinstance(window_s, (int, float)) or not math.isfinite(window_s) or window_s <= 0:
             raise ValueError(f"the authentication window must be a positive number of seconds, not {window_s!r}")
@@ -198,7 +205,7 @@ class Verifier:
         self.window_s = float(window_s)
         self.max_remembered = max_remembered
         self._seen: set[bytes] = set()
-        self._by_time: list[tuple[int, bytes]] = []      # heap of (timestamp ms, tag), same tags as _seen
+        self._by_time: list[tuple[int, bytes]] = []  # heap of (timestamp ms, tag), same tags as _seen
         self._slots: dict[str, bytes] = {}
 
     def __len__(self) -> int:
@@ -218,12 +225,13 @@ class Verifier:
             data = bytes(data)
         except TypeError:
             raise AuthError("untagged", "not bytes") from None
-        if len(data) < TRAILER_SIZE or data[-TRAILER_SIZE:-TRAILER_SIZE + len(MAGIC)] != MAGIC:
+        if len(data) < TRAILER_SIZE or data[-TRAILER_SIZE : -TRAILER_SIZE + len(MAGIC)] != MAGIC:
             raise AuthError("untagged")
         payload = data[:-TRAILER_SIZE]
-        stamp = data[-TIMESTAMP_SIZE - TAG_SIZE:-TAG_SIZE]
+        stamp = data[-TIMESTAMP_SIZE - TAG_SIZE : -TAG_SIZE]
         tag = data[-TAG_SIZE:]
         import hmac
+
         if not hmac.compare_digest(tag, _tag(self.key, slot_bytes, stamp, payload)):
             raise AuthError("bad-tag")
         (ms,) = _TIMESTAMP.unpack(stamp)
@@ -251,7 +259,7 @@ def write_key_file(path: str, key: bytes, *, force: bool = False) -> None:
     fd = os.open(path, flags, 0o600)
     try:
         if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o600)          # an existing file replaced with --force keeps no wider mode
+            os.fchmod(fd, 0o600)  # an existing file replaced with --force keeps no wider mode
         os.write(fd, format_key(key).encode("ascii"))
     finally:
         os.close(fd)

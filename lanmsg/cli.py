@@ -9,11 +9,20 @@ import sys
 
 import mailslot
 
-from . import __version__
-from . import auth
+from . import __version__, auth
 from . import protocol as P
-from .messenger import (DETECT_TIMEOUT_S, EXIT_NONE, EXIT_OK, EXIT_SYSTEM, EXIT_USAGE, STATS_INTERVAL_S,
-                        LanmsgError, Settings, listen, run_operation)
+from .messenger import (
+    DETECT_TIMEOUT_S,
+    EXIT_NONE,
+    EXIT_OK,
+    EXIT_SYSTEM,
+    EXIT_USAGE,
+    STATS_INTERVAL_S,
+    LanmsgError,
+    Settings,
+    listen,
+    run_operation,
+)
 from .output import Printer, error, safe_text
 
 DISCOVER_TIMEOUT_S = 3.0
@@ -44,8 +53,9 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     parser and argument it checks (about 2 ms of each run; help is printed in few of them)."""
 
     def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
-        super().__init__(prog, indent_increment, max_help_position,
-                         width=(_terminal_columns() - 2) if width is None else width)
+        super().__init__(
+            prog, indent_increment, max_help_position, width=(_terminal_columns() - 2) if width is None else width
+        )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,55 +69,95 @@ def _common(p: argparse.ArgumentParser, slot: str) -> None:
     p.add_argument("--slot", default=slot, help=f"mailslot name (default {slot})")
     mailslot.add_transport_arguments(p)
     p.add_argument("--json", action="store_true", help="print one JSON object per event")
-    p.add_argument("--key-file", metavar="FILE", help="authenticate every frame with the group's shared key "
-                   "(made by `lanmsg keygen`; default $LANMSG_KEY_FILE; see docs/security.md)")
-    p.add_argument("--auth-window", type=float, metavar="SECONDS",
-                   help=f"with a key: accept frames stamped at most this far from this machine's clock "
-                   f"(default $LANMSG_AUTH_WINDOW or {auth.DEFAULT_WINDOW_S:g})")
+    p.add_argument(
+        "--key-file",
+        metavar="FILE",
+        help="authenticate every frame with the group's shared key "
+        "(made by `lanmsg keygen`; default $LANMSG_KEY_FILE; see docs/security.md)",
+    )
+    p.add_argument(
+        "--auth-window",
+        type=float,
+        metavar="SECONDS",
+        help=f"with a key: accept frames stamped at most this far from this machine's clock "
+        f"(default $LANMSG_AUTH_WINDOW or {auth.DEFAULT_WINDOW_S:g})",
+    )
     if slot == P.DEFAULT_SLOT:
-        p.add_argument("--encoding", default=P.DEFAULT_ENCODING,
-                       help="text encoding of outgoing messages (default utf-8; cp1252 for old peers)")
+        p.add_argument(
+            "--encoding",
+            default=P.DEFAULT_ENCODING,
+            help="text encoding of outgoing messages (default utf-8; cp1252 for old peers)",
+        )
 
 
 def _listen_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--log", metavar="FILE", help="append every message sent and received as JSON lines "
-                   "(fsynced before the confirmation goes out)")
-    p.add_argument("--stats-interval", type=float, default=STATS_INTERVAL_S, metavar="S",
-                   help=f"with --json: a \"stats\" event (counts of shown and dropped frames) every S seconds "
-                   f"(default {STATS_INTERVAL_S:g}; 0: none)")
+    p.add_argument(
+        "--log",
+        metavar="FILE",
+        help="append every message sent and received as JSON lines (fsynced before the confirmation goes out)",
+    )
+    p.add_argument(
+        "--stats-interval",
+        type=float,
+        default=STATS_INTERVAL_S,
+        metavar="S",
+        help=f'with --json: a "stats" event (counts of shown and dropped frames) every S seconds '
+        f"(default {STATS_INTERVAL_S:g}; 0: none)",
+    )
 
 
 def _send_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("host", metavar="HOST", help="peer's messenger name, DNS name or IPv4 address; '.' = this machine")
     p.add_argument("text", metavar="TEXT", nargs="+", help="the message; '-' reads it from standard input")
-    p.add_argument("--timeout", type=float, help="seconds to wait for the confirmation "
-                   "(default: until the last resend has had its interval)")
-    p.add_argument("--retries", type=int, default=P.RESENDS,
-                   help=f"resends of the same message every {P.RESEND_INTERVAL_S * 1000:.0f} ms (default {P.RESENDS})")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds to wait for the confirmation (default: until the last resend has had its interval)",
+    )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=P.RESENDS,
+        help=f"resends of the same message every {P.RESEND_INTERVAL_S * 1000:.0f} ms (default {P.RESENDS})",
+    )
     p.add_argument("--no-wait", action="store_true", help="send once and exit without waiting")
 
 
 def _broadcast_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("text", metavar="TEXT", nargs="+", help="the message; '-' reads it from standard input")
-    p.add_argument("--wait", type=float, default=0.0, metavar="S",
-                   help="collect confirmations for S seconds and list who confirmed")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="collect confirmations for S seconds and list who confirmed",
+    )
 
 
 def _detect_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--timeout", type=float, default=DETECT_TIMEOUT_S,
-                   help=f"seconds to collect answers (default {DETECT_TIMEOUT_S})")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=DETECT_TIMEOUT_S,
+        help=f"seconds to collect answers (default {DETECT_TIMEOUT_S})",
+    )
 
 
 def _announce_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("tcp_port", metavar="PORT", type=int, help="the TCP port clients should connect to")
     p.add_argument("--ip", help="announce this address (default: the address of each interface broadcast on)")
-    p.add_argument("--interval", type=float, default=P.ANNOUNCE_INTERVAL_S,
-                   help=f"seconds between broadcasts (default {P.ANNOUNCE_INTERVAL_S:g}, as msserver)")
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=P.ANNOUNCE_INTERVAL_S,
+        help=f"seconds between broadcasts (default {P.ANNOUNCE_INTERVAL_S:g}, as msserver)",
+    )
 
 
 def _discover_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--timeout", type=float, default=DISCOVER_TIMEOUT_S,
-                   help=f"seconds to look (default {DISCOVER_TIMEOUT_S:g})")
+    p.add_argument(
+        "--timeout", type=float, default=DISCOVER_TIMEOUT_S, help=f"seconds to look (default {DISCOVER_TIMEOUT_S:g})"
+    )
     p.add_argument("--all", action="store_true", help="every distinct server found within the timeout")
     p.add_argument("--check", action="store_true", help="only servers that accept a TCP connection")
 
@@ -119,19 +169,26 @@ def _keygen_arguments(p: argparse.ArgumentParser) -> None:
 
 # name: (help, mailslot the command uses or None, its own arguments)
 COMMANDS = {
-    "listen": ("join the group: show messages and presence, confirm and answer until Ctrl-C",
-               P.DEFAULT_SLOT, _listen_arguments),
+    "listen": (
+        "join the group: show messages and presence, confirm and answer until Ctrl-C",
+        P.DEFAULT_SLOT,
+        _listen_arguments,
+    ),
     "send": ("send a message to one peer and wait for its confirmation", P.DEFAULT_SLOT, _send_arguments),
     "broadcast": ("send a message to everyone in the workgroup", P.DEFAULT_SLOT, _broadcast_arguments),
     "detect": ("list the peers that are online", P.DEFAULT_SLOT, _detect_arguments),
-    "announce": ("broadcast this server's IP and TCP port every interval (msserver) and answer "
-                 "discover queries at once", P.MS_SLOT, _announce_arguments),
-    "discover": ("find a server's IP:PORT (lanmsg announce or the original msserver)", P.MS_SLOT,
-                 _discover_arguments),
+    "announce": (
+        "broadcast this server's IP and TCP port every interval (msserver) and answer discover queries at once",
+        P.MS_SLOT,
+        _announce_arguments,
+    ),
+    "discover": ("find a server's IP:PORT (lanmsg announce or the original msserver)", P.MS_SLOT, _discover_arguments),
     "keygen": ("create a shared key for --key-file", None, _keygen_arguments),
 }
-KEYGEN_DESCRIPTION = ("Create a random 256-bit key for a group's --key-file, readable by its owner only.  "
-                      "Copy it to every member over a channel you trust.")
+KEYGEN_DESCRIPTION = (
+    "Create a random 256-bit key for a group's --key-file, readable by its owner only.  "
+    "Copy it to every member over a channel you trust."
+)
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -140,15 +197,24 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     Building every command's ~80 arguments takes several milliseconds of each run
     (argparse formats and translates as it goes); a run needs only its own command's.
     """
-    parser = _Parser(prog="lanmsg", description="Windows mailslots on every machine of a LAN: a serverless "
-                     "messenger (compatible with the FoxPro LAN Messenger) and zero-configuration server "
-                     "discovery (compatible with msserver/msclient).",
-                     epilog=EXIT_CODES, formatter_class=_Formatter)
+    parser = _Parser(
+        prog="lanmsg",
+        description="Windows mailslots on every machine of a LAN: a serverless "
+        "messenger (compatible with the FoxPro LAN Messenger) and zero-configuration server "
+        "discovery (compatible with msserver/msclient).",
+        epilog=EXIT_CODES,
+        formatter_class=_Formatter,
+    )
     parser.add_argument("--version", action="version", version=f"lanmsg {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (help_text, slot, add_arguments) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=KEYGEN_DESCRIPTION if slot is None else help_text,
-                           epilog=EXIT_CODES, formatter_class=_Formatter)
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=KEYGEN_DESCRIPTION if slot is None else help_text,
+            epilog=EXIT_CODES,
+            formatter_class=_Formatter,
+        )
         if only is not None and only != name:
             continue
         if slot is not None:
@@ -171,8 +237,14 @@ def _text(parts: list[str]) -> str:
 
 
 def _settings(args, key: bytes | None, window: float) -> Settings:
-    return Settings(slot=args.slot, transport=args.transport, config=mailslot.config_from_args(args),
-                    encoding=args.encoding, key=key, auth_window=window)
+    return Settings(
+        slot=args.slot,
+        transport=args.transport,
+        config=mailslot.config_from_args(args),
+        encoding=args.encoding,
+        key=key,
+        auth_window=window,
+    )
 
 
 def _key(args) -> tuple[bytes | None, float]:
@@ -188,8 +260,10 @@ def keygen(path: str, force: bool) -> int:
     try:
         auth.write_key_file(path, key, force=force)
     except FileExistsError:
-        raise ValueError(f"{path} already exists: not replaced (--force replaces it; every member of "
-                         "the group then needs the new key)") from None
+        raise ValueError(
+            f"{path} already exists: not replaced (--force replaces it; every member of "
+            "the group then needs the new key)"
+        ) from None
     except OSError as e:
         raise LanmsgError(f"cannot write key file {path}: {e.strerror or e}", EXIT_SYSTEM) from None
     sys.stdout.write(f"wrote a new key to {path} (fingerprint {auth.fingerprint(key)})\n")
@@ -210,14 +284,17 @@ def _reporter(printer: Printer, command: str):
         where = f" ({rec['address']})" if rec.get("address") else ""
         human = None
         if kind == "confirmed":
-            human = (f"{safe_text(rec['by'])} {rec.get('address') or '-'}" if command == "broadcast"
-                     else f"confirmed by {safe_text(rec['by'])}{where}")
+            human = (
+                f"{safe_text(rec['by'])} {rec.get('address') or '-'}"
+                if command == "broadcast"
+                else f"confirmed by {safe_text(rec['by'])}{where}"
+            )
         elif kind == "peer":
             human = f"{safe_text(rec['name'])} {rec.get('address') or '-'}"
         elif kind == "failed":
-            sys.stderr.write(f"lanmsg: no confirmation from {safe_text(rec['to'])} after "
-                             f"{rec['attempts']} attempts\n")
+            sys.stderr.write(f"lanmsg: no confirmation from {safe_text(rec['to'])} after {rec['attempts']} attempts\n")
         printer.event(kind, human, **fields)
+
     return report
 
 
@@ -232,17 +309,35 @@ def main(argv=None) -> int:
         key, window = _key(args)
         if args.command in ("announce", "discover"):
             from . import discovery
+
             config = mailslot.config_from_args(args)
             if args.command == "announce":
                 if args.interval <= 0:
                     raise ValueError("--interval must be positive")
-                return discovery.announce(args.tcp_port, slot=args.slot, ip=args.ip, interval=args.interval,
-                                          transport=args.transport, config=config, printer=printer,
-                                          key=key, auth_window=window)
-            return discovery.discover(slot=args.slot, timeout=max(0.0, args.timeout), find_all=args.all,
-                                      check=args.check, transport=args.transport, config=config,
-                                      printer=printer, key=key, auth_window=window)
+                return discovery.announce(
+                    args.tcp_port,
+                    slot=args.slot,
+                    ip=args.ip,
+                    interval=args.interval,
+                    transport=args.transport,
+                    config=config,
+                    printer=printer,
+                    key=key,
+                    auth_window=window,
+                )
+            return discovery.discover(
+                slot=args.slot,
+                timeout=max(0.0, args.timeout),
+                find_all=args.all,
+                check=args.check,
+                transport=args.transport,
+                config=config,
+                printer=printer,
+                key=key,
+                auth_window=window,
+            )
         import codecs
+
         codecs.lookup(args.encoding)
         settings = _settings(args, key, window)
         if args.command == "listen":
@@ -252,13 +347,19 @@ def main(argv=None) -> int:
         if args.command == "send":
             if args.retries < 0 or (args.timeout is not None and args.timeout < 0):
                 raise ValueError("--retries and --timeout must not be negative")
-            req = {"op": "send", "host": args.host, "text": _text(args.text), "timeout": args.timeout,
-                   "resends": args.retries, "wait": not args.no_wait}
+            req = {
+                "op": "send",
+                "host": args.host,
+                "text": _text(args.text),
+                "timeout": args.timeout,
+                "resends": args.retries,
+                "wait": not args.no_wait,
+            }
         elif args.command == "broadcast":
             req = {"op": "broadcast", "text": _text(args.text), "wait": max(0.0, args.wait)}
         elif args.command == "detect":
             req = {"op": "detect", "timeout": max(0.0, args.timeout)}
-        else:                                                    # pragma: no cover - argparse guards it
+        else:  # pragma: no cover - argparse guards it
             parser.error(f"unknown command {args.command}")
         return run_operation(settings, req, printer, _reporter(printer, args.command))
     except LanmsgError as e:

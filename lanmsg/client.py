@@ -30,8 +30,18 @@ import mailslot
 
 from . import auth
 from . import protocol as P
-from .messenger import (DETECT_TIMEOUT_S, EXIT_NONE, EXIT_SYSTEM, LanmsgError, NoListener, Node, Settings,
-                        run_on_node, via_listener)
+from .messenger import (
+    DETECT_TIMEOUT_S,
+    EXIT_NONE,
+    EXIT_SYSTEM,
+    LanmsgError,
+    Node,
+    NoListener,
+    Settings,
+    run_on_node,
+    via_listener,
+)
+
 
 class Confirmation(collections.namedtuple("Confirmation", "msg_id by address")):
     """A message confirmed: its id, the confirming peer's name and address (None when not known)."""
@@ -64,13 +74,31 @@ class Messenger:
     Not thread-safe: use one Messenger per thread.
     """
 
-    def __init__(self, settings: Settings | None = None, *, slot: str | None = None,
-                 transport: str | None = None, port: int | None = None, name: str | None = None,
-                 workgroup: str | None = None, broadcast=None, encoding: str | None = None,
-                 key_file: str | None = None, auth_window: float | None = None):
-        options = {"slot": slot, "transport": transport, "port": port, "name": name,
-                   "workgroup": workgroup, "broadcast": broadcast, "encoding": encoding,
-                   "key_file": key_file, "auth_window": auth_window}
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        slot: str | None = None,
+        transport: str | None = None,
+        port: int | None = None,
+        name: str | None = None,
+        workgroup: str | None = None,
+        broadcast=None,
+        encoding: str | None = None,
+        key_file: str | None = None,
+        auth_window: float | None = None,
+    ):
+        options = {
+            "slot": slot,
+            "transport": transport,
+            "port": port,
+            "name": name,
+            "workgroup": workgroup,
+            "broadcast": broadcast,
+            "encoding": encoding,
+            "key_file": key_file,
+            "auth_window": auth_window,
+        }
         if settings is not None:
             given = sorted(k for k, v in options.items() if v is not None)
             if given:
@@ -78,21 +106,25 @@ class Messenger:
         else:
             config = mailslot.Config.from_env(port=port, workgroup=workgroup, name=name, broadcast=broadcast)
             key, window = auth.group_key(key_file, auth_window, os.environ)
-            settings = Settings(**{k: v for k, v in (("slot", slot), ("transport", transport),
-                                                     ("encoding", encoding)) if v is not None},
-                                config=config, key=key, auth_window=window)
+            settings = Settings(
+                **{
+                    k: v for k, v in (("slot", slot), ("transport", transport), ("encoding", encoding)) if v is not None
+                },
+                config=config,
+                key=key,
+                auth_window=window,
+            )
         self.settings = settings
         self._slot: mailslot.Mailslot | None = None
         self._node: Node | None = None
         try:
             self._slot = mailslot.Mailslot(settings.slot, transport=settings.transport, config=settings.config)
         except mailslot.MailslotExistsError:
-            pass                   # a listener (or another program) owns it: hand each call to it
+            pass  # a listener (or another program) owns it: hand each call to it
         except OSError as e:
             raise LanmsgError(_os_error_text(e), EXIT_SYSTEM) from None
         if self._slot is not None:
-            peer = P.Peer(settings.name, encoding=settings.encoding, max_frame=settings.max_frame,
-                          responsive=False)
+            peer = P.Peer(settings.name, encoding=settings.encoding, max_frame=settings.max_frame, responsive=False)
             self._node = Node(settings, self._slot, peer)
         self._closed = False
 
@@ -109,7 +141,7 @@ class Messenger:
             if self._slot is not None:
                 self._slot.close()
 
-    def __enter__(self) -> "Messenger":
+    def __enter__(self) -> Messenger:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -117,8 +149,7 @@ class Messenger:
 
     # -- operations ---------------------------------------------------------
 
-    def send(self, host: str, text: str, *, timeout: float | None = None,
-             retries: int = P.RESENDS) -> Confirmation:
+    def send(self, host: str, text: str, *, timeout: float | None = None, retries: int = P.RESENDS) -> Confirmation:
         """Send ``text`` to ``host`` and wait for its confirmation.
 
         ``host``: a messenger name, a DNS name, an IPv4 address or "." (this machine).
@@ -127,8 +158,9 @@ class Messenger:
         Raises NotConfirmed when no confirmation came.
         """
         _check_retries(retries, timeout)
-        records = self._run({"op": "send", "host": host, "text": text, "timeout": timeout,
-                             "resends": retries, "wait": True})
+        records = self._run(
+            {"op": "send", "host": host, "text": text, "timeout": timeout, "resends": retries, "wait": True}
+        )
         for r in records:
             if r.get("event") == "confirmed":
                 return Confirmation(r["id"], r["by"], r.get("address"))
@@ -137,24 +169,24 @@ class Messenger:
 
     def send_nowait(self, host: str, text: str) -> int:
         """Send ``text`` to ``host`` once without waiting; return the message id."""
-        records = self._run({"op": "send", "host": host, "text": text, "timeout": None,
-                             "resends": 0, "wait": False})
+        records = self._run({"op": "send", "host": host, "text": text, "timeout": None, "resends": 0, "wait": False})
         return next(r["id"] for r in records if r.get("event") == "sent")
 
     def broadcast(self, text: str, *, wait: float = 0.0) -> list[Confirmation]:
         """Send ``text`` to everyone; with ``wait`` > 0, return who confirmed within ``wait`` seconds."""
         records = self._run({"op": "broadcast", "text": text, "wait": max(0.0, wait)}, none_ok=True)
-        return [Confirmation(r["id"], r["by"], r.get("address")) for r in records
-                if r.get("event") == "confirmed"]
+        return [Confirmation(r["id"], r["by"], r.get("address")) for r in records if r.get("event") == "confirmed"]
 
     def detect(self, timeout: float = DETECT_TIMEOUT_S, *, on_peer=None) -> list[OnlinePeer]:
         """The peers that answer DETECT within ``timeout`` seconds (peers answer after 5-1028 ms).
 
         ``on_peer(OnlinePeer)``, if given, is called as each answer arrives.
         """
+
         def seen(record: dict) -> None:
             if on_peer is not None and record.get("event") == "peer":
                 on_peer(OnlinePeer(record["name"], record.get("address")))
+
         records = self._run({"op": "detect", "timeout": max(0.0, timeout)}, none_ok=True, observe=seen)
         return [OnlinePeer(r["name"], r.get("address")) for r in records if r.get("event") == "peer"]
 
@@ -169,6 +201,7 @@ class Messenger:
             records.append(record)
             if observe is not None:
                 observe(record)
+
         if self._node is not None:
             code = run_on_node(self._node, req, emit)
         else:
@@ -198,16 +231,25 @@ def _run_via_listener(settings: Settings, req: dict, emit) -> int:
     try:
         return via_listener(settings, req, emit)
     except NoListener:
-        raise LanmsgError(f"mailslot {settings.slot!r} on this machine belongs to a program that is not "
-                          "a lanmsg listener", EXIT_SYSTEM) from None
+        raise LanmsgError(
+            f"mailslot {settings.slot!r} on this machine belongs to a program that is not a lanmsg listener",
+            EXIT_SYSTEM,
+        ) from None
     except OSError as e:
         raise LanmsgError(_os_error_text(e), EXIT_SYSTEM) from None
 
 
-def discover(*, timeout: float = 3.0, find_all: bool = False, check: bool = False,
-             slot: str = P.MS_SLOT, transport: str | None = None,
-             config: mailslot.Config | None = None, key: bytes | None = None,
-             auth_window: float | None = None) -> list[P.Endpoint]:
+def discover(
+    *,
+    timeout: float = 3.0,
+    find_all: bool = False,
+    check: bool = False,
+    slot: str = P.MS_SLOT,
+    transport: str | None = None,
+    config: mailslot.Config | None = None,
+    key: bytes | None = None,
+    auth_window: float | None = None,
+) -> list[P.Endpoint]:
     """Servers announced with ``lanmsg announce`` or msserver: the first one found, or with
     ``find_all`` every one found within ``timeout`` seconds (``check``: only those that
     accept a TCP connection).  An empty list when none answered in time.  ``key``
@@ -224,9 +266,17 @@ def discover(*, timeout: float = 3.0, find_all: bool = False, check: bool = Fals
                 found.append(P.Endpoint(fields["ip"], fields["port"]))
 
     try:
-        discovery.discover(slot=slot, timeout=max(0.0, timeout), find_all=find_all, check=check,
-                           transport=transport, config=config, printer=_Collect(), key=key,
-                           auth_window=auth.DEFAULT_WINDOW_S if auth_window is None else auth_window)
+        discovery.discover(
+            slot=slot,
+            timeout=max(0.0, timeout),
+            find_all=find_all,
+            check=check,
+            transport=transport,
+            config=config,
+            printer=_Collect(),
+            key=key,
+            auth_window=auth.DEFAULT_WINDOW_S if auth_window is None else auth_window,
+        )
     except OSError as e:
         raise LanmsgError(_os_error_text(e), EXIT_SYSTEM) from None
     return found

@@ -23,12 +23,21 @@ import mailslot
 
 from . import auth
 from . import protocol as P
-from .messenger import (EXIT_NONE, EXIT_OK, EXIT_SYSTEM, REPLY_PREFIX, FrameGuard, LanmsgError, StopRequested,
-                        StopSignals, auth_hint)
+from .messenger import (
+    EXIT_NONE,
+    EXIT_OK,
+    EXIT_SYSTEM,
+    REPLY_PREFIX,
+    FrameGuard,
+    LanmsgError,
+    StopRequested,
+    StopSignals,
+    auth_hint,
+)
 from .output import Printer, note
 
-DISCOVER_TIMEOUT_S = 3.0         # default `discover` window
-CHECK_CONNECT_TIMEOUT_S = 1.0    # --check: a TCP connect attempt to a found endpoint
+DISCOVER_TIMEOUT_S = 3.0  # default `discover` window
+CHECK_CONNECT_TIMEOUT_S = 1.0  # --check: a TCP connect attempt to a found endpoint
 
 
 def query_slot(slot: str) -> str:
@@ -39,14 +48,17 @@ def query_slot(slot: str) -> str:
 # announce
 # --------------------------------------------------------------------------
 
+
 def _announce_routes(transport: str, config: mailslot.Config, ip: str | None) -> list[tuple[mailslot.Config, str]]:
     """(config limited to one broadcast address, announced IP) per interface we broadcast on."""
     if transport == "native":
         return [(config, ip or _primary_address())]
     if ip:
         return [(config, ip)]
-    return [(mailslot.Config(port=config.port, workgroup=config.workgroup, name=config.name, broadcast=(bcast,)), src)
-            for src, bcast in mailslot.broadcast_routes(config)]
+    return [
+        (mailslot.Config(port=config.port, workgroup=config.workgroup, name=config.name, broadcast=(bcast,)), src)
+        for src, bcast in mailslot.broadcast_routes(config)
+    ]
 
 
 def _primary_address() -> str:
@@ -56,17 +68,27 @@ def _primary_address() -> str:
         return "127.0.0.1"
 
 
-def announce(port: int, *, slot: str = P.MS_SLOT, ip: str | None = None, interval: float = P.ANNOUNCE_INTERVAL_S,
-             transport: str | None = None, config: mailslot.Config | None = None, printer: Printer,
-             rng: random.Random | None = None, count: int | None = None, key: bytes | None = None,
-             auth_window: float = auth.DEFAULT_WINDOW_S) -> int:
+def announce(
+    port: int,
+    *,
+    slot: str = P.MS_SLOT,
+    ip: str | None = None,
+    interval: float = P.ANNOUNCE_INTERVAL_S,
+    transport: str | None = None,
+    config: mailslot.Config | None = None,
+    printer: Printer,
+    rng: random.Random | None = None,
+    count: int | None = None,
+    key: bytes | None = None,
+    auth_window: float = auth.DEFAULT_WINDOW_S,
+) -> int:
     transport = mailslot.resolve_transport(transport)
     config = config or mailslot.Config.from_env()
     rng = rng or random.Random()
     guard = FrameGuard(key, auth_window)
     dropped: collections.Counter[str] = collections.Counter()
     if ip is not None:
-        P.encode_ms_message(ip, port)                       # validates: bad input before anything is sent
+        P.encode_ms_message(ip, port)  # validates: bad input before anything is sent
     elif not 0 < port < 65536:
         raise ValueError(f"invalid TCP port {port}: must be 1-65535")
     routes = _announce_routes(transport, config, ip)
@@ -76,9 +98,12 @@ def announce(port: int, *, slot: str = P.MS_SLOT, ip: str | None = None, interva
         queries = mailslot.Mailslot(query_slot(slot), transport=transport, config=config)
     except mailslot.MailslotExistsError:
         queries = None
-        printer.event("warning", f"another announcer on this machine answers queries for {slot}; "
-                      "this one only broadcasts", slot=slot)
-    answers: list[tuple[float, int, str, str | None, str, bool]] = []   # due, seq, target, address, reply slot, local
+        printer.event(
+            "warning",
+            f"another announcer on this machine answers queries for {slot}; this one only broadcasts",
+            slot=slot,
+        )
+    answers: list[tuple[float, int, str, str | None, str, bool]] = []  # due, seq, target, address, reply slot, local
     seq = 0
     sent = answered = 0
     key_id = auth.fingerprint(key) if key is not None else None
@@ -86,10 +111,17 @@ def announce(port: int, *, slot: str = P.MS_SLOT, ip: str | None = None, interva
     try:
         with StopSignals() as stop:
             # announced once SIGINT/SIGTERM are handled: a signal right after this line stops cleanly
-            printer.event("announcing", f"announcing {', '.join(f'{a}:{port}' for _, a in routes)} on "
-                          f"\\\\*\\mailslot\\{slot} every {interval:g} s ({transport}"
-                          + (f", key {key_id}" if key_id else "") + "); Ctrl-C to stop",
-                          endpoints=[f"{a}:{port}" for _, a in routes], slot=slot, interval=interval, key=key_id)
+            printer.event(
+                "announcing",
+                f"announcing {', '.join(f'{a}:{port}' for _, a in routes)} on "
+                f"\\\\*\\mailslot\\{slot} every {interval:g} s ({transport}"
+                + (f", key {key_id}" if key_id else "")
+                + "); Ctrl-C to stop",
+                endpoints=[f"{a}:{port}" for _, a in routes],
+                slot=slot,
+                interval=interval,
+                key=key_id,
+            )
             while not stop.stopping.is_set():
                 now = time.monotonic()
                 if now >= next_broadcast:
@@ -106,9 +138,14 @@ def announce(port: int, *, slot: str = P.MS_SLOT, ip: str | None = None, interva
                     _, _, target, address, reply, local = heapq.heappop(answers)
                     addr = local_ip if local or ip else _facing_address(address, config, local_ip)
                     try:
-                        mailslot.write("." if local else target, reply,
-                                       guard.seal(P.encode_ms_message(addr, port), reply),
-                                       transport=transport, config=config, address=None if local else address)
+                        mailslot.write(
+                            "." if local else target,
+                            reply,
+                            guard.seal(P.encode_ms_message(addr, port), reply),
+                            transport=transport,
+                            config=config,
+                            address=None if local else address,
+                        )
                         answered += 1
                     except (OSError, ValueError):
                         pass
@@ -130,15 +167,22 @@ def announce(port: int, *, slot: str = P.MS_SLOT, ip: str | None = None, interva
                     continue
                 delay = rng.uniform(0.0, P.ANSWER_JITTER_MAX_S)
                 seq += 1
-                heapq.heappush(answers, (time.monotonic() + delay, seq, msg.source_name or ".",
-                                         msg.source_ip, q.reply_slot, msg.local))
+                heapq.heappush(
+                    answers,
+                    (time.monotonic() + delay, seq, msg.source_name or ".", msg.source_ip, q.reply_slot, msg.local),
+                )
     except (KeyboardInterrupt, StopRequested):
         pass
     finally:
         if queries is not None:
             queries.close()
-        printer.event("stopped", f"stopped after {sent} broadcasts and {answered} answers",
-                      broadcasts=sent, answers=answered, frames_dropped=dropped)
+        printer.event(
+            "stopped",
+            f"stopped after {sent} broadcasts and {answered} answers",
+            broadcasts=sent,
+            answers=answered,
+            frames_dropped=dropped,
+        )
     return EXIT_OK
 
 
@@ -156,6 +200,7 @@ def _facing_address(peer_ip: str | None, config: mailslot.Config, default: str) 
 # discover
 # --------------------------------------------------------------------------
 
+
 def _reachable(endpoint: P.Endpoint) -> bool:
     try:
         with socket.create_connection((endpoint.ip, endpoint.port), timeout=CHECK_CONNECT_TIMEOUT_S):
@@ -164,9 +209,18 @@ def _reachable(endpoint: P.Endpoint) -> bool:
         return False
 
 
-def discover(*, slot: str = P.MS_SLOT, timeout: float = DISCOVER_TIMEOUT_S, find_all: bool = False,
-             check: bool = False, transport: str | None = None, config: mailslot.Config | None = None,
-             printer: Printer, key: bytes | None = None, auth_window: float = auth.DEFAULT_WINDOW_S) -> int:
+def discover(
+    *,
+    slot: str = P.MS_SLOT,
+    timeout: float = DISCOVER_TIMEOUT_S,
+    find_all: bool = False,
+    check: bool = False,
+    transport: str | None = None,
+    config: mailslot.Config | None = None,
+    printer: Printer,
+    key: bytes | None = None,
+    auth_window: float = auth.DEFAULT_WINDOW_S,
+) -> int:
     transport = mailslot.resolve_transport(transport)
     config = config or mailslot.Config.from_env()
     guard = FrameGuard(key, auth_window)
@@ -178,7 +232,7 @@ def discover(*, slot: str = P.MS_SLOT, timeout: float = DISCOVER_TIMEOUT_S, find
         # the private reply slot; on the netbios transport it also sees msserver's broadcasts
         reply = mailslot.Mailslot(reply_name, transport=transport, config=config, monitor=(slot,))
         slots.append(reply)
-        try:            # the original clients' name, for msservers on this machine (Windows: exclusive)
+        try:  # the original clients' name, for msservers on this machine (Windows: exclusive)
             slots.append(mailslot.Mailslot(slot, transport=transport, config=config))
         except mailslot.MailslotExistsError:
             pass
@@ -191,8 +245,9 @@ def discover(*, slot: str = P.MS_SLOT, timeout: float = DISCOVER_TIMEOUT_S, find
                 break
             if now >= next_query:
                 try:
-                    mailslot.write("*", query_slot(slot), guard.seal(query, query_slot(slot)),
-                                   transport=transport, config=config)
+                    mailslot.write(
+                        "*", query_slot(slot), guard.seal(query, query_slot(slot)), transport=transport, config=config
+                    )
                 except mailslot.RemoteMailslotsError as e:
                     if len(slots) == 1:
                         raise LanmsgError(e.strerror or str(e), EXIT_SYSTEM) from None
@@ -213,9 +268,15 @@ def discover(*, slot: str = P.MS_SLOT, timeout: float = DISCOVER_TIMEOUT_S, find
             found[ann.endpoint] = ok
             if not ok:
                 continue
-            printer.event("server", str(ann.endpoint), ip=ann.endpoint.ip, port=ann.endpoint.port, via=via,
-                          **({"from": msg.source_name} if msg.source_name else {}),
-                          **({"note": ann.note} if ann.note else {}))
+            printer.event(
+                "server",
+                str(ann.endpoint),
+                ip=ann.endpoint.ip,
+                port=ann.endpoint.port,
+                via=via,
+                **({"from": msg.source_name} if msg.source_name else {}),
+                **({"note": ann.note} if ann.note else {}),
+            )
             if not find_all:
                 return EXIT_OK
         if any(found.values()):

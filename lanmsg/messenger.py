@@ -30,14 +30,14 @@ from .output import MessageLog, Printer, lazy_json, note, safe_text
 
 EXIT_OK, EXIT_NONE, EXIT_USAGE, EXIT_SYSTEM = 0, 1, 2, 3
 
-CONTROL_PREFIX = "LANMSG\\CONTROL\\"     # + slot name: the listener's control mailslot
-REPLY_PREFIX = "LANMSG\\REPLY\\"         # + a per-process token
-DETECT_TIMEOUT_S = 1.5                   # default `detect` window (ONLINE answers come within 1.028 s)
-RESOLVE_TIMEOUT_S = 1.5                  # how long `send NAME` waits for NAME to answer a DETECT
-REPLY_GRACE_S = 5.0                      # a client waits this much longer than its operation for the listener
-LISTEN_POLL_S = 0.25                     # the listener's longest sleep (signals, control deadlines)
-LOCAL_REQUEST_MAX = 60_000               # bytes of one control request or reply
-STATS_INTERVAL_S = 60.0                  # default period of `listen --json`'s "stats" event
+CONTROL_PREFIX = "LANMSG\\CONTROL\\"  # + slot name: the listener's control mailslot
+REPLY_PREFIX = "LANMSG\\REPLY\\"  # + a per-process token
+DETECT_TIMEOUT_S = 1.5  # default `detect` window (ONLINE answers come within 1.028 s)
+RESOLVE_TIMEOUT_S = 1.5  # how long `send NAME` waits for NAME to answer a DETECT
+REPLY_GRACE_S = 5.0  # a client waits this much longer than its operation for the listener
+LISTEN_POLL_S = 0.25  # the listener's longest sleep (signals, control deadlines)
+LOCAL_REQUEST_MAX = 60_000  # bytes of one control request or reply
+STATS_INTERVAL_S = 60.0  # default period of `listen --json`'s "stats" event
 
 
 class Settings:
@@ -48,10 +48,16 @@ class Settings:
     frame within it: smaller by the authentication trailer when there is a key.
     """
 
-    def __init__(self, slot: str = P.DEFAULT_SLOT, transport: str | None = None,
-                 config: mailslot.Config | None = None, encoding: str = P.DEFAULT_ENCODING,
-                 max_frame: int = P.MAX_FRAME, key: bytes | None = None,
-                 auth_window: float = auth.DEFAULT_WINDOW_S):
+    def __init__(
+        self,
+        slot: str = P.DEFAULT_SLOT,
+        transport: str | None = None,
+        config: mailslot.Config | None = None,
+        encoding: str = P.DEFAULT_ENCODING,
+        max_frame: int = P.MAX_FRAME,
+        key: bytes | None = None,
+        auth_window: float = auth.DEFAULT_WINDOW_S,
+    ):
         self.slot = mailslot.normalize_mailslot_name(slot)
         self.transport = mailslot.resolve_transport(transport)
         self.config = config if config is not None else mailslot.Config.from_env()
@@ -60,7 +66,7 @@ class Settings:
         self.key_id = auth.fingerprint(self.key) if self.key is not None else None
         self.auth_window = auth_window
         if self.key is not None:
-            auth.Verifier(self.key, window_s=auth_window)          # validates key and window now
+            auth.Verifier(self.key, window_s=auth_window)  # validates key and window now
         self.datagram_max = max_frame
         self.max_frame = max_frame - (auth.TRAILER_SIZE if self.key is not None else 0)
 
@@ -87,6 +93,7 @@ def now() -> float:
 # --------------------------------------------------------------------------
 # A node: a Peer plus the mailslot it reads and the transport it writes to
 # --------------------------------------------------------------------------
+
 
 class FrameGuard:
     """lanmsg.auth on the wall clock: seals what is written, opens what is read.
@@ -120,13 +127,14 @@ def auth_hint(frames_dropped: dict) -> str | None:
     """Why a command may have heard nothing: frames of the other kind (keyed / unkeyed) were dropped."""
     keyed = frames_dropped.get("keyed-frame-without-key", 0)
     if keyed:
-        return (f"{keyed} authenticated frame(s) were ignored: this group uses a key "
-                "(--key-file or LANMSG_KEY_FILE)")
+        return f"{keyed} authenticated frame(s) were ignored: this group uses a key (--key-file or LANMSG_KEY_FILE)"
     refused = {r: n for r, n in frames_dropped.items() if r.startswith("auth-")}
     if refused:
         counts = ", ".join(f"{n} {r[5:]}" for r, n in sorted(refused.items()))
-        return (f"frames refused by authentication ({counts}): peers without this key, "
-                "with another key, or with clocks more than the window apart")
+        return (
+            f"frames refused by authentication ({counts}): peers without this key, "
+            "with another key, or with clocks more than the window apart"
+        )
     return None
 
 
@@ -163,8 +171,9 @@ class Node:
             # reflection to a third host
             target = t.address
         try:
-            mailslot.write(target, s.slot, self.seal(t.data, s.slot), transport=s.transport, config=s.config,
-                           address=t.address)
+            mailslot.write(
+                target, s.slot, self.seal(t.data, s.slot), transport=s.transport, config=s.config, address=t.address
+            )
             return None
         except (OSError, ValueError) as e:
             self.send_errors += 1
@@ -199,6 +208,7 @@ class Node:
 # --------------------------------------------------------------------------
 # Operations: send, broadcast, detect
 # --------------------------------------------------------------------------
+
 
 def _plain_computer_name(name: str, config: mailslot.Config) -> bool:
     """A name that means one computer: not '*', '.', the workgroup or an address."""
@@ -243,8 +253,11 @@ class Operation:
     def text_fits(self, node: Node, text: str) -> bool:
         """Fail (exit 2) when ``text`` does not fit a frame; the error names both limits when keyed."""
         try:
-            P.encode_frame(P.Frame(node.peer.name, 0, True, False, text),
-                           encoding=node.peer.encoding, max_frame=node.peer.max_frame)
+            P.encode_frame(
+                P.Frame(node.peer.name, 0, True, False, text),
+                encoding=node.peer.encoding,
+                max_frame=node.peer.max_frame,
+            )
             return True
         except P.FrameError as e:
             message = str(e)
@@ -252,18 +265,19 @@ class Operation:
         try:
             size = len(text.encode(node.peer.encoding))
         except (UnicodeEncodeError, LookupError):
-            size = 0                                   # the codec's message says it all
+            size = 0  # the codec's message says it all
         limit = P.max_text_bytes(node.peer.max_frame)
         if s.key is not None and size > limit:
-            message = (f"message text is {size} bytes as {node.peer.encoding}; at most {limit} fit in a "
-                       f"{s.datagram_max}-byte frame with authentication ({P.HEADER_SIZE}-byte header, "
-                       f"the authentication tag takes {auth.TRAILER_SIZE} bytes; {limit + auth.TRAILER_SIZE} "
-                       "without a key); nothing was sent")
+            message = (
+                f"message text is {size} bytes as {node.peer.encoding}; at most {limit} fit in a "
+                f"{s.datagram_max}-byte frame with authentication ({P.HEADER_SIZE}-byte header, "
+                f"the authentication tag takes {auth.TRAILER_SIZE} bytes; {limit + auth.TRAILER_SIZE} "
+                "without a key); nothing was sent"
+            )
         self.fail(message, EXIT_USAGE)
         return False
 
-    def send_user_text(self, node: Node, t: float, target: str, address: str | None, text: str,
-                       **kw) -> int | None:
+    def send_user_text(self, node: Node, t: float, target: str, address: str | None, text: str, **kw) -> int | None:
         """Send a user message through the peer; report "sent" or fail.  Returns its id."""
         if not self.text_fits(node, text):
             return None
@@ -292,8 +306,7 @@ class Operation:
 class SendOp(Operation):
     kind = "send"
 
-    def __init__(self, emit, host: str, text: str, *, timeout: float | None, resends: int,
-                 wait: bool = True):
+    def __init__(self, emit, host: str, text: str, *, timeout: float | None, resends: int, wait: bool = True):
         super().__init__(emit)
         self.host, self.text, self.timeout, self.resends, self.wait = host, text, timeout, resends, wait
         self.msg_id: int | None = None
@@ -308,9 +321,14 @@ class SendOp(Operation):
             self._send(node, t, host, host)
         elif known is not None and known.address:
             self._send(node, t, known.name, known.address)
-        elif node.settings.transport == "native" or host == "." or host.upper() == node.peer.name.upper() \
-                or "." in host or mailslot.learned_address(host):
-            self._send(node, t, host, None)          # Windows, this machine, DNS or a name heard before
+        elif (
+            node.settings.transport == "native"
+            or host == "."
+            or host.upper() == node.peer.name.upper()
+            or "." in host
+            or mailslot.learned_address(host)
+        ):
+            self._send(node, t, host, None)  # Windows, this machine, DNS or a name heard before
         else:
             # a messenger name on the netbios transport: ask who is out there
             self.resolve_deadline = t + min(RESOLVE_TIMEOUT_S, self.timeout or RESOLVE_TIMEOUT_S)
@@ -318,14 +336,18 @@ class SendOp(Operation):
 
     def _send(self, node: Node, t: float, target: str, address: str | None) -> None:
         self.resolve_deadline = None
-        self.msg_id = self.send_user_text(node, t, target, address, self.text, track=self.wait,
-                                          timeout=self.timeout, resends=self.resends)
+        self.msg_id = self.send_user_text(
+            node, t, target, address, self.text, track=self.wait, timeout=self.timeout, resends=self.resends
+        )
         if self.msg_id is not None and not self.wait:
             self.finish(EXIT_OK)
 
     def on_event(self, node: Node, event, t: float) -> None:
-        if self.resolve_deadline is not None and isinstance(event, P.PeerAnswered) \
-                and event.name.upper() == self.host.strip().upper():
+        if (
+            self.resolve_deadline is not None
+            and isinstance(event, P.PeerAnswered)
+            and event.name.upper() == self.host.strip().upper()
+        ):
             self._send(node, t, event.name, event.address)
         elif isinstance(event, P.Confirmed) and event.msg_id == self.msg_id:
             self.emit({"event": "confirmed", "id": event.msg_id, "by": event.by, "address": event.address})
@@ -358,8 +380,7 @@ class BroadcastOp(Operation):
             self.finish(EXIT_OK)
 
     def on_event(self, node: Node, event, t: float) -> None:
-        if isinstance(event, P.Confirmed) and event.msg_id == self.msg_id \
-                and event.by.upper() not in self.confirmed:
+        if isinstance(event, P.Confirmed) and event.msg_id == self.msg_id and event.by.upper() not in self.confirmed:
             self.confirmed[event.by.upper()] = event.address
             self.emit({"event": "confirmed", "id": event.msg_id, "by": event.by, "address": event.address})
 
@@ -385,8 +406,11 @@ class DetectOp(Operation):
             self.fail_to_send(node.last_send_error)
 
     def on_event(self, node: Node, event, t: float) -> None:
-        if isinstance(event, P.PeerAnswered) and event.name.upper() != node.peer.name.upper() \
-                and event.name.upper() not in self.found:
+        if (
+            isinstance(event, P.PeerAnswered)
+            and event.name.upper() != node.peer.name.upper()
+            and event.name.upper() not in self.found
+        ):
             self.found[event.name.upper()] = event.address
             self.emit({"event": "peer", "name": event.name, "address": event.address})
 
@@ -399,8 +423,14 @@ def operation_from_request(req: dict, emit) -> Operation:
     """Build an operation from a control request (JSON from a local client)."""
     op = req.get("op")
     if op == "send":
-        return SendOp(emit, str(req["host"]), str(req["text"]), timeout=_opt_float(req.get("timeout")),
-                      resends=int(req.get("resends", P.RESENDS)), wait=bool(req.get("wait", True)))
+        return SendOp(
+            emit,
+            str(req["host"]),
+            str(req["text"]),
+            timeout=_opt_float(req.get("timeout")),
+            resends=int(req.get("resends", P.RESENDS)),
+            wait=bool(req.get("wait", True)),
+        )
     if op == "broadcast":
         return BroadcastOp(emit, str(req["text"]), wait=float(req.get("wait", 0)))
     if op == "detect":
@@ -427,6 +457,7 @@ def operation_timeout(req: dict) -> float:
 # Stopping: Ctrl-C, SIGTERM, Windows console close
 # --------------------------------------------------------------------------
 
+
 class StopRequested(Exception):
     pass
 
@@ -444,6 +475,7 @@ class StopSignals:
         def on_signal(signum, frame):
             self.stopping.set()
             raise StopRequested()
+
         for name in ("SIGTERM", "SIGBREAK", "SIGHUP"):
             sig = getattr(signal, name, None)
             if sig is not None:
@@ -458,6 +490,7 @@ class StopSignals:
     def _install_console_handler(self) -> None:
         import ctypes
         from ctypes import wintypes
+
         HandlerRoutine = ctypes.WINFUNCTYPE(wintypes.BOOL, wintypes.DWORD)
         k32 = ctypes.WinDLL("kernel32", use_last_error=True)
         k32.SetConsoleCtrlHandler.argtypes = (HandlerRoutine, wintypes.BOOL)
@@ -477,6 +510,7 @@ class StopSignals:
                 self.finished.wait(3.0)
                 return True
             return False
+
         self._console_handler = HandlerRoutine(handler)
         k32.SetConsoleCtrlHandler(self._console_handler, True)
 
@@ -494,21 +528,35 @@ class StopSignals:
 # listen
 # --------------------------------------------------------------------------
 
+
 def _open_slot(settings: Settings, name: str) -> mailslot.Mailslot:
-    return mailslot.Mailslot(name, transport=settings.transport, config=settings.config,
-                             max_size=mailslot.LOCAL_MAX_MESSAGE if name.upper().startswith("LANMSG\\") else 0)
+    return mailslot.Mailslot(
+        name,
+        transport=settings.transport,
+        config=settings.config,
+        max_size=mailslot.LOCAL_MAX_MESSAGE if name.upper().startswith("LANMSG\\") else 0,
+    )
 
 
-def listen(settings: Settings, printer: Printer, *, log_path: str | None = None,
-           rng: random.Random | None = None, stop: StopSignals | None = None,
-           stats_interval: float | None = STATS_INTERVAL_S) -> int:
+def listen(
+    settings: Settings,
+    printer: Printer,
+    *,
+    log_path: str | None = None,
+    rng: random.Random | None = None,
+    stop: StopSignals | None = None,
+    stats_interval: float | None = STATS_INTERVAL_S,
+) -> int:
     """Run the listener until stopped.  ``stats_interval``: seconds between "stats"
     events (JSON output only; None or 0: none), the counts the "stopped" event ends with."""
     try:
         slot = _open_slot(settings, settings.slot)
     except mailslot.MailslotExistsError:
-        raise LanmsgError(f"mailslot {settings.slot!r} already exists on this machine: another lanmsg listen "
-                          "(or another messenger) owns it", EXIT_SYSTEM) from None
+        raise LanmsgError(
+            f"mailslot {settings.slot!r} already exists on this machine: another lanmsg listen "
+            "(or another messenger) owns it",
+            EXIT_SYSTEM,
+        ) from None
     try:
         control = _open_slot(settings, settings.control_slot())
     except BaseException:
@@ -517,7 +565,7 @@ def listen(settings: Settings, printer: Printer, *, log_path: str | None = None,
     log = MessageLog(log_path) if log_path else None
     peer = P.Peer(settings.name, encoding=settings.encoding, max_frame=settings.max_frame, rng=rng)
     node = Node(settings, slot, peer)
-    ops: list[Operation] = []             # requests of local clients being carried out
+    ops: list[Operation] = []  # requests of local clients being carried out
     shown = duplicates = 0
     stop = stop or StopSignals()
 
@@ -530,15 +578,27 @@ def listen(settings: Settings, printer: Printer, *, log_path: str | None = None,
                     continue
                 shown += 1
                 if log:
-                    log.append({"dir": "in", "time": time.time(), "from": ev.sender, "address": ev.address,
-                                "id": ev.msg_id, "text": ev.text})
-                printer.event("message", f"{_clock()} {safe_text(ev.sender)}: {safe_text(ev.text)}",
-                              **{"from": ev.sender, "address": ev.address, "id": ev.msg_id, "text": ev.text})
+                    log.append(
+                        {
+                            "dir": "in",
+                            "time": time.time(),
+                            "from": ev.sender,
+                            "address": ev.address,
+                            "id": ev.msg_id,
+                            "text": ev.text,
+                        }
+                    )
+                printer.event(
+                    "message",
+                    f"{_clock()} {safe_text(ev.sender)}: {safe_text(ev.text)}",
+                    **{"from": ev.sender, "address": ev.address, "id": ev.msg_id, "text": ev.text},
+                )
             elif isinstance(ev, P.PresenceChanged):
                 state = "online" if ev.online else "offline"
                 where = f" ({ev.address})" if ev.address else ""
-                printer.event(state, f"{_clock()} * {safe_text(ev.name)} is {state}{where}",
-                              name=ev.name, address=ev.address)
+                printer.event(
+                    state, f"{_clock()} * {safe_text(ev.name)} is {state}{where}", name=ev.name, address=ev.address
+                )
             for op in ops:
                 op.on_event(node, ev, now())
 
@@ -546,8 +606,13 @@ def listen(settings: Settings, printer: Printer, *, log_path: str | None = None,
         node.run_actions(items, on_event=lambda ev: handle([ev]))
 
     def counts() -> dict:
-        return {"shown": shown, "duplicates": duplicates, "frames_dropped": dict(node.frames_dropped),
-                "datagrams": slot.stats if not slot.closed else {}, "send_errors": node.send_errors}
+        return {
+            "shown": shown,
+            "duplicates": duplicates,
+            "frames_dropped": dict(node.frames_dropped),
+            "datagrams": slot.stats if not slot.closed else {},
+            "send_errors": node.send_errors,
+        }
 
     def on_control(msg: mailslot.Message) -> None:
         if not msg.local:
@@ -565,10 +630,16 @@ def listen(settings: Settings, printer: Printer, *, log_path: str | None = None,
 
         def emit(record, reply_to=reply_to):
             try:
-                mailslot.write(".", reply_to, lazy_json().dumps(record).encode("utf-8"),
-                               transport=settings.transport, config=settings.config)
+                mailslot.write(
+                    ".",
+                    reply_to,
+                    lazy_json().dumps(record).encode("utf-8"),
+                    transport=settings.transport,
+                    config=settings.config,
+                )
             except (OSError, ValueError):
-                pass                               # the client has gone
+                pass  # the client has gone
+
         refusal = _control_refusal(node, req, msg.data)
         if refusal is not None:
             emit({"event": "error", "message": refusal, "exit": EXIT_USAGE})
@@ -583,8 +654,9 @@ def listen(settings: Settings, printer: Printer, *, log_path: str | None = None,
         ops.append(op)
         op.start(node, now())
         if isinstance(op, (SendOp, BroadcastOp)) and log and op.msg_id is not None:
-            log.append({"dir": "out", "time": time.time(), "to": getattr(op, "host", "*"), "id": op.msg_id,
-                        "text": op.text})
+            log.append(
+                {"dir": "out", "time": time.time(), "to": getattr(op, "host", "*"), "id": op.msg_id, "text": op.text}
+            )
 
     next_stats = now() + stats_interval if stats_interval else None
     try:
@@ -593,10 +665,15 @@ def listen(settings: Settings, printer: Printer, *, log_path: str | None = None,
             # as it reads the line must get the clean stop (OFFLINE, exit 0)
             how = settings.transport + (f", UDP {settings.config.port}" if settings.transport == "netbios" else "")
             how += f", key {settings.key_id}" if settings.key_id else ""
-            printer.event("listening", f"{_clock()} listening as {settings.name} on mailslot {settings.slot} "
-                          f"({how}); Ctrl-C to leave", name=settings.name, slot=settings.slot,
-                          transport=settings.transport, key=settings.key_id,
-                          **({"auth_window": settings.auth_window} if settings.key_id else {}))
+            printer.event(
+                "listening",
+                f"{_clock()} listening as {settings.name} on mailslot {settings.slot} ({how}); Ctrl-C to leave",
+                name=settings.name,
+                slot=settings.slot,
+                transport=settings.transport,
+                key=settings.key_id,
+                **({"auth_window": settings.auth_window} if settings.key_id else {}),
+            )
             process(peer.start(now()))
             while not stop.stopping.is_set():
                 if next_stats is not None and now() >= next_stats:
@@ -644,9 +721,11 @@ def _control_refusal(node: Node, req: dict, data: bytes) -> str | None:
     mine, asked = node.settings.key_id, req.get("key")
     if asked != mine:
         node.count_drop("control-key-mismatch")
-        return (f"the lanmsg listener on this machine runs with {_describe_key(mine)}, this command with "
-                f"{_describe_key(asked if isinstance(asked, str) else None)}: use the listener's key file "
-                "(or stop it and run the command alone)")
+        return (
+            f"the lanmsg listener on this machine runs with {_describe_key(mine)}, this command with "
+            f"{_describe_key(asked if isinstance(asked, str) else None)}: use the listener's key file "
+            "(or stop it and run the command alone)"
+        )
     if node.verifier is not None:
         payload = node.open(data, node.settings.control_slot())
         if isinstance(payload, str):
@@ -658,6 +737,7 @@ def _control_refusal(node: Node, req: dict, data: bytes) -> str | None:
 # --------------------------------------------------------------------------
 # One-shot commands: run an operation here, or hand it to the local listener
 # --------------------------------------------------------------------------
+
 
 def run_operation(settings: Settings, req: dict, printer: Printer, report) -> int:
     """Run ``req`` ({"op": ...}) to completion; ``report(record)`` shows each event.
@@ -675,13 +755,14 @@ def run_operation(settings: Settings, req: dict, printer: Printer, report) -> in
                 return via_listener(settings, req, report)
             except NoListener:
                 if now() > give_up:
-                    raise LanmsgError(f"mailslot {settings.slot!r} on this machine belongs to a program that is "
-                                      "not a lanmsg listener; stop it, or run this command there",
-                                      EXIT_SYSTEM) from None
+                    raise LanmsgError(
+                        f"mailslot {settings.slot!r} on this machine belongs to a program that is "
+                        "not a lanmsg listener; stop it, or run this command there",
+                        EXIT_SYSTEM,
+                    ) from None
                 time.sleep(random.uniform(*SLOT_BUSY_RETRY_S))
     with slot:
-        peer = P.Peer(settings.name, encoding=settings.encoding, max_frame=settings.max_frame,
-                      responsive=False)
+        peer = P.Peer(settings.name, encoding=settings.encoding, max_frame=settings.max_frame, responsive=False)
         node = Node(settings, slot, peer)
         code = run_on_node(node, req, report)
         hint = auth_hint(node.frames_dropped)
@@ -717,7 +798,7 @@ def run_on_node(node: Node, req: dict, report) -> int:
     return op.exit_code
 
 
-OPERATION_POLL_S = 0.05          # longest single wait while an operation runs (deadlines are re-checked)
+OPERATION_POLL_S = 0.05  # longest single wait while an operation runs (deadlines are re-checked)
 
 
 def _operation_deadline(op: Operation) -> float | None:
@@ -733,7 +814,7 @@ class NoListener(Exception):
     """The messenger slot is owned, but not by a listener (another one-shot command, or a foreign program)."""
 
 
-SLOT_BUSY_RETRY_S = (0.02, 0.08)     # a one-shot command retries a busy slot after this random pause
+SLOT_BUSY_RETRY_S = (0.02, 0.08)  # a one-shot command retries a busy slot after this random pause
 
 
 def control_request(settings: Settings, req: dict, reply_name: str) -> bytes:
@@ -753,8 +834,13 @@ def via_listener(settings: Settings, req: dict, report) -> int:
     reply_name = REPLY_PREFIX + token
     with _open_slot(settings, reply_name) as reply:
         try:
-            mailslot.write(".", settings.control_slot(), control_request(settings, req, reply_name),
-                           transport=settings.transport, config=settings.config)
+            mailslot.write(
+                ".",
+                settings.control_slot(),
+                control_request(settings, req, reply_name),
+                transport=settings.transport,
+                config=settings.config,
+            )
         except FileNotFoundError:
             raise NoListener() from None
         deadline = now() + operation_timeout(req) + REPLY_GRACE_S

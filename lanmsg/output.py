@@ -11,6 +11,7 @@ def lazy_json():
     """The json module, imported on first use: most commands print no JSON, and importing
     it costs about 1.5 ms of every start-up."""
     import json
+
     return json
 
 
@@ -23,8 +24,7 @@ def safe_text(text: str) -> str:
             out.append(ch)
         else:
             code = ord(ch)
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000
-                       else f"\\U{code:08x}")
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
     return "".join(out)
 
 
@@ -124,7 +124,7 @@ def read_log(path: str) -> list[dict]:
                 continue
             try:
                 rec = lazy_json().loads(raw)
-            except (ValueError, RecursionError):     # RecursionError: "[[[[..." nested too deep
+            except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep
                 continue
             if isinstance(rec, dict):
                 records.append(rec)

@@ -26,17 +26,17 @@ import re
 # The messenger frame
 # --------------------------------------------------------------------------
 
-DEFAULT_SLOT = "foxapp"          # the seed's TurnOn("foxapp"), upper-cased by the seed on create
-NAME_SIZE = 24                   # seed: #DEFINE NAME_SIZE 24
-MSGID_SIZE = 12                  # seed: #DEFINE MSGID_SIZE 12
+DEFAULT_SLOT = "foxapp"  # the seed's TurnOn("foxapp"), upper-cased by the seed on create
+NAME_SIZE = 24  # seed: #DEFINE NAME_SIZE 24
+MSGID_SIZE = 12  # seed: #DEFINE MSGID_SIZE 12
 HEADER_SIZE = NAME_SIZE + MSGID_SIZE + 2
-MAX_FRAME = 250                  # seed: #DEFINE MAX_MESSAGE_SIZE 250 (its CreateMailslot maximum)
-MAX_MSG_ID = 2**31 - 1           # the seed logs ids in an Integer column (signed 32-bit)
+MAX_FRAME = 250  # seed: #DEFINE MAX_MESSAGE_SIZE 250 (its CreateMailslot maximum)
+MAX_MSG_ID = 2**31 - 1  # the seed logs ids in an Integer column (signed 32-bit)
 
 ONLINE, OFFLINE, DETECT, CONF = "ONLINE", "OFFLINE", "DETECT", "CONF"
 
 DEFAULT_ENCODING = "utf-8"
-FALLBACK_ENCODING = "cp1252"     # what the seed's Windows peers send (ANSI code page)
+FALLBACK_ENCODING = "cp1252"  # what the seed's Windows peers send (ANSI code page)
 
 
 class FrameError(ValueError):
@@ -83,12 +83,19 @@ def encode_frame(frame: Frame, *, encoding: str = DEFAULT_ENCODING, max_frame: i
         body = frame.body.encode(encoding)
     except (UnicodeEncodeError, LookupError) as e:
         raise FrameError(f"cannot encode the text as {encoding}: {e}") from None
-    data = (sender + str(frame.msg_id).rjust(MSGID_SIZE).encode("ascii")
-            + (b"1" if frame.wants_confirmation else b"0") + (b"1" if frame.system else b"0") + body)
+    data = (
+        sender
+        + str(frame.msg_id).rjust(MSGID_SIZE).encode("ascii")
+        + (b"1" if frame.wants_confirmation else b"0")
+        + (b"1" if frame.system else b"0")
+        + body
+    )
     if len(data) > max_frame:
-        raise FrameError(f"message text is {len(body)} bytes as {encoding}; at most "
-                         f"{max_frame - HEADER_SIZE} fit in a {max_frame}-byte frame "
-                         f"({HEADER_SIZE}-byte header); nothing was sent")
+        raise FrameError(
+            f"message text is {len(body)} bytes as {encoding}; at most "
+            f"{max_frame - HEADER_SIZE} fit in a {max_frame}-byte frame "
+            f"({HEADER_SIZE}-byte header); nothing was sent"
+        )
     return data
 
 
@@ -110,18 +117,17 @@ def decode_frame(data: bytes) -> Frame | BadFrame:
     sender = decode_text(data[:NAME_SIZE].rstrip(b" \x00")).strip()
     if not sender or any(not c.isprintable() for c in sender):
         return BadFrame("bad-sender", len(data))
-    m = _DIGITS.fullmatch(data[NAME_SIZE:NAME_SIZE + MSGID_SIZE])
+    m = _DIGITS.fullmatch(data[NAME_SIZE : NAME_SIZE + MSGID_SIZE])
     if not m:
         return BadFrame("bad-id", len(data))
-    flags = data[NAME_SIZE + MSGID_SIZE:HEADER_SIZE]
+    flags = data[NAME_SIZE + MSGID_SIZE : HEADER_SIZE]
     if any(f not in b"01" for f in flags):
         return BadFrame("bad-flag", len(data))
-    return Frame(sender, int(m.group(1)), flags[0:1] == b"1", flags[1:2] == b"1",
-                 decode_text(data[HEADER_SIZE:]))
+    return Frame(sender, int(m.group(1)), flags[0:1] == b"1", flags[1:2] == b"1", decode_text(data[HEADER_SIZE:]))
 
 
 def conf_body(msg_id: int) -> str:
-    return f"{CONF} {msg_id}"                        # seed: "CONF "+LTRIM(STR(nMsgId))
+    return f"{CONF} {msg_id}"  # seed: "CONF "+LTRIM(STR(nMsgId))
 
 
 def parse_conf(body: str) -> int | None:
@@ -179,24 +185,36 @@ class Presence(collections.namedtuple("Presence", "name address online last_seen
 # --------------------------------------------------------------------------
 
 # Timing constants (seconds).
-RESEND_INTERVAL_S = 0.75         # IPMsg: retransmit an unanswered message every 750 ms
-RESENDS = 3                      # IPMsg: 3 resends before giving up
-DETECT_REPLY_MIN_S = 0.005       # IPMsg answers a broadcast entry after a random 5-1028 ms,
-DETECT_REPLY_MAX_S = 1.028       #   so one DETECT does not cause a reply storm
-DEDUP_WINDOW_S = 600.0           # (sender, id) pairs remembered to show a message once
-DEDUP_MAX = 10_000               # memory cap of the duplicate table
-PRESENCE_MAX = 4096              # memory cap of the presence table
-PENDING_MAX = 1024               # outstanding unconfirmed messages
+RESEND_INTERVAL_S = 0.75  # IPMsg: retransmit an unanswered message every 750 ms
+RESENDS = 3  # IPMsg: 3 resends before giving up
+DETECT_REPLY_MIN_S = 0.005  # IPMsg answers a broadcast entry after a random 5-1028 ms,
+DETECT_REPLY_MAX_S = 1.028  #   so one DETECT does not cause a reply storm
+DEDUP_WINDOW_S = 600.0  # (sender, id) pairs remembered to show a message once
+DEDUP_MAX = 10_000  # memory cap of the duplicate table
+PRESENCE_MAX = 4096  # memory cap of the presence table
+PENDING_MAX = 1024  # outstanding unconfirmed messages
 
 
 class _Pending:
     """A message waiting for its confirmation (``collect``: a broadcast, gathering them all)."""
 
-    __slots__ = ("msg_id", "target", "address", "data", "frame", "attempts", "next_at", "give_up_at",
-                 "collect", "confirmed_by", "resends")
+    __slots__ = (
+        "address",
+        "attempts",
+        "collect",
+        "confirmed_by",
+        "data",
+        "frame",
+        "give_up_at",
+        "msg_id",
+        "next_at",
+        "resends",
+        "target",
+    )
 
-    def __init__(self, msg_id, target, address, data, frame, attempts, next_at, give_up_at, collect,
-                 confirmed_by, resends):
+    def __init__(
+        self, msg_id, target, address, data, frame, attempts, next_at, give_up_at, collect, confirmed_by, resends
+    ):
         self.msg_id, self.target, self.address, self.data, self.frame = msg_id, target, address, data, frame
         self.attempts, self.next_at, self.give_up_at = attempts, next_at, give_up_at
         self.collect, self.confirmed_by, self.resends = collect, confirmed_by, resends
@@ -209,9 +227,18 @@ class Peer:
     returns events for the user and ``Transmit`` actions for the transport.
     """
 
-    def __init__(self, name: str, *, encoding: str = DEFAULT_ENCODING, max_frame: int = MAX_FRAME,
-                 resend_interval: float = RESEND_INTERVAL_S, resends: int = RESENDS,
-                 rng: random.Random | None = None, first_id: int | None = None, responsive: bool = True):
+    def __init__(
+        self,
+        name: str,
+        *,
+        encoding: str = DEFAULT_ENCODING,
+        max_frame: int = MAX_FRAME,
+        resend_interval: float = RESEND_INTERVAL_S,
+        resends: int = RESENDS,
+        rng: random.Random | None = None,
+        first_id: int | None = None,
+        responsive: bool = True,
+    ):
         """``responsive``: answer DETECT and confirm user messages (a listener); a
         short-lived ``send`` or ``detect`` process that shows nothing is not."""
         self.name = name
@@ -227,7 +254,7 @@ class Peer:
         self._seen: collections.OrderedDict[tuple[str, int], float] = collections.OrderedDict()
         self._pending: dict[int, _Pending] = {}
         self._scheduled: list[tuple[float, Transmit]] = []
-        self.presence: collections.OrderedDict[str, Presence] = collections.OrderedDict()   # least recent first
+        self.presence: collections.OrderedDict[str, Presence] = collections.OrderedDict()  # least recent first
 
     # -- sending ------------------------------------------------------------
 
@@ -237,8 +264,9 @@ class Peer:
         frame = Frame(self.name, msg_id, confirm, system, body)
         return frame, encode_frame(frame, encoding=self.encoding, max_frame=self.max_frame)
 
-    def _transmit(self, now: float, target: str, address: str | None, body: str, *,
-                  confirm: bool, system: bool) -> Transmit:
+    def _transmit(
+        self, now: float, target: str, address: str | None, body: str, *, confirm: bool, system: bool
+    ) -> Transmit:
         frame, data = self._frame(body, confirm=confirm, system=system)
         if target == "*":
             self._own_group_ids[frame.msg_id] = now
@@ -246,8 +274,10 @@ class Peer:
 
     def start(self, now: float) -> list:
         """Joining the group: DETECT then ONLINE to everyone (the seed's TurnOn)."""
-        return [self._transmit(now, "*", None, DETECT, confirm=True, system=True),
-                self._transmit(now, "*", None, ONLINE, confirm=False, system=True)]
+        return [
+            self._transmit(now, "*", None, DETECT, confirm=True, system=True),
+            self._transmit(now, "*", None, ONLINE, confirm=False, system=True),
+        ]
 
     def stop(self, now: float) -> list:
         """Leaving the group: OFFLINE to everyone (the seed's TurnOff)."""
@@ -256,9 +286,17 @@ class Peer:
     def detect(self, now: float) -> list:
         return [self._transmit(now, "*", None, DETECT, confirm=True, system=True)]
 
-    def send_text(self, now: float, target: str, address: str | None, text: str, *,
-                  track: bool = True, timeout: float | None = None,
-                  resends: int | None = None) -> tuple[int, list]:
+    def send_text(
+        self,
+        now: float,
+        target: str,
+        address: str | None,
+        text: str,
+        *,
+        track: bool = True,
+        timeout: float | None = None,
+        resends: int | None = None,
+    ) -> tuple[int, list]:
         """A user message, asking for confirmation (as the seed always does).
 
         With ``track``, a message to one peer is resent with the same id every
@@ -276,9 +314,18 @@ class Peer:
             if timeout is None:
                 timeout = (1 if group else resends + 1) * self.resend_interval
             self._pending[t.frame.msg_id] = _Pending(
-                t.frame.msg_id, target, address, t.data, t.frame, 1,
+                t.frame.msg_id,
+                target,
+                address,
+                t.data,
+                t.frame,
+                1,
                 now + self.resend_interval if resends > 0 and not group else None,
-                now + timeout, group, set(), resends)
+                now + timeout,
+                group,
+                set(),
+                resends,
+            )
         return t.frame.msg_id, [t]
 
     # -- receiving ----------------------------------------------------------
@@ -289,7 +336,7 @@ class Peer:
         if isinstance(frame, BadFrame):
             return [Dropped(frame.reason, now)]
         if frame.sender.upper() == self.name.upper() and frame.msg_id in self._own_group_ids:
-            return [Dropped("own", now)]                   # our own broadcast, looped back
+            return [Dropped("own", now)]  # our own broadcast, looped back
         out: list = []
         if not frame.system:
             out += self._on_user_message(now, frame, address)
@@ -325,8 +372,7 @@ class Peer:
         out: list = [MessageReceived(frame.sender, address, frame.msg_id, frame.body, duplicate, now)]
         if frame.wants_confirmation and self.responsive:
             # every copy is confirmed, so that a retransmission after a lost CONF ends
-            out.append(self._transmit(now, frame.sender, address, conf_body(frame.msg_id),
-                                      confirm=False, system=True))
+            out.append(self._transmit(now, frame.sender, address, conf_body(frame.msg_id), confirm=False, system=True))
         return out + self._presence(now, frame.sender, address, True)
 
     def _on_conf(self, now: float, frame: Frame, conf_id: int, address: str | None) -> list:
@@ -342,10 +388,10 @@ class Peer:
     def _presence(self, now: float, name: str, address: str | None, online: bool) -> list:
         key = name.upper()
         if key == self.name.upper():
-            return []                      # our own frames (a message to ".") say nothing of presence
+            return []  # our own frames (a message to ".") say nothing of presence
         old = self.presence.get(key)
         if old is None and len(self.presence) >= PRESENCE_MAX:
-            self.presence.popitem(last=False)            # the least recently seen
+            self.presence.popitem(last=False)  # the least recently seen
         self.presence[key] = Presence(name, address or (old.address if old else None), online, now)
         self.presence.move_to_end(key)
         if old is None or old.online != online:
@@ -369,7 +415,7 @@ class Peer:
                     out.append(DeliveryFailed(msg_id, p.target, p.attempts, now))
             elif p.next_at is not None and now >= p.next_at:
                 p.attempts += 1
-                out.append(Transmit(p.target, p.address, p.data, p.frame))      # the same id again
+                out.append(Transmit(p.target, p.address, p.data, p.frame))  # the same id again
                 p.next_at = now + self.resend_interval if p.attempts <= p.resends else None
         return out
 
@@ -409,18 +455,18 @@ class Peer:
 MS_SLOT = "@_MSClient_@"
 MS_MESSAGE_ID = 0xAABBCCDD
 MS_MESSAGE_SIZE = 32
-ANNOUNCE_INTERVAL_S = 1.0            # the seed's server broadcasts every second
-QUERY_PREFIX = "LANMSG\\QUERY\\"     # + the announced slot: queries go here, never to @_MSClient_@
+ANNOUNCE_INTERVAL_S = 1.0  # the seed's server broadcasts every second
+QUERY_PREFIX = "LANMSG\\QUERY\\"  # + the announced slot: queries go here, never to @_MSClient_@
 QUERY_MAGIC = b"LMDQ"
 QUERY_VERSION = 1
 # Announcers answer one query 0-2 ms apart: enough to spread 50 answers (about 150 bytes each)
 # over the asker's link instead of one burst; the asker's receive buffer holds them either way.
 # Every millisecond here is waited by each `discover` (the mean is half the maximum).
 ANSWER_JITTER_MAX_S = 0.002
-QUERY_RESEND_S = 1.0                 # discover repeats its query this often (a lost broadcast)
+QUERY_RESEND_S = 1.0  # discover repeats its query this often (a lost broadcast)
 
-import socket as _socket             # noqa: E402  (inet_aton/ntoa only: no I/O)
-import struct as _struct             # noqa: E402
+import socket as _socket  # noqa: E402  (inet_aton/ntoa only: no I/O)
+import struct as _struct  # noqa: E402
 
 _MS_FMT = _struct.Struct("<I20s4sI")
 
@@ -523,7 +569,7 @@ def decode_query(data: bytes) -> Query | BadFrame:
     if data[4] != QUERY_VERSION:
         return BadFrame("query-version", len(data))
     n = data[5]
-    name = data[6:6 + n]
+    name = data[6 : 6 + n]
     if n == 0 or len(name) != n or any(not 0x20 < c < 0x7F for c in name):
         return BadFrame("bad-reply-slot", len(data))
     return Query(name.decode("ascii"))

@@ -28,8 +28,9 @@ if ROOT not in sys.path:
 @pytest.fixture(autouse=True)
 def _broadcasts_stay_on_loopback(request):
     if request.node.get_closest_marker("lab") is None:
-        assert os.environ.get("LANMSG_BROADCAST") == LOOPBACK_BROADCAST, \
+        assert os.environ.get("LANMSG_BROADCAST") == LOOPBACK_BROADCAST, (
             "tests outside a lab namespace must confine broadcasts to loopback"
+        )
     yield
     if request.node.get_closest_marker("lab") is None:
         assert os.environ.get("LANMSG_BROADCAST") == LOOPBACK_BROADCAST
@@ -41,7 +42,7 @@ class ForbiddenDestination(AssertionError):
 
 def _loopback_only(address) -> None:
     if not (isinstance(address, tuple) and address and isinstance(address[0], str)):
-        return                                   # AF_UNIX (str/bytes paths, abstract names)
+        return  # AF_UNIX (str/bytes paths, abstract names)
     host = address[0]
     if host in ("", "localhost"):
         return
@@ -114,6 +115,7 @@ def port(monkeypatch):
 @pytest.fixture
 def config(port):
     import mailslot
+
     return mailslot.Config.from_env()
 
 
@@ -121,11 +123,13 @@ def config(port):
 def background(port):
     """Start ``lanmsg ARGS`` in the background with ``background(*args)``; killed after the test."""
     from lanmsg_proc import Background
+
     started = []
 
     def start(*args, **kw):
         started.append(Background(*args, **kw))
         return started[-1]
+
     yield start
     for proc in started:
         proc.kill()
@@ -135,27 +139,42 @@ def background(port):
 # Fuzzing and stress sizes (tests/test_fuzz.py, tests/test_lab_attack.py)
 # --------------------------------------------------------------------------
 
-FUZZ_EXAMPLES_DEFAULT = 60        # hypothesis examples per property in the normal suite (a few seconds)
+FUZZ_EXAMPLES_DEFAULT = 60  # hypothesis examples per property in the normal suite (a few seconds)
 FUZZ_PROFILE = "lanmsg-fuzz"
 
 
 def pytest_addoption(parser):
     group = parser.getgroup("lanmsg")
-    group.addoption("--fuzz-examples", type=int, default=FUZZ_EXAMPLES_DEFAULT, metavar="N",
-                    help="hypothesis examples per property of tests/test_fuzz.py "
-                         f"(default {FUZZ_EXAMPLES_DEFAULT}; the nightly long run uses 100000)")
-    group.addoption("--attack-scale", type=int, default=1, metavar="K",
-                    help="multiply the datagram counts of tests/test_lab_attack.py by K (default 1)")
+    group.addoption(
+        "--fuzz-examples",
+        type=int,
+        default=FUZZ_EXAMPLES_DEFAULT,
+        metavar="N",
+        help="hypothesis examples per property of tests/test_fuzz.py "
+        f"(default {FUZZ_EXAMPLES_DEFAULT}; the nightly long run uses 100000)",
+    )
+    group.addoption(
+        "--attack-scale",
+        type=int,
+        default=1,
+        metavar="K",
+        help="multiply the datagram counts of tests/test_lab_attack.py by K (default 1)",
+    )
 
 
 def pytest_configure(config):
     try:
         from hypothesis import HealthCheck, settings
-    except ImportError:              # only the property tests need hypothesis
+    except ImportError:  # only the property tests need hypothesis
         return
     # no example database: nothing is written into the repository, every run starts fresh
-    settings.register_profile(FUZZ_PROFILE, max_examples=max(1, config.getoption("fuzz_examples")),
-                              deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    settings.register_profile(
+        FUZZ_PROFILE,
+        max_examples=max(1, config.getoption("fuzz_examples")),
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
 
 
 _fuzz_cases_key = pytest.StashKey[dict]()

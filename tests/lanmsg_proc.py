@@ -11,8 +11,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def lanmsg(*args, input=None, timeout=30):
     """`python -m lanmsg ARGS` to completion: returncode, stdout, stderr."""
-    return subprocess.run([sys.executable, "-m", "lanmsg", *args], cwd=ROOT, input=input,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "lanmsg", *args], cwd=ROOT, input=input, capture_output=True, text=True, timeout=timeout
+    )
 
 
 class Background:
@@ -23,8 +24,14 @@ class Background:
     """
 
     def __init__(self, *args, ready=("listening", "announcing")):
-        self.proc = subprocess.Popen([sys.executable, "-m", "lanmsg", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, encoding="utf-8")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lanmsg", *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        )
         self.first = self.proc.stdout.readline()
         assert any(word in self.first for word in ready), self.proc.stderr.read()
         self.lines = []

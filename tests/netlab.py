@@ -52,12 +52,12 @@ import threading
 import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_NET = "10.213.0"        # first three octets of the lab's /24
+DEFAULT_NET = "10.213.0"  # first three octets of the lab's /24
 DEFAULT_PORT = 138
 MAX_HOSTS = 250
 NFT_TABLE = "lanmsglab"
-NETNS_ETC = "/etc/netns"        # ip netns exec mounts /etc/netns/<ns>/FILE over /etc/FILE
-COMMAND_TIMEOUT_S = 30          # for the ip/nft/sh commands that build and tear down a lab
+NETNS_ETC = "/etc/netns"  # ip netns exec mounts /etc/netns/<ns>/FILE over /etc/FILE
+COMMAND_TIMEOUT_S = 30  # for the ip/nft/sh commands that build and tear down a lab
 
 # <prefix> is "lm" + the owning process id + a per-process letter sequence.
 _PREFIX_RE = re.compile(r"^lm(\d+)([a-z]+)-(?:sw|h\d+)$")
@@ -95,20 +95,23 @@ def _need(name: str, package: str) -> str:
     return found
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def unavailable_reason() -> str | None:
     """Why no lab can be built here, or None when it can."""
     if not sys.platform.startswith("linux"):
         return "the network-namespace lab needs Linux"
     if os.geteuid() != 0:
-        return ("lab tests need root to build network namespaces; run them as root, "
-                "e.g. sudo python3 -m pytest -m lab")
+        return "lab tests need root to build network namespaces; run them as root, e.g. sudo python3 -m pytest -m lab"
     for name, package in (("ip", "iproute2"), ("unshare", "util-linux"), ("hostname", "hostname")):
         if tool(name) is None:
             return f"lab tests need `{name}` (Debian package {package})"
-    try:        # root in a container may still lack CAP_SYS_ADMIN: try what the lab does
-        probe = subprocess.run([tool("unshare"), "--net", "--uts", "--", tool("ip"), "link", "set", "lo", "up"],
-                               capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S)
+    try:  # root in a container may still lack CAP_SYS_ADMIN: try what the lab does
+        probe = subprocess.run(
+            [tool("unshare"), "--net", "--uts", "--", tool("ip"), "link", "set", "lo", "up"],
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT_S,
+        )
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"cannot create network namespaces here ({e})"
     if probe.returncode != 0:
@@ -138,6 +141,7 @@ def pytest_marks() -> list:
     build a lab (not root, iproute2/util-linux missing, no namespaces).
     """
     import pytest
+
     reason = unavailable_reason()
     return [pytest.mark.lab, pytest.mark.skipif(reason is not None, reason=reason or "lab available")]
 
@@ -148,8 +152,9 @@ def _run(argv, *, input: str | None = None, check: bool = True) -> subprocess.Co
     except subprocess.TimeoutExpired:
         raise LabError(f"{' '.join(argv)}: no answer in {COMMAND_TIMEOUT_S} s") from None
     if check and r.returncode != 0:
-        raise LabError(f"{' '.join(argv)} failed ({r.returncode}): {r.stderr.strip()}"
-                       + (f"\ninput:\n{input}" if input else ""))
+        raise LabError(
+            f"{' '.join(argv)} failed ({r.returncode}): {r.stderr.strip()}" + (f"\ninput:\n{input}" if input else "")
+        )
     return r
 
 
@@ -253,8 +258,7 @@ class LabProcess(subprocess.Popen):
             stream = getattr(self, which)
             if stream is not None:
                 self._open_streams += 1
-                t = threading.Thread(target=self._read, args=(stream, which), daemon=True,
-                                     name=f"lab-h{host}-{which}")
+                t = threading.Thread(target=self._read, args=(stream, which), daemon=True, name=f"lab-h{host}-{which}")
                 t.start()
                 self._readers.append(t)
 
@@ -282,8 +286,10 @@ class LabProcess(subprocess.Popen):
             return "".join(self._lines["stderr"])
 
     def _describe(self) -> str:
-        return (f"host {self.host}: {' '.join(map(str, self.args))}\n"
-                f"--- stdout ---\n{self.stdout_text}--- stderr ---\n{self.stderr_text}")
+        return (
+            f"host {self.host}: {' '.join(map(str, self.args))}\n"
+            f"--- stdout ---\n{self.stdout_text}--- stderr ---\n{self.stderr_text}"
+        )
 
     def wait_for_line(self, pattern: str, timeout: float = 15.0) -> str:
         """Wait until a stdout line matches ``pattern`` (re.search); return that line.
@@ -309,8 +315,10 @@ class LabProcess(subprocess.Popen):
                 self._cond.wait(min(remaining, 0.5))
         self.poll()
         state = "ended" if self.returncode is not None else f"still running after {timeout:g} s"
-        raise LabTimeout(f"no stdout line matching {pattern!r}; the process {state} "
-                         f"(exit code {self.returncode})\n{self._describe()}")
+        raise LabTimeout(
+            f"no stdout line matching {pattern!r}; the process {state} "
+            f"(exit code {self.returncode})\n{self._describe()}"
+        )
 
     def finish(self, timeout: float = 30.0) -> subprocess.CompletedProcess:
         """Wait for the process to end; return its exit code and complete output.
@@ -366,8 +374,15 @@ class Lab:
     the lab waits for the machine's name server, which the lab cannot reach.
     """
 
-    def __init__(self, hosts: int = 2, *, net: str | None = None, port: int = DEFAULT_PORT,
-                 unprivileged_ports: bool = False, empty_resolv_conf: bool = False):
+    def __init__(
+        self,
+        hosts: int = 2,
+        *,
+        net: str | None = None,
+        port: int = DEFAULT_PORT,
+        unprivileged_ports: bool = False,
+        empty_resolv_conf: bool = False,
+    ):
         if not isinstance(hosts, int) or not 1 <= hosts <= MAX_HOSTS:
             raise ValueError(f"hosts must be 1..{MAX_HOSTS}")
         net = net or os.environ.get("LANMSG_LAB_NET") or DEFAULT_NET
@@ -414,7 +429,7 @@ class Lab:
 
     # -- building and tearing down ------------------------------------------
 
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> Lab:
         self.up()
         return self
 
@@ -427,18 +442,23 @@ class Lab:
             raise LabUnavailable(reason)
         ip = _need("ip", "iproute2")
         cleanup_stale()
-        for ns in list_namespaces():            # our pid was reused: those are stale too
+        for ns in list_namespaces():  # our pid was reused: those are stale too
             if ns.startswith(self.prefix + "-"):
                 _delete_namespace(ns)
         try:
             self._add_namespace(self.switch)
-            self._sysctls(self.switch, {"net.ipv6.conf.all.disable_ipv6": 1,
-                                        "net.ipv6.conf.default.disable_ipv6": 1})
-            _run([ip, "-n", self.switch, "-batch", "-"], input="\n".join([
-                "link set lo up",
-                "link add br0 type bridge stp_state 0 mcast_snooping 0",
-                "link set br0 up",
-            ]) + "\n")
+            self._sysctls(self.switch, {"net.ipv6.conf.all.disable_ipv6": 1, "net.ipv6.conf.default.disable_ipv6": 1})
+            _run(
+                [ip, "-n", self.switch, "-batch", "-"],
+                input="\n".join(
+                    [
+                        "link set lo up",
+                        "link add br0 type bridge stp_state 0 mcast_snooping 0",
+                        "link set br0 up",
+                    ]
+                )
+                + "\n",
+            )
             a, b, c = (int(x) for x in self.net.split("."))
             for i in range(1, self.hosts + 1):
                 ns = self.ns(i)
@@ -451,15 +471,23 @@ class Lab:
                     sysctls["net.ipv4.ip_unprivileged_port_start"] = 0
                 self._sysctls(ns, sysctls)
                 mac = f"02:{a:02x}:{b:02x}:{c:02x}:00:{i:02x}"
-                _run([ip, "-n", ns, "-batch", "-"], input="\n".join([
-                    "link set lo up",
-                    f"link add eth0 address {mac} type veth peer name p{i} netns {self.switch}",
-                    f"addr add {self.addr(i)}/24 broadcast {self.broadcast} dev eth0",
-                    "link set eth0 up",
-                    "route add default dev eth0",
-                ]) + "\n")
-            _run([ip, "-n", self.switch, "-batch", "-"], input="".join(
-                f"link set p{i} master br0 up\n" for i in range(1, self.hosts + 1)))
+                _run(
+                    [ip, "-n", ns, "-batch", "-"],
+                    input="\n".join(
+                        [
+                            "link set lo up",
+                            f"link add eth0 address {mac} type veth peer name p{i} netns {self.switch}",
+                            f"addr add {self.addr(i)}/24 broadcast {self.broadcast} dev eth0",
+                            "link set eth0 up",
+                            "route add default dev eth0",
+                        ]
+                    )
+                    + "\n",
+                )
+            _run(
+                [ip, "-n", self.switch, "-batch", "-"],
+                input="".join(f"link set p{i} master br0 up\n" for i in range(1, self.hosts + 1)),
+            )
         except BaseException:
             self.down()
             raise
@@ -475,7 +503,7 @@ class Lab:
             if not re.fullmatch(r"[a-z0-9_]+(\.[a-z0-9_]+)+", key):
                 raise ValueError(f"bad sysctl name {key!r}")
             path = "/proc/sys/" + key.replace(".", "/")
-            if key.startswith("net.ipv6."):      # a kernel without IPv6 has nothing to disable
+            if key.startswith("net.ipv6."):  # a kernel without IPv6 has nothing to disable
                 script.append(f"[ ! -e {path} ] || echo {int(value)} > {path}")
             else:
                 script.append(f"echo {int(value)} > {path}")
@@ -491,7 +519,7 @@ class Lab:
         for p in self._procs:
             try:
                 p.stop()
-            except Exception as e:             # keep tearing down
+            except Exception as e:  # keep tearing down
                 errors.append(e)
         self._procs.clear()
         hosts = [ns for ns in self._created if ns != self.switch]
@@ -522,18 +550,36 @@ class Lab:
 
     def command(self, i: int, argv, *, user: str | int | None = None) -> list[str]:
         """The command line that runs ``argv`` on host ``i`` (as ``user``, if given)."""
-        wrapped = [_need("ip", "iproute2"), "netns", "exec", self.ns(i),
-                   _need("unshare", "util-linux"), "--uts", "--",
-                   "sh", "-c", 'hostname "$0" && exec "$@"', self.hostname(i)]
+        wrapped = [
+            _need("ip", "iproute2"),
+            "netns",
+            "exec",
+            self.ns(i),
+            _need("unshare", "util-linux"),
+            "--uts",
+            "--",
+            "sh",
+            "-c",
+            'hostname "$0" && exec "$@"',
+            self.hostname(i),
+        ]
         if user is not None:
             uid, gid = _uid_gid(user)
-            wrapped += [_need("setpriv", "util-linux"), f"--reuid={uid}", f"--regid={gid}",
-                        "--clear-groups", "--"]
+            wrapped += [_need("setpriv", "util-linux"), f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--"]
         return wrapped + [str(a) for a in argv]
 
-    def popen(self, i: int, argv, *, env: dict | None = None, user: str | int | None = None,
-              cwd: str | None = None, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-              stderr=subprocess.PIPE) -> LabProcess:
+    def popen(
+        self,
+        i: int,
+        argv,
+        *,
+        env: dict | None = None,
+        user: str | int | None = None,
+        cwd: str | None = None,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) -> LabProcess:
         """Start ``argv`` on host ``i``; its output is collected (see LabProcess).
 
         ``env``: variables added to (None: removed from) ``self.env()``.
@@ -541,17 +587,33 @@ class Lab:
         """
         if not self._up:
             raise LabError("the lab is not up")
-        p = LabProcess(self.command(i, argv, user=user), host=i, env=self.env(env),
-                       cwd=cwd or REPO_ROOT, stdin=stdin, stdout=stdout, stderr=stderr,
-                       text=True, errors="replace", start_new_session=True)
+        p = LabProcess(
+            self.command(i, argv, user=user),
+            host=i,
+            env=self.env(env),
+            cwd=cwd or REPO_ROOT,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
         self._procs.append(p)
         return p
 
-    def run(self, i: int, argv, *, env: dict | None = None, user: str | int | None = None,
-            timeout: float = 30.0, input: str | None = None) -> subprocess.CompletedProcess:
+    def run(
+        self,
+        i: int,
+        argv,
+        *,
+        env: dict | None = None,
+        user: str | int | None = None,
+        timeout: float = 30.0,
+        input: str | None = None,
+    ) -> subprocess.CompletedProcess:
         """Run ``argv`` on host ``i`` to completion; LabTimeout after ``timeout`` seconds."""
-        p = self.popen(i, argv, env=env, user=user,
-                       stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL)
+        p = self.popen(i, argv, env=env, user=user, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL)
         if input is not None:
             try:
                 p.stdin.write(input)
@@ -569,14 +631,20 @@ class Lab:
         if user is None:
             return sys.executable
         candidates = []
-        for c in (sys.executable, os.path.realpath(sys.executable),
-                  shutil.which("python3", path=os.defpath), shutil.which("python3")):
+        for c in (
+            sys.executable,
+            os.path.realpath(sys.executable),
+            shutil.which("python3", path=os.defpath),
+            shutil.which("python3"),
+        ):
             if c and c not in candidates:
                 candidates.append(c)
         # os.access: an interpreter under a directory the user cannot enter may still
         # start, then fall back to another installation's standard library
-        probe = ("import os, sys, mailslot; "
-                 "sys.exit(0 if sys.version_info >= (3, 10) and os.access(sys.executable, os.X_OK) else 1)")
+        probe = (
+            "import os, sys, mailslot; "
+            "sys.exit(0 if sys.version_info >= (3, 10) and os.access(sys.executable, os.X_OK) else 1)"
+        )
         for c in candidates:
             try:
                 if self.run(1, [c, "-c", probe], user=user, timeout=20).returncode == 0:
@@ -608,16 +676,17 @@ class Lab:
         lines = [f"add table netdev {NFT_TABLE}"]
         for d, hook in (("out", "ingress"), ("in", "egress")):
             chain = f"h{i}_{d}"
-            lines.append(f'add chain netdev {NFT_TABLE} {chain} {{ type filter hook {hook} '
-                         f'device "p{i}" priority 0; policy accept; }}')
+            lines.append(
+                f"add chain netdev {NFT_TABLE} {chain} {{ type filter hook {hook} "
+                f'device "p{i}" priority 0; policy accept; }}'
+            )
             if basis_points and direction in (d, "both"):
                 lines.append(f"flush chain netdev {NFT_TABLE} {chain}")
                 match = f"numgen random mod 10000 < {basis_points} " if basis_points < 10000 else ""
                 lines.append(f"add rule netdev {NFT_TABLE} {chain} {match}counter drop")
             else:
                 lines.append(f"delete chain netdev {NFT_TABLE} {chain}")
-        _run([_need("ip", "iproute2"), "netns", "exec", self.switch, nft, "-f", "-"],
-             input="\n".join(lines) + "\n")
+        _run([_need("ip", "iproute2"), "netns", "exec", self.switch, nft, "-f", "-"], input="\n".join(lines) + "\n")
 
 
 def _uid_gid(user: str | int) -> tuple[int, int]:
@@ -667,8 +736,10 @@ def _check(n: int) -> int:
                 ok += 1
             else:
                 print(f"host {i}: {out.strip() or p.stderr_text.strip()}", file=sys.stderr)
-    print(f"check: {ok}/{n - 1} hosts received the broadcast from host 1 "
-          f"(lab built in {built:.2f} s, {time.monotonic() - started:.2f} s in all)")
+    print(
+        f"check: {ok}/{n - 1} hosts received the broadcast from host 1 "
+        f"(lab built in {built:.2f} s, {time.monotonic() - started:.2f} s in all)"
+    )
     return 0 if ok == n - 1 else 1
 
 

@@ -23,12 +23,17 @@ from lanmsg.messenger import Node, Settings
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))
-NOW = 1_700_000_000.0                       # a wall-clock time, seconds since the epoch
+NOW = 1_700_000_000.0  # a wall-clock time, seconds since the epoch
 
 
 def fox_frame(sender, msg_id, text, conf=True, system=False) -> bytes:
-    return (sender.ljust(24).encode("latin-1") + str(msg_id).rjust(12).encode()
-            + (b"1" if conf else b"0") + (b"1" if system else b"0") + text.encode())
+    return (
+        sender.ljust(24).encode("latin-1")
+        + str(msg_id).rjust(12).encode()
+        + (b"1" if conf else b"0")
+        + (b"1" if system else b"0")
+        + text.encode()
+    )
 
 
 def reason(verifier, data, *, slot="foxapp", now=NOW):
@@ -46,9 +51,9 @@ def test_sealed_frame_is_payload_magic_timestamp_and_hmac_of_slot_time_and_paylo
     payload = fox_frame("ALICE", 42, "hello")
     data = auth.seal(KEY, payload, slot="\\\\.\\mailslot\\foxapp", now=NOW + 0.1234)
     assert len(data) == len(payload) + auth.TRAILER_SIZE == len(payload) + 44
-    assert data[:len(payload)] == payload
-    assert data[len(payload):len(payload) + 4] == b"LMA1"
-    stamp = data[len(payload) + 4:len(payload) + 12]
+    assert data[: len(payload)] == payload
+    assert data[len(payload) : len(payload) + 4] == b"LMA1"
+    stamp = data[len(payload) + 4 : len(payload) + 12]
     assert struct.unpack(">Q", stamp)[0] == 1_700_000_000_123
     want = hmac.new(KEY, b"lanmsg-auth-v1\x00FOXAPP\x00" + stamp + payload, hashlib.sha256).digest()
     assert data[-32:] == want
@@ -98,8 +103,12 @@ def test_untagged_frames_as_the_foxpro_program_and_msserver_send_them():
 
 def test_stale_in_both_directions_and_the_window_is_inclusive():
     v = auth.Verifier(KEY, window_s=60)
-    for sent_at, expected in [(NOW - 60.5, "stale"), (NOW + 60.5, "stale"),
-                              (NOW - 60.0, "accepted"), (NOW + 60.0, "accepted")]:
+    for sent_at, expected in [
+        (NOW - 60.5, "stale"),
+        (NOW + 60.5, "stale"),
+        (NOW - 60.0, "accepted"),
+        (NOW + 60.0, "accepted"),
+    ]:
         assert reason(v, auth.seal(KEY, b"frame %r" % sent_at, slot="foxapp", now=sent_at)) == expected, sent_at
     short = auth.Verifier(KEY, window_s=2)
     assert reason(short, auth.seal(KEY, b"f", slot="foxapp", now=NOW - 3)) == "stale"
@@ -112,7 +121,7 @@ def test_a_replay_within_the_window_is_refused_and_after_it_is_stale():
     assert reason(v, data, now=NOW + 1) == "replayed"
     assert reason(v, data, now=NOW + 59) == "replayed"
     assert reason(v, data, now=NOW + 61) == "stale"
-    assert len(v) == 0                                    # forgotten once out of the window
+    assert len(v) == 0  # forgotten once out of the window
 
 
 def test_a_refused_frame_is_not_remembered():
@@ -131,7 +140,7 @@ def test_the_memory_of_tags_is_capped_and_keeps_the_newest():
         assert reason(v, data, now=NOW + 1) == "accepted"
         assert len(v) <= 10
     assert all(reason(v, data, now=NOW + 1) == "replayed" for data in frames[-10:])
-    assert reason(v, frames[0], now=NOW + 1) == "accepted"      # evicted: the messenger's dedup remains
+    assert reason(v, frames[0], now=NOW + 1) == "accepted"  # evicted: the messenger's dedup remains
 
 
 def test_open_raises_nothing_but_auth_error_for_any_bytes():
@@ -155,7 +164,7 @@ def test_open_raises_nothing_but_auth_error_for_any_bytes():
 def test_looks_sealed_tells_a_keyed_frame_from_a_plain_one():
     assert auth.looks_sealed(auth.seal(KEY, b"frame", slot="foxapp", now=time.time()))
     assert not auth.looks_sealed(fox_frame("FOXPC", 1, "hello"))
-    assert not auth.looks_sealed(fox_frame("FOXPC", 1, "x" * 20 + "LMA1" + "y" * 40))    # text, not a time
+    assert not auth.looks_sealed(fox_frame("FOXPC", 1, "x" * 20 + "LMA1" + "y" * 40))  # text, not a time
 
 
 def test_bad_arguments_are_value_errors():
@@ -181,10 +190,18 @@ def test_key_files_round_trip_and_whitespace_is_ignored(tmp_path):
     assert len(auth.fingerprint(key)) == 16 and auth.fingerprint(key) != auth.fingerprint(OTHER_KEY)
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "not found"), ("abc", "expected 64 hex digits"), ("g" * 64, "expected 64 hex digits"),
-    ("00" * 33, "expected 64 hex digits"), ("00" * 32 + " 00", "expected 64 hex digits"),
-    (b"\xff" * 64, "expected 64 hex digits"), ("0" * 10_000, "expected 64 hex digits")])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "not found"),
+        ("abc", "expected 64 hex digits"),
+        ("g" * 64, "expected 64 hex digits"),
+        ("00" * 33, "expected 64 hex digits"),
+        ("00" * 32 + " 00", "expected 64 hex digits"),
+        (b"\xff" * 64, "expected 64 hex digits"),
+        ("0" * 10_000, "expected 64 hex digits"),
+    ],
+)
 def test_unusable_key_files_are_one_line_key_file_errors(tmp_path, content, message):
     path = tmp_path / "bad.key"
     if isinstance(content, bytes):
@@ -195,7 +212,7 @@ def test_unusable_key_files_are_one_line_key_file_errors(tmp_path, content, mess
         auth.load_key(str(path))
     assert message in str(e.value) and "\n" not in str(e.value)
     with pytest.raises(auth.KeyFileError):
-        auth.load_key(str(tmp_path))                      # a directory
+        auth.load_key(str(tmp_path))  # a directory
 
 
 # -- two keyed peers in memory -----------------------------------------------------------------------
@@ -211,8 +228,7 @@ class Clock:
 
 def keyed_node(name, key, clock):
     settings = Settings(transport="netbios", config=mailslot.Config(port=138, name=name), key=key)
-    return Node(settings, None, P.Peer(name, max_frame=settings.max_frame, rng=random.Random(name)),
-                wall_clock=clock)
+    return Node(settings, None, P.Peer(name, max_frame=settings.max_frame, rng=random.Random(name)), wall_clock=clock)
 
 
 def take(node, data, source_ip):
@@ -236,12 +252,12 @@ def test_two_keyed_peers_confirm_and_a_resend_after_a_lost_conf_is_confirmed_aga
     events = deliver(alice, bob, first, "127.0.0.1")
     shown = [e for e in events if isinstance(e, P.MessageReceived)]
     assert [(m.sender, m.text, m.duplicate) for m in shown] == [("ALICE", "lunch?", False)]
-    (lost_conf,) = [e for e in events if isinstance(e, P.Transmit)]     # never delivered
+    (lost_conf,) = [e for e in events if isinstance(e, P.Transmit)]  # never delivered
 
     clock.t += 0.75
     (resend,) = [a for a in alice.peer.tick(0.75) if isinstance(a, P.Transmit)]
-    assert resend.data == first.data                      # the peer resends the same frame ...
-    events = deliver(alice, bob, resend, "127.0.0.1")      # ... sealed again: not a replay
+    assert resend.data == first.data  # the peer resends the same frame ...
+    events = deliver(alice, bob, resend, "127.0.0.1")  # ... sealed again: not a replay
     assert [e.duplicate for e in events if isinstance(e, P.MessageReceived)] == [True]
     (conf,) = [e for e in events if isinstance(e, P.Transmit)]
     assert P.decode_frame(conf.data).body == P.decode_frame(lost_conf.data).body == f"CONF {msg_id}"
@@ -270,8 +286,7 @@ def test_a_byte_identical_copy_an_old_frame_and_a_wrong_key_are_dropped_and_coun
 
 
 def test_an_unkeyed_node_counts_keyed_frames_instead_of_showing_them():
-    plain = Node(Settings(transport="netbios", config=mailslot.Config(port=138, name="PLAIN")), None,
-                 P.Peer("PLAIN"))
+    plain = Node(Settings(transport="netbios", config=mailslot.Config(port=138, name="PLAIN")), None, P.Peer("PLAIN"))
     data = auth.seal(KEY, fox_frame("ALICE", 3, "secret group"), slot="foxapp", now=time.time())
     events = take(plain, data, "127.0.0.1")
     assert [type(e) for e in events] == [P.Dropped]
@@ -337,9 +352,14 @@ def test_keygen_writes_an_owner_only_key_and_never_overwrites_one(tmp_path):
 def test_a_bad_key_file_or_window_is_exit_2_with_one_line(tmp_path, port):
     bad = tmp_path / "bad.key"
     bad.write_text("not a key\n")
-    for args in (["detect", "--key-file", str(tmp_path / "missing")], ["listen", "--key-file", str(bad)],
-                 ["discover", "--key-file", str(bad)], ["announce", "--key-file", str(bad), "5000"],
-                 ["send", "--key-file", str(bad), ".", "x"], ["broadcast", "--key-file", str(bad), "x"]):
+    for args in (
+        ["detect", "--key-file", str(tmp_path / "missing")],
+        ["listen", "--key-file", str(bad)],
+        ["discover", "--key-file", str(bad)],
+        ["announce", "--key-file", str(bad), "5000"],
+        ["send", "--key-file", str(bad), ".", "x"],
+        ["broadcast", "--key-file", str(bad), "x"],
+    ):
         r = lanmsg(*args)
         assert r.returncode == 2, (args, r)
         assert r.stderr.count("\n") == 1 and r.stderr.startswith("lanmsg: error: key file"), r.stderr
@@ -378,8 +398,12 @@ def test_a_command_with_another_key_or_none_is_refused_by_the_local_listener(bac
     key, other = keys
     lst = background("listen", "--json", "--key-file", key, ready=("listening",))
     fp = auth.fingerprint(auth.load_key(key))
-    for args in (["send", ".", "no key"], ["send", "--key-file", other, ".", "other key"],
-                 ["detect", "--key-file", other], ["broadcast", "no key"]):
+    for args in (
+        ["send", ".", "no key"],
+        ["send", "--key-file", other, ".", "other key"],
+        ["detect", "--key-file", other],
+        ["broadcast", "no key"],
+    ):
         r = lanmsg(*args)
         assert r.returncode == 2, (args, r)
         assert f"listener on this machine runs with key {fp}" in r.stderr, r.stderr
@@ -397,8 +421,17 @@ def test_a_command_with_another_key_or_none_is_refused_by_the_local_listener(bac
 def test_forged_replayed_stale_and_untagged_frames_are_dropped_counted_and_never_shown(background, keys, config):
     key_path, other_path = keys
     key, other = auth.load_key(key_path), auth.load_key(other_path)
-    lst = background("listen", "--json", "--key-file", key_path, "--auth-window", "30",
-                     "--stats-interval", "0.2", ready=("listening",))
+    lst = background(
+        "listen",
+        "--json",
+        "--key-file",
+        key_path,
+        "--auth-window",
+        "30",
+        "--stats-interval",
+        "0.2",
+        ready=("listening",),
+    )
     now = time.time()
 
     def write(data):
@@ -411,10 +444,9 @@ def test_forged_replayed_stale_and_untagged_frames_are_dropped_counted_and_never
     write(auth.seal(key, fox_frame("ALICE", 5, "from the future"), slot="foxapp", now=now + 3600))
     good = auth.seal(key, fox_frame("ALICE", 6, "genuine"), slot="foxapp", now=now)
     write(good)
-    write(good)                                       # a replay
+    write(good)  # a replay
     want = {"auth-untagged": 1, "auth-bad-tag": 2, "auth-stale": 2, "auth-replayed": 1}
-    stats = wait_for_event(lst, "stats",
-                           lambda e: all(e["frames_dropped"].get(k) == n for k, n in want.items()))
+    stats = wait_for_event(lst, "stats", lambda e: all(e["frames_dropped"].get(k) == n for k, n in want.items()))
     assert stats["shown"] == 1
     assert lst.proc.poll() is None
     out, err = lst.stop()
@@ -428,8 +460,9 @@ def test_forged_replayed_stale_and_untagged_frames_are_dropped_counted_and_never
 def test_a_listener_without_a_key_counts_keyed_frames_and_shows_none(background, keys, config):
     key = auth.load_key(keys[0])
     lst = background("listen", "--json", ready=("listening",))
-    mailslot.write(".", "foxapp", auth.seal(key, fox_frame("ALICE", 9, "keyed"), slot="foxapp", now=time.time()),
-                   config=config)
+    mailslot.write(
+        ".", "foxapp", auth.seal(key, fox_frame("ALICE", 9, "keyed"), slot="foxapp", now=time.time()), config=config
+    )
     assert lanmsg("send", ".", "plain").returncode == 0
     out, _ = lst.stop()
     assert [e["text"] for e in events_of(out) if e["event"] == "message"] == ["plain"]
@@ -450,8 +483,9 @@ def test_too_long_text_names_both_limits_and_the_tag(keys, port):
 
 def test_announce_and_discover_with_the_key_find_each_other_and_without_it_nothing(background, keys):
     key, other = keys
-    ann = background("announce", "--json", "--key-file", key, "--ip", "127.0.0.1", "5000",
-                     "--interval", "0.5", ready=("announcing",))
+    ann = background(
+        "announce", "--json", "--key-file", key, "--ip", "127.0.0.1", "5000", "--interval", "0.5", ready=("announcing",)
+    )
     r = lanmsg("discover", "--key-file", key)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["127.0.0.1:5000"]
@@ -464,8 +498,8 @@ def test_announce_and_discover_with_the_key_find_each_other_and_without_it_nothi
     out, _ = ann.stop()
     (stopped,) = [e for e in events_of(out) if e["event"] == "stopped"]
     assert stopped["answers"] >= 1
-    assert stopped["frames_dropped"].get("auth-bad-tag", 0) >= 1        # the other key's queries
-    assert stopped["frames_dropped"].get("auth-untagged", 0) >= 1       # the plain discover's
+    assert stopped["frames_dropped"].get("auth-bad-tag", 0) >= 1  # the other key's queries
+    assert stopped["frames_dropped"].get("auth-untagged", 0) >= 1  # the plain discover's
 
 
 def test_a_keyed_discover_ignores_an_unkeyed_announcer(background, keys):

@@ -17,14 +17,27 @@ import netlab
 pytestmark = netlab.pytest_marks()
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMOKE_TIMEOUT_S = 240            # generous: the machine is shared
+SMOKE_TIMEOUT_S = 240  # generous: the machine is shared
 
 
 def test_a_smoke_run_of_the_suite_measures_every_case_and_writes_the_page(tmp_path):
     page, raw = tmp_path / "performance.md", tmp_path / "suite.json"
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "suite.py"), "--quick", "--no-install",
-                        "--out", str(page), "--json", str(raw)],
-                       cwd=ROOT, capture_output=True, text=True, timeout=SMOKE_TIMEOUT_S)
+    r = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "bench", "suite.py"),
+            "--quick",
+            "--no-install",
+            "--out",
+            str(page),
+            "--json",
+            str(raw),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=SMOKE_TIMEOUT_S,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     res = json.loads(raw.read_text())
     main = res["discovery"]["main"]
@@ -37,7 +50,13 @@ def test_a_smoke_run_of_the_suite_measures_every_case_and_writes_the_page(tmp_pa
     for case in ("floor", "help", "nowait", "send"):
         assert res["startup"][case]["failures"] == [], res["startup"][case]
     text = page.read_text()
-    for heading in ("### 1. Discovery latency", "### 2. Confirmed messages per second", "### 3. detect",
-                    "### 4. A listener under a flood", "### 5. Start-up", "### Summary"):
+    for heading in (
+        "### 1. Discovery latency",
+        "### 2. Confirmed messages per second",
+        "### 3. detect",
+        "### 4. A listener under a flood",
+        "### 5. Start-up",
+        "### Summary",
+    ):
         assert heading in text
     assert (tmp_path / "img" / "detect-answers.svg").read_text().startswith("<svg")

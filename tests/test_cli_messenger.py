@@ -19,7 +19,6 @@ import mailslot
 from lanmsg import output
 
 
-
 @pytest.fixture
 def listener(background):
     """Start ``lanmsg listen ARGS`` with ``listener(*args)``."""
@@ -27,8 +26,13 @@ def listener(background):
 
 
 def raw_frame(sender, msg_id, text, conf=True, system=False):
-    return (sender.ljust(24).encode("latin-1") + str(msg_id).rjust(12).encode()
-            + (b"1" if conf else b"0") + (b"1" if system else b"0") + text)
+    return (
+        sender.ljust(24).encode("latin-1")
+        + str(msg_id).rjust(12).encode()
+        + (b"1" if conf else b"0")
+        + (b"1" if system else b"0")
+        + text
+    )
 
 
 def test_send_to_this_machine_is_confirmed_and_shown_once(listener):
@@ -46,7 +50,7 @@ def test_send_without_a_listener_to_an_absent_peer_exits_1_within_its_timeout(po
     r = lanmsg("send", "--timeout", "1", "--retries", "1", "127.0.0.9", "anyone?")
     assert r.returncode == 1
     assert "no confirmation" in r.stderr
-    assert time.monotonic() - start < 20          # never hangs (generous: the machine is shared)
+    assert time.monotonic() - start < 20  # never hangs (generous: the machine is shared)
 
 
 def test_text_too_long_is_refused_with_exit_2_and_nothing_is_sent(listener):
@@ -98,7 +102,7 @@ def test_a_thousand_random_and_mutated_frames_do_not_stop_the_listener(listener,
     events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert [e["text"] for e in events if e["event"] == "message"][-1] == "still alive"
     (stopped,) = [e for e in events if e["event"] == "stopped"]
-    assert sum(stopped["frames_dropped"].values()) > 400       # the broken ones were counted
+    assert sum(stopped["frames_dropped"].values()) > 400  # the broken ones were counted
     assert "Traceback" not in err
 
 
@@ -132,7 +136,7 @@ def test_a_torn_last_line_does_not_break_the_log(tmp_path):
     log.append({"dir": "in", "text": "one"})
     log.close()
     with open(path, "ab") as f:
-        f.write(b'{"dir": "in", "text": "tor')          # a crash mid-write
+        f.write(b'{"dir": "in", "text": "tor')  # a crash mid-write
     log = output.MessageLog(str(path))
     log.append({"dir": "in", "text": "two"})
     log.close()
@@ -165,10 +169,15 @@ def test_a_listener_stopped_in_the_middle_of_a_flood_exits_at_once(listener, por
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         for i in range(30000):
             frame = raw_frame("FLOOD", 100000 + i, b"flood", conf=False)
-            d = mailslot.build_datagram(msg_type=mailslot.MSG_DIRECT_UNIQUE, source="FLOODER",
-                                        destination=mailslot.NetbiosName("LANMSGTEST", 0x00),
-                                        mailslot="FOXAPP", data=frame, source_ip="127.0.0.1",
-                                        dgm_id=i & 0xFFFF)
+            d = mailslot.build_datagram(
+                msg_type=mailslot.MSG_DIRECT_UNIQUE,
+                source="FLOODER",
+                destination=mailslot.NetbiosName("LANMSGTEST", 0x00),
+                mailslot="FOXAPP",
+                data=frame,
+                source_ip="127.0.0.1",
+                dgm_id=i & 0xFFFF,
+            )
             s.sendto(mailslot.encode_datagram(d), ("127.0.0.1", port))
     lst.proc.send_signal(signal.SIGTERM)
     try:
@@ -217,8 +226,15 @@ def test_bad_usage_exits_2_with_one_line():
 
 def test_one_shot_sends_in_parallel_all_get_through(listener, port):
     lst = listener()
-    procs = [subprocess.Popen([sys.executable, "-m", "lanmsg", "send", ".", f"parallel {i}"], cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(5)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "lanmsg", "send", ".", f"parallel {i}"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(5)
+    ]
     assert [p.wait(timeout=60) for p in procs] == [0] * 5
     out, _ = lst.stop()
     for i in range(5):
@@ -227,7 +243,7 @@ def test_one_shot_sends_in_parallel_all_get_through(listener, port):
 
 def test_ctrl_c_ends_the_listener_cleanly(listener):
     lst = listener("--json")
-    lst.proc.send_signal(signal.SIGINT)                     # what Ctrl-C sends
+    lst.proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
     lst.proc.wait(timeout=10)
     lst.reader.join(timeout=10)
     events = [json.loads(line) for line in lst.lines if line.startswith("{")]
@@ -239,9 +255,10 @@ def test_offline_is_broadcast_when_the_listener_stops(listener, config):
     # a second group member on this machine cannot exist (the slot is exclusive), so watch
     # the wire: the OFFLINE frame goes to \\*\mailslot\foxapp, i.e. 127.255.255.255 here
     import socket as _socket
+
     watch = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
     watch.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
-    watch.bind(("127.255.255.255", config.port))          # bound to the broadcast address: broadcasts only
+    watch.bind(("127.255.255.255", config.port))  # bound to the broadcast address: broadcasts only
     watch.settimeout(10)
     try:
         lst = listener()
@@ -251,11 +268,11 @@ def test_offline_is_broadcast_when_the_listener_stops(listener, config):
         while True:
             try:
                 data = watch.recv(2048)
-            except _socket.timeout:
+            except TimeoutError:
                 break
             bodies.append(mailslot.decode_datagram(data).data[36:])
             if bodies[-1] == b"01OFFLINE":
                 break
     finally:
         watch.close()
-    assert b"01OFFLINE" in bodies, bodies                  # conf 0, system 1, OFFLINE
+    assert b"01OFFLINE" in bodies, bodies  # conf 0, system 1, OFFLINE

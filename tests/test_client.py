@@ -9,9 +9,9 @@ import json
 import sys
 import textwrap
 
+import netlab
 import pytest
 
-import netlab
 from lanmsg import auth
 from lanmsg import protocol as P
 from lanmsg.client import Confirmation, Messenger, NotConfirmed, OnlinePeer, discover
@@ -63,9 +63,8 @@ def test_no_listener_owns_the_slot_itself_and_an_absent_peer_raises_not_confirme
 
 
 def test_an_unknown_name_raises_not_confirmed(port):
-    with Messenger() as m:
-        with pytest.raises(NotConfirmed, match="no peer named"):
-            m.send("NOBODY", "hello?", timeout=0.5)
+    with Messenger() as m, pytest.raises(NotConfirmed, match="no peer named"):
+        m.send("NOBODY", "hello?", timeout=0.5)
 
 
 def test_detect_and_broadcast_with_nobody_else_return_empty_lists(port):
@@ -94,9 +93,8 @@ def test_settings_and_options_are_not_mixed(port):
 
 
 def test_bad_retries_are_refused(port):
-    with Messenger() as m:
-        with pytest.raises(ValueError):
-            m.send(".", "x", retries=-1)
+    with Messenger() as m, pytest.raises(ValueError):
+        m.send(".", "x", retries=-1)
 
 
 def test_discover_with_no_server_returns_an_empty_list(port):
@@ -134,7 +132,7 @@ def test_discover_with_a_key_finds_only_the_keyed_announcer(background, tmp_path
     ann = background("announce", "5001", "--key-file", str(key_file), ready=("announcing",))
     try:
         found = discover(timeout=3, key=auth.load_key(str(key_file)))
-        assert discover(timeout=0.5) == []                  # an unkeyed client does not take its answer
+        assert discover(timeout=0.5) == []  # an unkeyed client does not take its answer
     finally:
         ann.stop()
     assert found and found[0].port == 5001
@@ -170,8 +168,9 @@ def test_between_two_hosts_every_message_is_confirmed_by_address_and_by_name():
         for i in (2, 3):
             listeners[i] = lab.popen(i, [sys.executable, "-m", "lanmsg", "listen"])
             listeners[i].wait_for_line("listening as")
-        r = lab.run(1, [sys.executable, "-c", LAB_SCRIPT, lab.addr(2), lab.hostname(2).upper(), f"{lab.net}.99"],
-                    timeout=60)
+        r = lab.run(
+            1, [sys.executable, "-c", LAB_SCRIPT, lab.addr(2), lab.hostname(2).upper(), f"{lab.net}.99"], timeout=60
+        )
         assert r.returncode == 0, r.stderr
         out = json.loads(r.stdout.strip().splitlines()[-1])
         for p in listeners.values():

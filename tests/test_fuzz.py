@@ -25,16 +25,17 @@ import socket
 import struct
 
 import pytest
-from hypothesis import assume, given, settings, strategies as st
+from conftest import FUZZ_PROFILE
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import mailslot
-from conftest import FUZZ_PROFILE
 from lanmsg import auth, output
 from lanmsg import protocol as P
 from mailslot import DecodeError, NetbiosName
 
 FUZZ = settings.get_profile(FUZZ_PROFILE)
-CASES = collections.Counter()           # examples run by the current property (terminal summary)
+CASES = collections.Counter()  # examples run by the current property (terminal summary)
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +55,7 @@ def case() -> None:
 # Mutations of valid encodings
 # --------------------------------------------------------------------------
 
-ANYWHERE = st.integers(0, 2**16)          # a position, taken modulo the length of what it edits
+ANYWHERE = st.integers(0, 2**16)  # a position, taken modulo the length of what it edits
 
 edits = st.one_of(
     st.tuples(st.just("flip"), ANYWHERE, st.integers(0, 7)),
@@ -63,7 +64,7 @@ edits = st.one_of(
     st.tuples(st.just("extend"), st.binary(min_size=1, max_size=64)),
     st.tuples(st.just("insert"), ANYWHERE, st.binary(min_size=1, max_size=16)),
     st.tuples(st.just("delete"), ANYWHERE, st.integers(1, 16)),
-    st.tuples(st.just("splice"), ANYWHERE, ANYWHERE),       # this one's head, the other's tail
+    st.tuples(st.just("splice"), ANYWHERE, ANYWHERE),  # this one's head, the other's tail
 )
 
 
@@ -83,9 +84,9 @@ def mutate(data: bytes, ops, other: bytes) -> bytes:
         elif kind == "insert":
             buf[at:at] = args[1]
         elif kind == "delete":
-            del buf[at:at + args[1]]
+            del buf[at : at + args[1]]
         elif kind == "splice":
-            buf = buf[:at] + other[args[1] % (len(other) + 1):]
+            buf = buf[:at] + other[args[1] % (len(other) + 1) :]
     return bytes(buf)
 
 
@@ -99,28 +100,51 @@ def mutated(valid: st.SearchStrategy) -> st.SearchStrategy:
 # --------------------------------------------------------------------------
 
 nb_text = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_!$%&'()^~{}", min_size=1, max_size=15)
-odd_nb_text = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=255), min_size=1, max_size=15) \
-    .filter(lambda s: s.rstrip(" ") == s and s != "*" and not s.startswith("\x01\x02"))
-scope = st.one_of(st.just(""), st.lists(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1,
-                                                max_size=12), min_size=1, max_size=3).map(".".join))
-nb_names = st.one_of(st.builds(NetbiosName, nb_text, st.integers(0, 255), scope),
-                     st.builds(NetbiosName, odd_nb_text, st.integers(0, 255)),
-                     st.builds(NetbiosName, st.just("*"), st.integers(0, 255)))
+odd_nb_text = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=255), min_size=1, max_size=15).filter(
+    lambda s: s.rstrip(" ") == s and s != "*" and not s.startswith("\x01\x02")
+)
+scope = st.one_of(
+    st.just(""),
+    st.lists(
+        st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=12), min_size=1, max_size=3
+    ).map(".".join),
+)
+nb_names = st.one_of(
+    st.builds(NetbiosName, nb_text, st.integers(0, 255), scope),
+    st.builds(NetbiosName, odd_nb_text, st.integers(0, 255)),
+    st.builds(NetbiosName, st.just("*"), st.integers(0, 255)),
+)
 ms_char = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
-mailslots = st.builds(lambda p, rest: p + rest, st.sampled_from(["\\MAILSLOT\\", "\\mailslot\\", "\\MailSlot\\"]),
-                      st.text(alphabet=ms_char, min_size=0, max_size=60))
+mailslots = st.builds(
+    lambda p, rest: p + rest,
+    st.sampled_from(["\\MAILSLOT\\", "\\mailslot\\", "\\MailSlot\\"]),
+    st.text(alphabet=ms_char, min_size=0, max_size=60),
+)
 u16s = st.integers(0, 0xFFFF)
-ipv4 = st.integers(0, 2 ** 32 - 1).map(lambda n: socket.inet_ntoa(n.to_bytes(4, "big")))
+ipv4 = st.integers(0, 2**32 - 1).map(lambda n: socket.inet_ntoa(n.to_bytes(4, "big")))
 
 datagrams = st.builds(
     mailslot.Datagram,
     msg_type=st.sampled_from([0x10, 0x11, 0x12]),
-    source_name=nb_names, destination_name=nb_names, mailslot=mailslots,
-    data=st.binary(max_size=600), dgm_id=u16s, source_ip=ipv4, source_port=u16s,
+    source_name=nb_names,
+    destination_name=nb_names,
+    mailslot=mailslots,
+    data=st.binary(max_size=600),
+    dgm_id=u16s,
+    source_ip=ipv4,
+    source_port=u16s,
     flags=st.sampled_from([0x02, 0x06, 0x0A, 0x0E]),
-    smb_flags=st.integers(0, 255), smb_flags2=u16s, pid_low=u16s, tid=u16s, uid=u16s, mid=u16s,
-    max_parameter_count=u16s, trans_flags=u16s, timeout=st.integers(0, 2 ** 32 - 1),
-    priority=u16s, mailslot_class=u16s,
+    smb_flags=st.integers(0, 255),
+    smb_flags2=u16s,
+    pid_low=u16s,
+    tid=u16s,
+    uid=u16s,
+    mid=u16s,
+    max_parameter_count=u16s,
+    trans_flags=u16s,
+    timeout=st.integers(0, 2**32 - 1),
+    priority=u16s,
+    mailslot_class=u16s,
     padding=st.one_of(st.none(), st.binary(max_size=7)),
     parameter_offset=st.one_of(st.none(), u16s),
     byte_count=st.one_of(st.none(), u16s),
@@ -153,8 +177,22 @@ def test_datagram_round_trip(d):
     case()
     payload = mailslot.encode_datagram(d)
     got = mailslot.decode_datagram(payload)
-    for field in ("msg_type", "source_name", "destination_name", "mailslot", "data", "dgm_id", "source_ip",
-                  "source_port", "flags", "priority", "mailslot_class", "trailing", "pid_low", "timeout"):
+    for field in (
+        "msg_type",
+        "source_name",
+        "destination_name",
+        "mailslot",
+        "data",
+        "dgm_id",
+        "source_ip",
+        "source_port",
+        "flags",
+        "priority",
+        "mailslot_class",
+        "trailing",
+        "pid_low",
+        "timeout",
+    ):
         assert getattr(got, field) == getattr(d, field), field
     assert mailslot.encode_datagram(got) == payload
     assert struct.unpack_from(">H", payload, 10)[0] == len(payload) - 14
@@ -181,7 +219,7 @@ def test_datagram_random_smb_part_behind_valid_names(valid, tail, cut):
     case()
     end_of_names = mailslot.decode_name(valid, mailslot.decode_name(valid, 14)[1])[1]
     smb = valid[end_of_names:]
-    buf = valid[:end_of_names] + smb[:cut % (len(smb) + 1)] + tail
+    buf = valid[:end_of_names] + smb[: cut % (len(smb) + 1)] + tail
     decode_or_decode_error(with_dgm_length_fixed(buf))
 
 
@@ -209,8 +247,12 @@ def test_name_random_and_mutated(buf, offset):
     assert mailslot.encode_name(nb) == buf[offset:end]
 
 
-envelopes = st.builds(mailslot.encode_envelope, st.sampled_from([mailslot.ENVELOPE_LOCAL, mailslot.ENVELOPE_FORWARDED]),
-                      st.tuples(ipv4, u16s), st.binary(max_size=100))
+envelopes = st.builds(
+    mailslot.encode_envelope,
+    st.sampled_from([mailslot.ENVELOPE_LOCAL, mailslot.ENVELOPE_FORWARDED]),
+    st.tuples(ipv4, u16s),
+    st.binary(max_size=100),
+)
 
 
 @FUZZ
@@ -229,31 +271,51 @@ def test_envelope_random_mutated_and_round_trip(buf):
 # --------------------------------------------------------------------------
 
 # a sender as decode_frame gives it back: printable, no surrounding spaces, at most 24 bytes
-NOT_PRINTABLE = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs")      # str.isprintable() is False (but " ")
-senders = st.text(alphabet=st.one_of(st.characters(blacklist_categories=NOT_PRINTABLE), st.just(" ")),
-                  min_size=1, max_size=24).map(str.strip).filter(lambda s: s and len(s.encode("utf-8")) <= P.NAME_SIZE)
-cp1252_senders = st.text(alphabet=st.one_of(st.characters(codec="cp1252", blacklist_categories=NOT_PRINTABLE),
-                                            st.just(" ")), min_size=1, max_size=24).map(str.strip).filter(bool)
-msg_ids = st.integers(0, 10 ** P.MSGID_SIZE - 1)
-bodies = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=P.MAX_FRAME) \
-    .filter(lambda b: len(b.encode("utf-8")) <= P.max_text_bytes())
+NOT_PRINTABLE = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs")  # str.isprintable() is False (but " ")
+senders = (
+    st.text(
+        alphabet=st.one_of(st.characters(blacklist_categories=NOT_PRINTABLE), st.just(" ")), min_size=1, max_size=24
+    )
+    .map(str.strip)
+    .filter(lambda s: s and len(s.encode("utf-8")) <= P.NAME_SIZE)
+)
+cp1252_senders = (
+    st.text(
+        alphabet=st.one_of(st.characters(codec="cp1252", blacklist_categories=NOT_PRINTABLE), st.just(" ")),
+        min_size=1,
+        max_size=24,
+    )
+    .map(str.strip)
+    .filter(bool)
+)
+msg_ids = st.integers(0, 10**P.MSGID_SIZE - 1)
+bodies = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=P.MAX_FRAME).filter(
+    lambda b: len(b.encode("utf-8")) <= P.max_text_bytes()
+)
 frames = st.builds(P.Frame, senders, msg_ids, st.booleans(), st.booleans(), bodies)
-system_bodies = st.sampled_from([P.ONLINE, P.OFFLINE, P.DETECT, "CONF 1", "CONF 999999999999", "CONF  42 \r\n",
-                                 "DETECT\x00\x00", "ONLINE \r\n"])
+system_bodies = st.sampled_from(
+    [P.ONLINE, P.OFFLINE, P.DETECT, "CONF 1", "CONF 999999999999", "CONF  42 \r\n", "DETECT\x00\x00", "ONLINE \r\n"]
+)
 system_frames = st.builds(P.Frame, senders, msg_ids, st.booleans(), st.just(True), system_bodies)
 
 
 def seed_frame(sender: bytes, msg_id: int, conf: bool, system: bool, body: bytes) -> bytes:
     """The FoxPro program's SendMessage: PADR(name, 24) + STR(id, 12) + flags + body (any bytes)."""
-    return (sender[:P.NAME_SIZE].ljust(P.NAME_SIZE, b" ") + str(msg_id).rjust(P.MSGID_SIZE).encode()
-            + (b"1" if conf else b"0") + (b"1" if system else b"0") + body)
+    return (
+        sender[: P.NAME_SIZE].ljust(P.NAME_SIZE, b" ")
+        + str(msg_id).rjust(P.MSGID_SIZE).encode()
+        + (b"1" if conf else b"0")
+        + (b"1" if system else b"0")
+        + body
+    )
 
 
 encoded_frames = st.one_of(
     frames.map(P.encode_frame),
     system_frames.map(P.encode_frame),
-    st.builds(seed_frame, st.binary(min_size=1, max_size=24), msg_ids, st.booleans(), st.booleans(),
-              st.binary(max_size=212)),
+    st.builds(
+        seed_frame, st.binary(min_size=1, max_size=24), msg_ids, st.booleans(), st.booleans(), st.binary(max_size=212)
+    ),
 )
 
 
@@ -264,7 +326,7 @@ def decode_frame_contract(raw: bytes):
         assert got.reason in ("short", "bad-sender", "bad-id", "bad-flag") and got.size == len(raw), got
         return None
     assert got.sender and got.sender == got.sender.strip() and got.sender.isprintable()
-    assert 0 <= got.msg_id < 10 ** P.MSGID_SIZE
+    assert 0 <= got.msg_id < 10**P.MSGID_SIZE
     assert isinstance(got.body, str)
     # what was read is written back as the same frame (any length: max_frame lifted)
     if len(got.sender.encode("utf-8")) <= P.NAME_SIZE:
@@ -283,12 +345,20 @@ def test_frame_round_trip(frame):
 
 
 @FUZZ
-@given(st.builds(P.Frame, cp1252_senders, msg_ids, st.booleans(), st.booleans(),
-                 st.text(alphabet=st.characters(codec="cp1252"), max_size=P.max_text_bytes())))
+@given(
+    st.builds(
+        P.Frame,
+        cp1252_senders,
+        msg_ids,
+        st.booleans(),
+        st.booleans(),
+        st.text(alphabet=st.characters(codec="cp1252"), max_size=P.max_text_bytes()),
+    )
+)
 def test_frame_round_trip_cp1252(frame):
     """Text the seed's Windows peers send; read back as cp1252 unless the bytes are also valid UTF-8."""
     raw = P.encode_frame(frame, encoding="cp1252")
-    fields = (raw[:P.NAME_SIZE].rstrip(b" "), raw[P.HEADER_SIZE:])
+    fields = (raw[: P.NAME_SIZE].rstrip(b" "), raw[P.HEADER_SIZE :])
     assume(all(f.isascii() or not _is_utf8(f) for f in fields))
     case()
     assert P.decode_frame(raw) == frame
@@ -316,14 +386,28 @@ def test_frame_mutations(raw):
     decode_frame_contract(raw)
 
 
-PEER_EVENTS = (P.Transmit, P.MessageReceived, P.PresenceChanged, P.Confirmed, P.DeliveryFailed,
-               P.PeerAnswered, P.Dropped)
+PEER_EVENTS = (
+    P.Transmit,
+    P.MessageReceived,
+    P.PresenceChanged,
+    P.Confirmed,
+    P.DeliveryFailed,
+    P.PeerAnswered,
+    P.Dropped,
+)
 
 
 @FUZZ
-@given(st.lists(st.tuples(st.floats(0, 2.0), st.one_of(encoded_frames, mutated(encoded_frames),
-                                                       st.binary(max_size=120)),
-                          st.sampled_from([None, "10.0.0.7", "10.0.0.8"])), max_size=12))
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0, 2.0),
+            st.one_of(encoded_frames, mutated(encoded_frames), st.binary(max_size=120)),
+            st.sampled_from([None, "10.0.0.7", "10.0.0.8"]),
+        ),
+        max_size=12,
+    )
+)
 def test_peer_takes_any_sequence_of_frames(arrivals):
     """What a listener's Peer does with hostile input: events and well-formed frames, nothing else."""
     case()
@@ -414,7 +498,7 @@ def test_query_random_and_mutated(raw):
     assert isinstance(got, (P.Query, P.BadFrame)), got
     if isinstance(got, P.Query):
         encoded = P.encode_query(got.reply_slot)
-        assert raw.startswith(encoded)            # bytes after the name are ignored
+        assert raw.startswith(encoded)  # bytes after the name are ignored
     else:
         assert got.size == len(raw)
 
@@ -428,8 +512,13 @@ slots = st.sampled_from(["foxapp", "FOXAPP", "@_MSClient_@", "LANMSG\\QUERY\\@_M
 # wall-clock times (s) inside the plausible range a keyed frame's timestamp has
 wall_times = st.floats(1.6e9, 2.2e9)
 payloads = st.one_of(encoded_frames, st.binary(max_size=300))
-sealed = st.builds(lambda key, payload, slot, now: (key, slot, now, auth.seal(key, payload, slot=slot, now=now)),
-                   keys, payloads, slots, wall_times)
+sealed = st.builds(
+    lambda key, payload, slot, now: (key, slot, now, auth.seal(key, payload, slot=slot, now=now)),
+    keys,
+    payloads,
+    slots,
+    wall_times,
+)
 
 
 def open_contract(verifier: auth.Verifier, data: bytes, slot: str, now: float):
@@ -451,7 +540,7 @@ def test_auth_round_trip_then_replay_refused(key, payload, slot, now, skew):
     assert data[-44:-40] == b"LMA1" and struct.unpack(">Q", data[-40:-32])[0] == round(now * 1000)
     assert auth.looks_sealed(data) and auth.strip_trailer(data) == payload
     v = auth.Verifier(key, window_s=60.0)
-    spelled = "\\\\.\\mailslot\\" + slot.lower()        # the same slot, spelled another way
+    spelled = "\\\\.\\mailslot\\" + slot.lower()  # the same slot, spelled another way
     assert v.open(data, slot=spelled, now=now + skew) == payload
     assert open_contract(v, data, slot, now + skew).reason == "replayed"
     assert len(v) == 1
@@ -487,10 +576,20 @@ def test_auth_any_change_to_a_sealed_frame_is_refused(item, ops, other):
 
 
 @FUZZ
-@given(keys, st.one_of(st.binary(max_size=200),
-                       st.builds(lambda p, stamp, tag: p + b"LMA1" + stamp + tag, st.binary(max_size=60),
-                                 st.binary(min_size=8, max_size=8), st.binary(min_size=32, max_size=32))),
-       slots, wall_times)
+@given(
+    keys,
+    st.one_of(
+        st.binary(max_size=200),
+        st.builds(
+            lambda p, stamp, tag: p + b"LMA1" + stamp + tag,
+            st.binary(max_size=60),
+            st.binary(min_size=8, max_size=8),
+            st.binary(min_size=32, max_size=32),
+        ),
+    ),
+    slots,
+    wall_times,
+)
 def test_auth_random_bytes(key, data, slot, now):
     case()
     got = open_contract(auth.Verifier(key), data, slot, now)
@@ -501,8 +600,7 @@ def test_auth_random_bytes(key, data, slot, now):
 
 
 @FUZZ
-@given(keys, st.lists(st.tuples(st.integers(0, 7), st.floats(0.0, 30.0)), min_size=1, max_size=40),
-       st.integers(1, 8))
+@given(keys, st.lists(st.tuples(st.integers(0, 7), st.floats(0.0, 30.0)), min_size=1, max_size=40), st.integers(1, 8))
 def test_auth_each_sealed_frame_opens_at_most_once(key, script, max_remembered):
     """Frames re-sent at random as the wall clock advances: each is shown once while it is
     remembered; the table never holds more than ``max_remembered`` tags."""
@@ -526,14 +624,16 @@ def test_auth_each_sealed_frame_opens_at_most_once(key, script, max_remembered):
 # The message log reader (lanmsg.output.read_log)
 # --------------------------------------------------------------------------
 
-records = st.dictionaries(st.text(max_size=8), st.one_of(st.text(max_size=20), st.integers(), st.none()),
-                          max_size=4)
+records = st.dictionaries(st.text(max_size=8), st.one_of(st.text(max_size=20), st.integers(), st.none()), max_size=4)
 
 
 @FUZZ
-@given(st.lists(st.one_of(records.map(lambda r: ("record", r)),
-                          st.binary(max_size=60).map(lambda b: ("junk", b))), max_size=10),
-       st.binary(max_size=40))
+@given(
+    st.lists(
+        st.one_of(records.map(lambda r: ("record", r)), st.binary(max_size=60).map(lambda b: ("junk", b))), max_size=10
+    ),
+    st.binary(max_size=40),
+)
 def test_read_log_skips_garbage_and_a_torn_tail(tmp_path_factory, items, torn_tail):
     """Complete records are all read back in order; junk lines and a torn last line are skipped."""
     path = tmp_path_factory.mktemp("log") / "messages.jsonl"

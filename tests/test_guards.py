@@ -20,7 +20,7 @@ def test_a_udp_connect_outside_loopback_is_refused():
 
 def test_a_sendto_outside_loopback_is_refused():
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.close()                  # a closed socket cannot send: a broken guard gives OSError, not a packet
+    s.close()  # a closed socket cannot send: a broken guard gives OSError, not a packet
     with pytest.raises(AssertionError, match="only to loopback"):
         s.sendto(b"x", ("198.51.100.7", 138))
     with pytest.raises(AssertionError, match="only to loopback"):

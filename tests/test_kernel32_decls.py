@@ -110,11 +110,18 @@ WINDOWS_TYPEDEFS = {
 
 # C scalar types on 64-bit Windows (LLP64, MSVC): (bits, signed).  wchar_t is UTF-16.
 WIN64_SCALARS = {
-    "char": (8, True), "signed char": (8, True), "unsigned char": (8, False),
-    "short": (16, True), "unsigned short": (16, False), "wchar_t": (16, False),
-    "int": (32, True), "unsigned int": (32, False),
-    "long": (32, True), "unsigned long": (32, False),
-    "long long": (64, True), "unsigned long long": (64, False),
+    "char": (8, True),
+    "signed char": (8, True),
+    "unsigned char": (8, False),
+    "short": (16, True),
+    "unsigned short": (16, False),
+    "wchar_t": (16, False),
+    "int": (32, True),
+    "unsigned int": (32, False),
+    "long": (32, True),
+    "unsigned long": (32, False),
+    "long long": (64, True),
+    "unsigned long long": (64, False),
 }
 WIN64_POINTER_BITS = 64
 
@@ -136,16 +143,27 @@ CTYPE_FOR = {
 # What the type code of each ctypes simple type is in C, sized for win64
 # (ctypes' codes name C types; their sizes are those of the platform's C ABI).
 CTYPES_CODE_WIN64 = {
-    "b": ("int", 8, True), "B": ("int", 8, False), "h": ("int", 16, True), "H": ("int", 16, False),
-    "i": ("int", 32, True), "I": ("int", 32, False), "l": ("int", 32, True), "L": ("int", 32, False),
-    "q": ("int", 64, True), "Q": ("int", 64, False), "u": ("int", 16, False),
-    "P": ("ptr", ("void",)), "z": ("ptr", ("int", 8, True)), "Z": ("ptr", ("int", 16, False)),
+    "b": ("int", 8, True),
+    "B": ("int", 8, False),
+    "h": ("int", 16, True),
+    "H": ("int", 16, False),
+    "i": ("int", 32, True),
+    "I": ("int", 32, False),
+    "l": ("int", 32, True),
+    "L": ("int", 32, False),
+    "q": ("int", 64, True),
+    "Q": ("int", 64, False),
+    "u": ("int", 16, False),
+    "P": ("ptr", ("void",)),
+    "z": ("ptr", ("int", 8, True)),
+    "Z": ("ptr", ("int", 16, False)),
 }
 
 
 # --------------------------------------------------------------------------
 # A small C declaration parser
 # --------------------------------------------------------------------------
+
 
 def parse_prototypes(text: str) -> dict[str, tuple[str, list[tuple[str, str]]]]:
     """``RET NAME(TYPE name, ...);`` declarations -> {NAME: (RET, [(TYPE, name), ...])}.
@@ -224,7 +242,7 @@ def same_on_win64(c, py) -> bool:
     """Same size, signedness and pointee; a pointer to a structure may be declared void *."""
     if c == py:
         return True
-    return (c[0] == py[0] == "ptr" and c[1][0] == "struct" and py[1][0] in ("void", "struct"))
+    return c[0] == py[0] == "ptr" and c[1][0] == "struct" and py[1][0] in ("void", "struct")
 
 
 def describe(layout) -> str:
@@ -243,17 +261,31 @@ FUNCTIONS = sorted(PARSED)
 # The checker checks: it knows the types and it catches the classic mistakes
 # --------------------------------------------------------------------------
 
+
 def test_parser_reads_every_prototype():
-    assert FUNCTIONS == ["CloseHandle", "CreateFileW", "CreateMailslotW", "GetMailslotInfo",
-                         "ReadFile", "SetMailslotInfo", "WriteFile"]
+    assert FUNCTIONS == [
+        "CloseHandle",
+        "CreateFileW",
+        "CreateMailslotW",
+        "GetMailslotInfo",
+        "ReadFile",
+        "SetMailslotInfo",
+        "WriteFile",
+    ]
     assert PARSED["CloseHandle"] == ("BOOL", [("HANDLE", "hObject")])
     assert PARSED["CreateFileW"][1][3] == ("LPSECURITY_ATTRIBUTES", "lpSecurityAttributes")
     # other spellings of the same declarations parse to the same thing
     assert parse_prototypes("WINBASEAPI BOOL WINAPI CloseHandle(HANDLE);")["CloseHandle"] == ("BOOL", [("HANDLE", "")])
-    assert parse_prototypes("BOOL WINAPI WriteFile(_In_ HANDLE hFile, _In_ const void *lpBuffer, "
-                            "_In_ unsigned long n, _Out_opt_ DWORD *done, _Inout_opt_ LPOVERLAPPED o);")[
-        "WriteFile"][1] == [("HANDLE", "hFile"), ("const void *", "lpBuffer"), ("unsigned long", "n"),
-                            ("DWORD *", "done"), ("LPOVERLAPPED", "o")]
+    assert parse_prototypes(
+        "BOOL WINAPI WriteFile(_In_ HANDLE hFile, _In_ const void *lpBuffer, "
+        "_In_ unsigned long n, _Out_opt_ DWORD *done, _Inout_opt_ LPOVERLAPPED o);"
+    )["WriteFile"][1] == [
+        ("HANDLE", "hFile"),
+        ("const void *", "lpBuffer"),
+        ("unsigned long", "n"),
+        ("DWORD *", "done"),
+        ("LPOVERLAPPED", "o"),
+    ]
 
 
 @pytest.mark.parametrize("ctype", sorted(CTYPE_FOR))
@@ -263,7 +295,7 @@ def test_each_win32_type_maps_to_a_ctypes_type_of_the_same_win64_layout(ctype):
 
 
 def test_win64_sizes_of_the_types_mailslot_uses():
-    assert c_layout("DWORD") == ("int", 32, False)          # unsigned long is 32 bits on Windows
+    assert c_layout("DWORD") == ("int", 32, False)  # unsigned long is 32 bits on Windows
     assert c_layout("BOOL") == ("int", 32, True)
     assert c_layout("HANDLE") == ("ptr", ("void",))
     assert c_layout("LPDWORD") == ("ptr", ("int", 32, False))
@@ -271,18 +303,21 @@ def test_win64_sizes_of_the_types_mailslot_uses():
     assert c_layout("LPCSTR") == ("ptr", ("int", 8, True))
 
 
-@pytest.mark.parametrize("ctype, wrong", [
-    ("HANDLE", ctypes.c_int),                          # truncates 64-bit handles
-    ("HANDLE", ctypes.c_ulong),
-    ("DWORD", ctypes.c_ushort),
-    ("DWORD", ctypes.c_int),                           # signedness
-    ("BOOL", ctypes.c_uint),
-    ("LPDWORD", ctypes.POINTER(ctypes.c_ushort)),      # the callee writes 4 bytes
-    ("LPDWORD", ctypes.c_void_p),
-    ("LPCWSTR", ctypes.c_char_p),                      # ANSI text to a W function
-    ("LPCSTR", ctypes.c_wchar_p),
-    ("LPOVERLAPPED", ctypes.c_ulong),
-])
+@pytest.mark.parametrize(
+    "ctype, wrong",
+    [
+        ("HANDLE", ctypes.c_int),  # truncates 64-bit handles
+        ("HANDLE", ctypes.c_ulong),
+        ("DWORD", ctypes.c_ushort),
+        ("DWORD", ctypes.c_int),  # signedness
+        ("BOOL", ctypes.c_uint),
+        ("LPDWORD", ctypes.POINTER(ctypes.c_ushort)),  # the callee writes 4 bytes
+        ("LPDWORD", ctypes.c_void_p),
+        ("LPCWSTR", ctypes.c_char_p),  # ANSI text to a W function
+        ("LPCSTR", ctypes.c_wchar_p),
+        ("LPOVERLAPPED", ctypes.c_ulong),
+    ],
+)
 def test_the_checker_rejects_classic_declaration_mistakes(ctype, wrong):
     assert not same_on_win64(c_layout(ctype), ctypes_layout(wrong))
 
@@ -291,9 +326,11 @@ def test_the_checker_rejects_classic_declaration_mistakes(ctype, wrong):
 # mailslot.py's table against the prototypes
 # --------------------------------------------------------------------------
 
+
 def test_mailslot_declares_exactly_the_documented_functions():
-    assert sorted(mailslot.KERNEL32_PROTOTYPES) == FUNCTIONS, \
+    assert sorted(mailslot.KERNEL32_PROTOTYPES) == FUNCTIONS, (
         "every kernel32 function mailslot declares needs its prototype transcribed here, and vice versa"
+    )
 
 
 @pytest.mark.parametrize("fname", FUNCTIONS)
@@ -301,18 +338,22 @@ def test_declaration_matches_the_win32_prototype(fname):
     c_ret, c_params = PARSED[fname]
     restype, argtypes = mailslot.KERNEL32_PROTOTYPES[fname]
     argtypes = tuple(argtypes)
-    assert len(argtypes) == len(c_params), \
+    assert len(argtypes) == len(c_params), (
         f"{fname} takes {len(c_params)} arguments ({', '.join(n for _, n in c_params)}); declared {len(argtypes)}"
-    checks = [("return value", c_ret, restype)] + [(pname or f"argument {i + 1}", ctype, argtypes[i])
-                                                  for i, (ctype, pname) in enumerate(c_params)]
+    )
+    checks = [("return value", c_ret, restype)] + [
+        (pname or f"argument {i + 1}", ctype, argtypes[i]) for i, (ctype, pname) in enumerate(c_params)
+    ]
     for what, ctype, declared in checks:
         assert declared is CTYPE_FOR[ctype] or (
-            CTYPE_FOR[ctype] is wintypes.LPVOID and c_layout(ctype)[1][0] == "struct"
-            and same_on_win64(c_layout(ctype), ctypes_layout(declared))), \
-            f"{fname} {what}: {ctype} must be declared {CTYPE_FOR[ctype].__name__}, not {declared.__name__}"
-        assert same_on_win64(c_layout(ctype), ctypes_layout(declared)), \
-            f"{fname} {what}: {ctype} is {describe(c_layout(ctype))} on win64, " \
+            CTYPE_FOR[ctype] is wintypes.LPVOID
+            and c_layout(ctype)[1][0] == "struct"
+            and same_on_win64(c_layout(ctype), ctypes_layout(declared))
+        ), f"{fname} {what}: {ctype} must be declared {CTYPE_FOR[ctype].__name__}, not {declared.__name__}"
+        assert same_on_win64(c_layout(ctype), ctypes_layout(declared)), (
+            f"{fname} {what}: {ctype} is {describe(c_layout(ctype))} on win64, "
             f"{declared.__name__} is {describe(ctypes_layout(declared))}"
+        )
 
 
 # ctypes type names -> type codes as on Windows.  On an LP64 host ctypes makes
@@ -320,10 +361,26 @@ def test_declaration_matches_the_win32_prototype(fname):
 # objects in the table cannot tell a 64-bit DWORD from a 32-bit one there;
 # the declarations as written in mailslot.py can.
 WINDOWS_CTYPES_CODES = {
-    "c_byte": "b", "c_ubyte": "B", "c_short": "h", "c_ushort": "H", "c_int": "i", "c_uint": "I",
-    "c_long": "l", "c_ulong": "L", "c_longlong": "q", "c_ulonglong": "Q", "c_int32": "i", "c_uint32": "I",
-    "c_int64": "q", "c_uint64": "Q", "c_size_t": "Q", "c_ssize_t": "q", "c_void_p": "P", "c_char_p": "z",
-    "c_wchar_p": "Z", "c_wchar": "u",
+    "c_byte": "b",
+    "c_ubyte": "B",
+    "c_short": "h",
+    "c_ushort": "H",
+    "c_int": "i",
+    "c_uint": "I",
+    "c_long": "l",
+    "c_ulong": "L",
+    "c_longlong": "q",
+    "c_ulonglong": "Q",
+    "c_int32": "i",
+    "c_uint32": "I",
+    "c_int64": "q",
+    "c_uint64": "Q",
+    "c_size_t": "Q",
+    "c_ssize_t": "q",
+    "c_void_p": "P",
+    "c_char_p": "z",
+    "c_wchar_p": "Z",
+    "c_wchar": "u",
 }
 
 
@@ -345,8 +402,7 @@ def _source_layout(node, names):
     if module == "ctypes.wintypes" and hasattr(wintypes, attr):
         assert attr not in ("LARGE_INTEGER", "ULARGE_INTEGER"), "64-bit wintypes are not handled here"
         return ctypes_layout(getattr(wintypes, attr))
-    raise AssertionError(f"cannot tell what {ast.unparse(node)!r} in the kernel32 table is on win64; "
-                         "extend this test")
+    raise AssertionError(f"cannot tell what {ast.unparse(node)!r} in the kernel32 table is on win64; extend this test")
 
 
 def _dotted(node, names):
@@ -388,14 +444,18 @@ def written_kernel32_table():
     """
     tree = ast.parse(pathlib.Path(mailslot.__file__).read_text(encoding="utf-8"))
     found = []
-    scopes = [(tree, tree.body)] + [(f, f.body) for f in ast.walk(tree)
-                                    if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    scopes = [(tree, tree.body)] + [
+        (f, f.body) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+    ]
     for owner, body in scopes:
         for node in ast.walk(ast.Module(body=body, type_ignores=[])):
-            if isinstance(node, ast.Dict) and node.keys and all(
-                    isinstance(k, ast.Constant) and k.value in PARSED for k in node.keys):
+            if (
+                isinstance(node, ast.Dict)
+                and node.keys
+                and all(isinstance(k, ast.Constant) and k.value in PARSED for k in node.keys)
+            ):
                 found.append((owner, node))
-    tables = {id(d): (owner, d) for owner, d in found}        # innermost scope wins (functions come later)
+    tables = {id(d): (owner, d) for owner, d in found}  # innermost scope wins (functions come later)
     assert len(tables) == 1, f"expected one kernel32 table literal in mailslot.py, found {len(tables)}"
     owner, table = list(tables.values())[0]
     names = _names_in(tree.body)
@@ -403,30 +463,41 @@ def written_kernel32_table():
         names.update(_names_in(owner.body))
     written = {}
     for k, v in zip(table.keys, table.values):
-        assert isinstance(v, ast.Tuple) and len(v.elts) == 2 and isinstance(v.elts[1], (ast.Tuple, ast.List)), \
+        assert isinstance(v, ast.Tuple) and len(v.elts) == 2 and isinstance(v.elts[1], (ast.Tuple, ast.List)), (
             f"{k.value}: expected (restype, (argtypes...)), found {ast.unparse(v)}"
+        )
         written[k.value] = (v.elts[0], list(v.elts[1].elts))
     return written, names
 
 
-@pytest.mark.parametrize("ctype, written", [
-    ("DWORD", "ctypes.c_ulonglong"),                   # the same object as c_ulong on LP64 hosts
-    ("LPDWORD", "ctypes.POINTER(ctypes.c_ulonglong)"),
-    ("LPDWORD", "POINTER(c_size_t)"),
-    ("HANDLE", "ctypes.c_long"),
-    ("LPCWSTR", "w.LPCSTR"),
-])
+@pytest.mark.parametrize(
+    "ctype, written",
+    [
+        ("DWORD", "ctypes.c_ulonglong"),  # the same object as c_ulong on LP64 hosts
+        ("LPDWORD", "ctypes.POINTER(ctypes.c_ulonglong)"),
+        ("LPDWORD", "POINTER(c_size_t)"),
+        ("HANDLE", "ctypes.c_long"),
+        ("LPCWSTR", "w.LPCSTR"),
+    ],
+)
 def test_the_source_check_rejects_64_bit_integers_that_ctypes_aliases_here(ctype, written):
     names = _names_in(ast.parse("import ctypes\nfrom ctypes import POINTER, c_size_t, wintypes as w").body)
     assert not same_on_win64(c_layout(ctype), _source_layout(ast.parse(written, mode="eval").body, names))
 
 
 def test_the_source_check_reads_the_spellings_mailslot_may_use():
-    names = _names_in(ast.parse("import ctypes\nfrom ctypes import POINTER, wintypes as w\n"
-                                "LPDWORD = POINTER(w.DWORD)").body)
-    for written, ctype in [("w.DWORD", "DWORD"), ("LPDWORD", "LPDWORD"), ("ctypes.wintypes.HANDLE", "HANDLE"),
-                           ("ctypes.POINTER(ctypes.wintypes.DWORD)", "LPDWORD"), ("ctypes.c_void_p", "LPVOID"),
-                           ("w.LPVOID", "LPOVERLAPPED"), ("ctypes.c_wchar_p", "LPCWSTR")]:
+    names = _names_in(
+        ast.parse("import ctypes\nfrom ctypes import POINTER, wintypes as w\nLPDWORD = POINTER(w.DWORD)").body
+    )
+    for written, ctype in [
+        ("w.DWORD", "DWORD"),
+        ("LPDWORD", "LPDWORD"),
+        ("ctypes.wintypes.HANDLE", "HANDLE"),
+        ("ctypes.POINTER(ctypes.wintypes.DWORD)", "LPDWORD"),
+        ("ctypes.c_void_p", "LPVOID"),
+        ("w.LPVOID", "LPOVERLAPPED"),
+        ("ctypes.c_wchar_p", "LPCWSTR"),
+    ]:
         got = _source_layout(ast.parse(written, mode="eval").body, names)
         assert same_on_win64(c_layout(ctype), got), written
 
@@ -439,40 +510,50 @@ def test_declarations_as_written_mean_the_same_on_win64():
         c_ret, c_params = PARSED[fname]
         assert len(arg_nodes) == len(c_params), fname
         pairs = [("return value", c_ret, ret_node)] + [
-            (pname, ctype, node) for (ctype, pname), node in zip(c_params, arg_nodes)]
+            (pname, ctype, node) for (ctype, pname), node in zip(c_params, arg_nodes)
+        ]
         for what, ctype, node in pairs:
             got = _source_layout(node, names)
-            assert same_on_win64(c_layout(ctype), got), \
-                f"{fname} {what}: {ctype} is {describe(c_layout(ctype))} on win64, " \
+            assert same_on_win64(c_layout(ctype), got), (
+                f"{fname} {what}: {ctype} is {describe(c_layout(ctype))} on win64, "
                 f"{ast.unparse(node)} is {describe(got)}"
+            )
 
 
 def test_the_binding_calls_only_declared_functions():
     """Every kernel32 function mailslot.py calls through its binding is in the table it binds from."""
     tree = ast.parse(pathlib.Path(mailslot.__file__).read_text(encoding="utf-8"))
-    holders = set()                                   # expressions the binding is stored in: k, self._k
+    holders = set()  # expressions the binding is stored in: k, self._k
     for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) \
-                and isinstance(node.value.func, ast.Name) and node.value.func.id == "kernel32":
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Name)
+            and node.value.func.id == "kernel32"
+        ):
             holders.update(ast.unparse(t) for t in node.targets)
     assert holders, "mailslot.py no longer gets its binding from kernel32(); update this test"
     called = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr[:1].isupper():
             base = node.value
-            if ast.unparse(base) in holders or (isinstance(base, ast.Call) and isinstance(base.func, ast.Name)
-                                              and base.func.id == "kernel32"):
+            if ast.unparse(base) in holders or (
+                isinstance(base, ast.Call) and isinstance(base.func, ast.Name) and base.func.id == "kernel32"
+            ):
                 called.add(node.attr)
     assert called, "found no kernel32 call in mailslot.py"
-    assert called <= set(mailslot.KERNEL32_PROTOTYPES), \
+    assert called <= set(mailslot.KERNEL32_PROTOTYPES), (
         f"called but not declared: {sorted(called - set(mailslot.KERNEL32_PROTOTYPES))}"
-    assert set(mailslot.KERNEL32_PROTOTYPES) <= called, \
+    )
+    assert set(mailslot.KERNEL32_PROTOTYPES) <= called, (
         f"declared but never called: {sorted(set(mailslot.KERNEL32_PROTOTYPES) - called)}"
+    )
 
 
 # --------------------------------------------------------------------------
 # The module on a system without kernel32
 # --------------------------------------------------------------------------
+
 
 @pytest.mark.skipif(sys.platform == "win32", reason="checks the behaviour where Windows is absent")
 def test_import_works_without_windll():
@@ -509,9 +590,11 @@ def test_remote_mailslot_help_names_the_cause_and_both_remedies():
     assert 3025 in mailslot.REMOTE_FAILURE_CODES
 
 
-@pytest.mark.skipif(not hasattr(ctypes, "WinError"),
-                    reason="mailslot._winerror builds on ctypes.WinError, which exists only on Windows; "
-                           "not faked here (runs under Windows or the Windows CPython in Wine)")
+@pytest.mark.skipif(
+    not hasattr(ctypes, "WinError"),
+    reason="mailslot._winerror builds on ctypes.WinError, which exists only on Windows; "
+    "not faked here (runs under Windows or the Windows CPython in Wine)",
+)
 def test_winerror_maps_codes_to_the_exceptions_a_user_sees():
     path = "\\\\PEER\\mailslot\\foxapp"
     e = mailslot._winerror(f"CreateFileW({path!r})", 3025, remote_path=path)
@@ -524,6 +607,6 @@ def test_winerror_maps_codes_to_the_exceptions_a_user_sees():
     assert isinstance(e, mailslot.MailslotExistsError) and isinstance(e, FileExistsError)
     e = mailslot._winerror("CreateFileW", mailslot.ERROR_FILE_NOT_FOUND)
     assert isinstance(e, mailslot.MailslotNotFoundError) and isinstance(e, FileNotFoundError)
-    e = mailslot._winerror("ReadFile", 5)                  # ERROR_ACCESS_DENIED: no special meaning
+    e = mailslot._winerror("ReadFile", 5)  # ERROR_ACCESS_DENIED: no special meaning
     assert type(e) is mailslot.MailslotError and e.winerror == 5 and "ReadFile failed" in str(e)
-    assert errno.EACCES == e.errno
+    assert e.errno == errno.EACCES

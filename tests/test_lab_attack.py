@@ -37,15 +37,15 @@ from test_lab_messenger import NEVER_HANGS_S, PY, lanmsg, ok, run
 
 pytestmark = netlab.pytest_marks()
 
-STORM_DATAGRAMS = 10_000                # random and mutated
-BLAST_DATAGRAMS = 10_000                # unpaced: more than host 2's receive buffer holds
-FLOOD_HALF_DATAGRAMS = 3_000            # per half: with what the storm and the blast left, the
-                                        # presence (4,096) and duplicate (10,000) tables are full
-                                        # by the end of the first half
-FLOOD_WINDOW = 1_500                    # unanswered flood datagrams in flight
-PEAK_RSS_BOUND_KB = 256 * 1024          # generous: the listener idles at about 20 MB
-HALF_TO_HALF_SLACK_KB = 16 * 1024       # allocator noise; an unbounded table would grow far more
-SENTINEL_RETRIES = 40                   # a send after a flood may first meet a full receive buffer
+STORM_DATAGRAMS = 10_000  # random and mutated
+BLAST_DATAGRAMS = 10_000  # unpaced: more than host 2's receive buffer holds
+FLOOD_HALF_DATAGRAMS = 3_000  # per half: with what the storm and the blast left, the
+# presence (4,096) and duplicate (10,000) tables are full
+# by the end of the first half
+FLOOD_WINDOW = 1_500  # unanswered flood datagrams in flight
+PEAK_RSS_BOUND_KB = 256 * 1024  # generous: the listener idles at about 20 MB
+HALF_TO_HALF_SLACK_KB = 16 * 1024  # allocator noise; an unbounded table would grow far more
+SENTINEL_RETRIES = 40  # a send after a flood may first meet a full receive buffer
 
 # Runs on the attacking host: python -c ATTACK CONFIG_JSON; prints one JSON line of counts.
 ATTACK = r"""
@@ -256,20 +256,42 @@ def udp_socket_drops(lab, host, port) -> int:
 
 
 def attack(lab, phase, **cfg):
-    cfg = dict(phase=phase, target=lab.addr(2), port=lab.port, broadcast=lab.broadcast, self_ip=lab.addr(3),
-               name=lab.hostname(2).upper(), hosts=[lab.hostname(i).upper() for i in (1, 2, 3)],
-               addrs=[lab.addr(i) for i in (1, 2, 3)], seed=1138, **cfg)
+    cfg = dict(
+        phase=phase,
+        target=lab.addr(2),
+        port=lab.port,
+        broadcast=lab.broadcast,
+        self_ip=lab.addr(3),
+        name=lab.hostname(2).upper(),
+        hosts=[lab.hostname(i).upper() for i in (1, 2, 3)],
+        addrs=[lab.addr(i) for i in (1, 2, 3)],
+        seed=1138,
+        **cfg,
+    )
     r = ok(lab.run(3, [PY, "-c", ATTACK, json.dumps(cfg)], timeout=10 * NEVER_HANGS_S))
     return json.loads(r.stdout)
 
 
 def sentinel(lab, listener, text):
     """A valid message from host 1 is confirmed (exit 0) and shown by the listener."""
-    r = ok(run(lab, 1, "send", "--retries", SENTINEL_RETRIES, "--timeout", SENTINEL_RETRIES * 0.75 + 1,
-               lab.addr(2), text, timeout=NEVER_HANGS_S * 2))
+    r = ok(
+        run(
+            lab,
+            1,
+            "send",
+            "--retries",
+            SENTINEL_RETRIES,
+            "--timeout",
+            SENTINEL_RETRIES * 0.75 + 1,
+            lab.addr(2),
+            text,
+            timeout=NEVER_HANGS_S * 2,
+        )
+    )
     assert r.stdout.splitlines() == [f"confirmed by LAB-H2 ({lab.addr(2)})"], r.stdout
-    listener.wait_for_line(r'^\{"event": "message", .*"text": ' + re.escape(json.dumps(text)) + r"\}$",
-                           timeout=NEVER_HANGS_S)
+    listener.wait_for_line(
+        r'^\{"event": "message", .*"text": ' + re.escape(json.dumps(text)) + r"\}$", timeout=NEVER_HANGS_S
+    )
     assert listener.poll() is None, "the listener stopped"
 
 
@@ -305,8 +327,9 @@ def test_a_listener_under_attack_keeps_running_bounded_and_still_confirms(reques
     stopped = events[-1]
     assert stopped["event"] == "stopped", events[-3:]
     datagrams, frames_dropped = stopped["datagrams"], stopped["frames_dropped"]
-    figures.update(kernel_receive_buffer_drops=kernel_drops, stopped=stopped,
-                   shown=sum(e["event"] == "message" for e in events))
+    figures.update(
+        kernel_receive_buffer_drops=kernel_drops, stopped=stopped, shown=sum(e["event"] == "message" for e in events)
+    )
 
     sent_to_h2 = sum(figures[k]["total"] for k in ("storm", "blast", "flood_1", "flood_2"))
     print(f"\nattack figures: {json.dumps(figures, indent=1)}")
@@ -355,6 +378,7 @@ def test_replies_go_to_the_udp_source_never_to_a_forged_header_address():
     """A forged SOURCE_IP (a third host, the broadcast address, loopback) must not turn the
     listener's CONF and ONLINE answers into a reflection or a broadcast."""
     from test_lab_messenger import COLLECT
+
     with netlab.Lab(3) as lab:
         h2 = start_json_listener(lab, 2)
         bystander = lab.popen(1, [PY, "-c", COLLECT, "5"])
@@ -364,10 +388,10 @@ def test_replies_go_to_the_udp_source_never_to_a_forged_header_address():
         seen_by_bystander = bystander.finish(20).stdout.splitlines()[1:]
         h2.terminate()
         out = h2.finish(NEVER_HANGS_S).stdout
-    shown = [(e["from"], e["address"], e["text"]) for e in map(json.loads, out.splitlines())
-             if e["event"] == "message"]
+    shown = [(e["from"], e["address"], e["text"]) for e in map(json.loads, out.splitlines()) if e["event"] == "message"]
     assert shown == [("LAB-H3", lab.addr(3), f"forged ip {i}") for i in range(len(forged))], out
     answers = sorted(back.stdout.splitlines())
-    assert answers == sorted([f"{lab.addr(2)} CONF {8000 + 10 * i}" for i in range(len(forged))]
-                             + [f"{lab.addr(2)} ONLINE"] * len(forged)), answers
+    assert answers == sorted(
+        [f"{lab.addr(2)} CONF {8000 + 10 * i}" for i in range(len(forged))] + [f"{lab.addr(2)} ONLINE"] * len(forged)
+    ), answers
     assert seen_by_bystander == [], seen_by_bystander

@@ -17,9 +17,9 @@ import netlab
 pytestmark = netlab.pytest_marks()
 
 PY = sys.executable
-NEVER_HANGS_S = 60          # generous upper bound for a one-shot command: the machine is shared
-REPLAY_AFTER_S = 3.0        # past the transport's 2 s duplicate filter, well inside the window
-SHORT_WINDOW_S = 10         # the victim's --auth-window in the replay test
+NEVER_HANGS_S = 60  # generous upper bound for a one-shot command: the machine is shared
+REPLAY_AFTER_S = 3.0  # past the transport's 2 s duplicate filter, well inside the window
+SHORT_WINDOW_S = 10  # the victim's --auth-window in the replay test
 STALE_AFTER_S = SHORT_WINDOW_S + 2.0
 
 
@@ -82,7 +82,7 @@ def test_a_keyed_group_talks_across_hosts_and_a_sender_without_the_key_is_not_co
         assert f"no confirmation from {lab.addr(2)}" in r.stderr
         r = run(lab, 1, "send", "--retries", 1, "--key-file", other, lab.addr(2), "other key")
         assert r.returncode == 1, r
-        for args in (["--key-file", other], []):            # the members do not answer an outsider's DETECT
+        for args in (["--key-file", other], []):  # the members do not answer an outsider's DETECT
             r = run(lab, 1, "detect", "--timeout", 2, *args)
             assert r.returncode == 1 and r.stdout == "", r
 
@@ -91,8 +91,8 @@ def test_a_keyed_group_talks_across_hosts_and_a_sender_without_the_key_is_not_co
     assert shown2 == [("LAB-H1", "keyed by address"), ("LAB-H1", "keyed by name"), ("LAB-H1", "keyed to all")]
     assert shown3 == [("LAB-H1", "keyed to all")]
     dropped = stopped2["frames_dropped"]
-    assert dropped.get("auth-untagged", 0) >= 3, dropped      # 2 copies of "no key" + the plain DETECT
-    assert dropped.get("auth-bad-tag", 0) >= 3, dropped       # 2 copies of "other key" + its DETECT
+    assert dropped.get("auth-untagged", 0) >= 3, dropped  # 2 copies of "no key" + the plain DETECT
+    assert dropped.get("auth-bad-tag", 0) >= 3, dropped  # 2 copies of "other key" + its DETECT
 
 
 # -- 2. a LAN attacker without the key --------------------------------------------------------------------
@@ -140,8 +140,9 @@ def test_a_captured_frame_sent_again_is_dropped_as_replayed_then_as_stale_and_fo
     with netlab.Lab(3) as lab:
         key = keygen(lab, tmp_path, "group.key")
         victim = start_listener(lab, 2, "--key-file", key, "--auth-window", SHORT_WINDOW_S)
-        attacker = lab.popen(3, [PY, "-c", CAPTURE_AND_REPLAY, lab.addr(2), "fire drill at 3",
-                                 REPLAY_AFTER_S, STALE_AFTER_S])
+        attacker = lab.popen(
+            3, [PY, "-c", CAPTURE_AND_REPLAY, lab.addr(2), "fire drill at 3", REPLAY_AFTER_S, STALE_AFTER_S]
+        )
         attacker.wait_for_line("^ready$")
         ok(run(lab, 1, "broadcast", "--key-file", key, "fire drill at 3"))
         attacker.wait_for_line(rf"^captured \d+ bytes from {re.escape(lab.addr(1))}$")
@@ -156,8 +157,12 @@ def test_a_captured_frame_sent_again_is_dropped_as_replayed_then_as_stale_and_fo
         shown, stopped = stop_listener(victim)
     assert shown == [("LAB-H1", "fire drill at 3"), ("LAB-H1", "still here")], shown
     dropped = stopped["frames_dropped"]
-    assert {k: dropped.get(k, 0) for k in ("auth-replayed", "auth-stale", "auth-bad-tag", "auth-untagged")} \
-        == {"auth-replayed": 1, "auth-stale": 1, "auth-bad-tag": 1, "auth-untagged": 1}, dropped
+    assert {k: dropped.get(k, 0) for k in ("auth-replayed", "auth-stale", "auth-bad-tag", "auth-untagged")} == {
+        "auth-replayed": 1,
+        "auth-stale": 1,
+        "auth-bad-tag": 1,
+        "auth-untagged": 1,
+    }, dropped
 
 
 # -- 3. discovery with a key ----------------------------------------------------------------------------

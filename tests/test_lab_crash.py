@@ -29,10 +29,10 @@ from lanmsg.output import read_log
 pytestmark = netlab.pytest_marks()
 
 ROUNDS = 5
-MESSAGES_PER_ROUND = 400            # more than any round sends before its kill
-KILL_AFTER_CONFIRMED = (5, 80)      # the kill comes after a random number of confirmations in this range
-STREAM_WINDOW = 4                   # messages in flight at once
-STREAM_TIMEOUT_S = 2.0              # the streamer gives a message up after this long
+MESSAGES_PER_ROUND = 400  # more than any round sends before its kill
+KILL_AFTER_CONFIRMED = (5, 80)  # the kill comes after a random number of confirmations in this range
+STREAM_WINDOW = 4  # messages in flight at once
+STREAM_TIMEOUT_S = 2.0  # the streamer gives a message up after this long
 WAIT_STEP_S = 0.02
 
 # On host 1: stream N confirmed messages to host 2 through lanmsg's protocol.Peer, as
@@ -97,13 +97,15 @@ def test_kill_9_mid_stream_loses_no_confirmed_message_and_the_log_stays_readable
     with netlab.Lab(2) as lab:
         for rnd in range(ROUNDS):
             listener = start_listener(lab, 2, "--log", log)
-            streamer = lab.popen(1, [PY, "-c", STREAM, lab.addr(2), MESSAGES_PER_ROUND, f"r{rnd}",
-                                     STREAM_WINDOW, STREAM_TIMEOUT_S])
+            streamer = lab.popen(
+                1, [PY, "-c", STREAM, lab.addr(2), MESSAGES_PER_ROUND, f"r{rnd}", STREAM_WINDOW, STREAM_TIMEOUT_S]
+            )
             streamer.wait_for_line("^ready$")
             kill_after = rng.randint(*KILL_AFTER_CONFIRMED)
-            wait_until(streamer, lambda o: sum("confirmed" in x for x in o) >= kill_after,
-                       f"{kill_after} confirmations")
-            time.sleep(rng.uniform(0, 0.05))                 # anywhere between two confirmations
+            wait_until(
+                streamer, lambda o: sum("confirmed" in x for x in o) >= kill_after, f"{kill_after} confirmations"
+            )
+            time.sleep(rng.uniform(0, 0.05))  # anywhere between two confirmations
             os.kill(listener.pid, signal.SIGKILL)
             assert listener.wait(NEVER_HANGS_S) == -signal.SIGKILL
             # what was in flight at the kill times out at the sender
@@ -113,8 +115,15 @@ def test_kill_9_mid_stream_loses_no_confirmed_message_and_the_log_stays_readable
 
             confirmed = [x["confirmed"] for x in outcomes(streamer) if "confirmed" in x]
             logged = [t for t in logged_texts(log) if t.startswith(f"r{rnd}-")]
-            figures.append({"round": rnd, "kill_after_confirmations": kill_after, "confirmed": len(confirmed),
-                            "logged": len(logged), "logged_not_confirmed": sorted(set(logged) - set(confirmed))})
+            figures.append(
+                {
+                    "round": rnd,
+                    "kill_after_confirmations": kill_after,
+                    "confirmed": len(confirmed),
+                    "logged": len(logged),
+                    "logged_not_confirmed": sorted(set(logged) - set(confirmed)),
+                }
+            )
             missing = sorted(set(confirmed) - set(logged))
             assert missing == [], f"round {rnd}: confirmed but not in the log: {missing}"
             assert len(logged) == len(set(logged)), f"round {rnd}: a message logged twice"
@@ -123,16 +132,16 @@ def test_kill_9_mid_stream_loses_no_confirmed_message_and_the_log_stays_readable
         before = read_log(log)
         record = json.dumps({"dir": "in", "time": time.time(), "from": "TORN", "id": 1, "text": "torn"})
         with open(log, "ab") as f:
-            f.write(record[:len(record) // 2].encode())
-        assert read_log(log) == before                      # the torn tail is skipped, nothing else lost
+            f.write(record[: len(record) // 2].encode())
+        assert read_log(log) == before  # the torn tail is skipped, nothing else lost
         listener = start_listener(lab, 2, "--log", log)
         r = ok(run(lab, 1, "send", lab.addr(2), "after the torn line"))
         assert r.stdout.splitlines() == [f"confirmed by LAB-H2 ({lab.addr(2)})"], r.stdout
         out = stop_listener(listener).stdout
         assert shown(out, "LAB-H1") == ["after the torn line"], out
     after = read_log(log)
-    assert after[:len(before)] == before
-    assert [r["text"] for r in after[len(before):]] == ["after the torn line"], after[len(before):]
+    assert after[: len(before)] == before
+    assert [r["text"] for r in after[len(before) :]] == ["after the torn line"], after[len(before) :]
     with open(log, "rb") as f:
         lines = f.read().split(b"\n")
     assert lines[-1] == b"" and any(line.startswith(record[:10].encode()) for line in lines)

@@ -25,9 +25,9 @@ import netlab
 pytestmark = netlab.pytest_marks()
 
 PY = sys.executable
-NEVER_HANGS_S = 60          # generous upper bound for a one-shot command: the machine is shared
+NEVER_HANGS_S = 60  # generous upper bound for a one-shot command: the machine is shared
 MS_SLOT = "@_MSClient_@"
-MS_MESSAGE = struct.Struct("<I20sII")      # the seed's MS_MESSAGE as a Windows (x86) C compiler lays it out
+MS_MESSAGE = struct.Struct("<I20sII")  # the seed's MS_MESSAGE as a Windows (x86) C compiler lays it out
 MS_MESSAGE_ID = 0xAABBCCDD
 
 # The seed's msserver: MS_MESSAGE written to \\*\mailslot\@_MSClient_@ every
@@ -86,8 +86,10 @@ def discover(lab, host, *args):
 
 def start_announcer(lab, host, port, *args):
     p = lab.popen(host, lanmsg("announce", port, *args))
-    p.wait_for_line(rf"^announcing {re.escape(lab.addr(host))}:{port} on "
-                    rf"\\\\\*\\mailslot\\@_MSClient_@ every \S+ s \(netbios\); Ctrl-C to stop$")
+    p.wait_for_line(
+        rf"^announcing {re.escape(lab.addr(host))}:{port} on "
+        rf"\\\\\*\\mailslot\\@_MSClient_@ every \S+ s \(netbios\); Ctrl-C to stop$"
+    )
     return p
 
 
@@ -109,9 +111,12 @@ def test_two_clients_starting_together_both_find_the_server():
     with netlab.Lab(3) as lab:
         server = start_announcer(lab, 2, 5000)
         # both wait at a shell `read` until released together: two queries in the same moment
-        clients = {i: lab.popen(i, ["sh", "-c", 'echo ready; read go; exec "$@"', "sh",
-                                    *lanmsg("discover")], stdin=subprocess.PIPE)
-                   for i in (1, 3)}
+        clients = {
+            i: lab.popen(
+                i, ["sh", "-c", 'echo ready; read go; exec "$@"', "sh", *lanmsg("discover")], stdin=subprocess.PIPE
+            )
+            for i in (1, 3)
+        }
         for p in clients.values():
             p.wait_for_line("^ready$")
         for p in clients.values():
@@ -127,11 +132,12 @@ def test_discover_is_answered_between_broadcasts():
     """An announcer that broadcasts only every 60 s is still found at once: it answers the query."""
     with netlab.Lab(2) as lab:
         server = start_announcer(lab, 2, 5000, "--interval", 60)
-        time.sleep(0.5)             # its first broadcast is gone: only an answer can reach discover now
+        time.sleep(0.5)  # its first broadcast is gone: only an answer can reach discover now
         r = ok(discover(lab, 1, "--json"))
         records = [json.loads(line) for line in r.stdout.splitlines()]
         assert [(x["event"], x["ip"], x["port"], x["via"]) for x in records] == [
-            ("server", lab.addr(2), 5000, "answer")], r.stdout
+            ("server", lab.addr(2), 5000, "answer")
+        ], r.stdout
         r = stop_announcer(server)
         assert re.search(r"^stopped after 1 broadcasts and [1-9]\d* answers$", r.stdout, re.M), r.stdout
 
@@ -145,7 +151,7 @@ def test_discover_all_lists_every_server_once():
         expected = sorted([endpoint(lab, 2, 5000), endpoint(lab, 3, 6000)])
         r = ok(discover(lab, 1, "--all", "--timeout", 3))
         lines = r.stdout.splitlines()
-        assert sorted(lines) == expected, r.stdout          # one line each: no duplicates
+        assert sorted(lines) == expected, r.stdout  # one line each: no duplicates
         r = ok(discover(lab, 1, "--all", "--timeout", 3, "--json"))
         records = [json.loads(line) for line in r.stdout.splitlines()]
         assert all(isinstance(x, dict) and x["event"] == "server" for x in records), r.stdout
@@ -166,7 +172,7 @@ def test_discover_with_no_server_exits_1_after_its_timeout():
         assert r.returncode == 1, r
         assert r.stdout == "", r.stdout
         assert "Traceback" not in r.stderr, r.stderr
-        assert elapsed < 30, elapsed        # it returns; generous, the machine is shared
+        assert elapsed < 30, elapsed  # it returns; generous, the machine is shared
 
 
 # -- 4. --check --------------------------------------------------------------------
@@ -176,7 +182,7 @@ def test_check_lists_only_servers_that_accept_a_connection():
     with netlab.Lab(3) as lab:
         tcp = lab.popen(2, [PY, "-c", TCP_SERVER, 7000])
         tcp.wait_for_line("^ready$")
-        servers = [start_announcer(lab, 2, 7000), start_announcer(lab, 3, 7001)]   # nothing on h3:7001
+        servers = [start_announcer(lab, 2, 7000), start_announcer(lab, 3, 7001)]  # nothing on h3:7001
         # both are heard ...
         r = ok(discover(lab, 1, "--all", "--timeout", 3))
         assert sorted(r.stdout.splitlines()) == sorted([endpoint(lab, 2, 7000), endpoint(lab, 3, 7001)]), r.stdout
@@ -205,7 +211,7 @@ def test_discover_finds_an_msserver_that_only_broadcasts():
         r = ok(discover(lab, 1, "--json"))
         records = [json.loads(line) for line in r.stdout.splitlines()]
         assert [(x["ip"], x["port"], x["via"]) for x in records] == [(lab.addr(2), 5000, "broadcast")], r.stdout
-        assert "note" not in records[0], records        # read exactly as written, nothing guessed
+        assert "note" not in records[0], records  # read exactly as written, nothing guessed
 
 
 # -- 6. what announce puts on the wire -------------------------------------------
@@ -219,15 +225,15 @@ def test_announce_is_what_msclient_reads():
         r = ok(client.finish(NEVER_HANGS_S))
         stop_announcer(server)
         got = [line.split() for line in r.stdout.splitlines()[1:]]
-        assert len(got) == 2, r.stdout                  # two of the once-a-second broadcasts
+        assert len(got) == 2, r.stdout  # two of the once-a-second broadcasts
         for source_ip, hexdata in got:
             assert source_ip == lab.addr(2)
             data = bytes.fromhex(hexdata)
             assert len(data) == MS_MESSAGE.size == 32, data
             msg_id, ip_str, ip, port = MS_MESSAGE.unpack(data)
             assert msg_id == MS_MESSAGE_ID
-            assert ip_str == lab.addr(2).encode("ascii").ljust(20, b"\0")      # NUL-terminated dotted quad
-            assert struct.pack("<I", ip) == socket.inet_aton(lab.addr(2))      # inet_addr(): network order
+            assert ip_str == lab.addr(2).encode("ascii").ljust(20, b"\0")  # NUL-terminated dotted quad
+            assert struct.pack("<I", ip) == socket.inet_aton(lab.addr(2))  # inet_addr(): network order
             assert port == 5000
 
 
@@ -238,9 +244,11 @@ def test_discover_works_beside_a_messenger_listener():
     clock = r"^\d\d:\d\d:\d\d "
     with netlab.Lab(2) as lab:
         listener = lab.popen(1, lanmsg("listen"))
-        listener.wait_for_line(clock + r"listening as LAB-H1 on mailslot foxapp \(netbios, UDP 138\); "
-                                       r"Ctrl-C to leave$")
-        server = start_announcer(lab, 2, 5000, "--interval", 60)     # found by its answer, a unicast
+        listener.wait_for_line(
+            clock + r"listening as LAB-H1 on mailslot foxapp \(netbios, UDP 138\); "
+            r"Ctrl-C to leave$"
+        )
+        server = start_announcer(lab, 2, 5000, "--interval", 60)  # found by its answer, a unicast
         r = ok(discover(lab, 1))
         assert r.stdout == f"{endpoint(lab, 2, 5000)}\n", r.stdout
         # the listener still gets its unicasts after discover came and went

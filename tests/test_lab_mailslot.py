@@ -11,14 +11,13 @@ import re
 import subprocess
 import sys
 
-import pytest
-
 import netlab
+import pytest
 
 pytestmark = netlab.pytest_marks()
 
 PY = sys.executable
-QUIET = 4           # seconds without a message after which a listener in test 2 may stop
+QUIET = 4  # seconds without a message after which a listener in test 2 may stop
 LISTEN_RE = re.compile(r"^\d\d:\d\d:\d\d (\S+) (\S+) \\MAILSLOT\\(\S+) (\d+)B (.*)$")
 
 # One process writing by IPv4 address, by computer name with its address, and
@@ -79,30 +78,37 @@ def ok(result):
 
 def test_lab_hosts_are_separate_computers_on_one_lan():
     """Names, addresses and environment that mailslot sees inside the lab hosts."""
-    probe = ("import os, mailslot; c = mailslot.Config.from_env(); "
-             "print(c.name, c.port, c.broadcast, os.environ.get('LANMSG_BROADCAST'), "
-             "[(i.address, i.broadcast) for i in mailslot.ipv4_interfaces() if not i.loopback], "
-             "mailslot.broadcast_routes(c))")
+    probe = (
+        "import os, mailslot; c = mailslot.Config.from_env(); "
+        "print(c.name, c.port, c.broadcast, os.environ.get('LANMSG_BROADCAST'), "
+        "[(i.address, i.broadcast) for i in mailslot.ipv4_interfaces() if not i.loopback], "
+        "mailslot.broadcast_routes(c))"
+    )
     with netlab.Lab(2) as lab:
         for i in (1, 2):
             out = ok(lab.run(i, [PY, "-c", probe])).stdout.strip()
-            assert out == (f"LAB-H{i} 138 () None [('{lab.addr(i)}', '{lab.broadcast}')] "
-                           f"[('{lab.addr(i)}', '{lab.broadcast}')]")
+            assert out == (
+                f"LAB-H{i} 138 () None [('{lab.addr(i)}', '{lab.broadcast}')] [('{lab.addr(i)}', '{lab.broadcast}')]"
+            )
         # LANMSG_NAME given explicitly wins over the host name
-        out = ok(lab.run(1, [PY, "-c", "import mailslot; print(mailslot.Config.from_env().name)"],
-                         env={"LANMSG_NAME": "boxone"})).stdout.strip()
+        out = ok(
+            lab.run(
+                1, [PY, "-c", "import mailslot; print(mailslot.Config.from_env().name)"], env={"LANMSG_NAME": "boxone"}
+            )
+        ).stdout.strip()
         assert out == "BOXONE"
 
 
-@pytest.mark.skipif(netlab.nft_unavailable_reason() is not None,
-                    reason=netlab.nft_unavailable_reason() or "nft present")
+@pytest.mark.skipif(
+    netlab.nft_unavailable_reason() is not None, reason=netlab.nft_unavailable_reason() or "nft present"
+)
 def test_lab_loss_cuts_one_host_and_is_undone():
     with netlab.Lab(3) as lab:
         cut = start_listener(lab, 2, "foxapp", "--count", 1, "--timeout", 20)
         witness = start_listener(lab, 3, "foxapp", "--count", 2, "--timeout", 20)
         lab.loss(2, 100)
         ok(lab.run(1, mailslot_cli("send", "*", "foxapp", "while-cut")))
-        witness.wait_for_line("while-cut")        # it was on the wire, and host 2 lost it
+        witness.wait_for_line("while-cut")  # it was on the wire, and host 2 lost it
         lab.loss(2, 0)
         ok(lab.run(1, mailslot_cli("send", "*", "foxapp", "restored")))
         assert [m[3] for m in messages(ok(cut.finish(20)).stdout)] == ["restored"]
@@ -159,8 +165,7 @@ def test_lab_kernel_shares_a_port_as_the_design_assumes():
         rx = lab.popen(1, [PY, "-c", SHARED_PORT, lab.port])
         rx.wait_for_line("^ready")
         ok(lab.run(2, [PY, "-c", SEND_SHARED, lab.broadcast, lab.addr(1), lab.port]))
-        assert ok(rx.finish(30)).stdout.splitlines()[1:] == [
-            "0 b0 b1 b2", "1 b0 b1 b2", "2 b0 b1 b2 end u0 u1 u2"]
+        assert ok(rx.finish(30)).stdout.splitlines()[1:] == ["0 b0 b1 b2", "1 b0 b1 b2", "2 b0 b1 b2 end u0 u1 u2"]
 
 
 # -- issue requirements --------------------------------------------------------
@@ -179,23 +184,36 @@ def test_unicast_and_broadcast_in_both_directions():
         # host 2 -> host 1: the sender's computer name is its host name, upper-cased
         ok(lab.run(2, [PY, "-c", WRITE_THREE, lab.addr(1), "LAB-H1", "foxapp", "h2"]))
         got = messages(ok(h1.finish(20)).stdout)
-        assert sorted(got) == sorted([("LAB-H2", lab.addr(2), "foxapp", f"h2-{how}")
-                                      for how in ("by-ip", "by-name", "broadcast")])
+        assert sorted(got) == sorted(
+            [("LAB-H2", lab.addr(2), "foxapp", f"h2-{how}") for how in ("by-ip", "by-name", "broadcast")]
+        )
         # host 1 -> host 2, the sender named by LANMSG_NAME; the CLI this time
         boxone = {"LANMSG_NAME": "boxone"}
         ok(lab.run(1, mailslot_cli("send", lab.addr(2), "foxapp", "h1-by-ip"), env=boxone))
-        ok(lab.run(1, [PY, "-c", "import mailslot; mailslot.write('lab-h2', 'FOXAPP', b'h1-by-name', "
-                                 f"address='{lab.addr(2)}')"], env=boxone))
+        ok(
+            lab.run(
+                1,
+                [
+                    PY,
+                    "-c",
+                    f"import mailslot; mailslot.write('lab-h2', 'FOXAPP', b'h1-by-name', address='{lab.addr(2)}')",
+                ],
+                env=boxone,
+            )
+        )
         ok(lab.run(1, mailslot_cli("send", "*", "foxapp", "h1-broadcast"), env=boxone))
         got = messages(ok(h2.finish(20)).stdout)
         own = [m for m in got if m[0] == "LAB-H2"]
         assert len(own) == 1 and own[0][2:] == ("FoxApp", "h2-broadcast"), got
         assert own[0][1] in ("127.0.0.1", lab.addr(2)), got
         assert sorted(m for m in got if m[0] != "LAB-H2") == sorted(
-            [("BOXONE", lab.addr(1), "FoxApp", f"h1-{how}") for how in ("by-ip", "by-name", "broadcast")])
+            [("BOXONE", lab.addr(1), "FoxApp", f"h1-{how}") for how in ("by-ip", "by-name", "broadcast")]
+        )
         got = messages(ok(bystander.finish(20)).stdout)
-        assert got == [("LAB-H2", lab.addr(2), "foxapp", "h2-broadcast"),
-                       ("BOXONE", lab.addr(1), "foxapp", "h1-broadcast")]
+        assert got == [
+            ("LAB-H2", lab.addr(2), "foxapp", "h2-broadcast"),
+            ("BOXONE", lab.addr(1), "foxapp", "h1-broadcast"),
+        ]
 
 
 def test_three_owners_on_one_host_each_get_exactly_their_own():
@@ -206,7 +224,7 @@ def test_three_owners_on_one_host_each_get_exactly_their_own():
     messages, each once, and nothing else.
     """
     names = ("alpha", "beta", "gamma")
-    rounds = 4          # at most 9: a local inbox queues 10 datagrams (net.unix.max_dgram_qlen)
+    rounds = 4  # at most 9: a local inbox queues 10 datagrams (net.unix.max_dgram_qlen)
     with netlab.Lab(2) as lab:
         writer = lab.popen(2, [PY, "-c", WRITE_MANY, lab.addr(1), rounds, *names], stdin=subprocess.PIPE)
         writer.wait_for_line("^ready")
@@ -222,8 +240,11 @@ def test_three_owners_on_one_host_each_get_exactly_their_own():
             result = p.finish(30)
             assert result.returncode == 1 and f"no message within {QUIET} s" in result.stderr, result
             got = messages(result.stdout)
-            expected = [("LAB-H2", lab.addr(2), slot, f"{slot}-{kind}-{n}")
-                        for n in range(rounds) for kind in ("unicast", "broadcast")]
+            expected = [
+                ("LAB-H2", lab.addr(2), slot, f"{slot}-{kind}-{n}")
+                for n in range(rounds)
+                for kind in ("unicast", "broadcast")
+            ]
             assert sorted(got) == sorted(expected), slot
 
 

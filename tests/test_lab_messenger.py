@@ -19,14 +19,13 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 import netlab
+import pytest
 
 pytestmark = netlab.pytest_marks()
 
 PY = sys.executable
-NEVER_HANGS_S = 60          # generous upper bound for a one-shot command: the machine is shared
+NEVER_HANGS_S = 60  # generous upper bound for a one-shot command: the machine is shared
 CLOCK = r"^\d\d:\d\d:\d\d "
 
 
@@ -36,8 +35,10 @@ def lanmsg(*args):
 
 def start_listener(lab, host, *args):
     p = lab.popen(host, lanmsg("listen", *args))
-    p.wait_for_line(CLOCK + rf"listening as {lab.hostname(host).upper()} on mailslot foxapp "
-                    r"\(netbios, UDP 138\); Ctrl-C to leave$")
+    p.wait_for_line(
+        CLOCK + rf"listening as {lab.hostname(host).upper()} on mailslot foxapp "
+        r"\(netbios, UDP 138\); Ctrl-C to leave$"
+    )
     return p
 
 
@@ -101,7 +102,7 @@ def test_send_by_address_and_by_messenger_name_is_confirmed_and_shown_once():
         out2 = stop_listener(h2).stdout
         out3 = stop_listener(h3).stdout
         assert shown(out2, "LAB-H1") == ["hello by address", "hello by name"], out2
-        assert shown(out3, "LAB-H1") == [], out3            # unicasts: the bystander sees nothing
+        assert shown(out3, "LAB-H1") == [], out3  # unicasts: the bystander sees nothing
 
 
 # -- 3. an absent host ---------------------------------------------------------------
@@ -109,7 +110,7 @@ def test_send_by_address_and_by_messenger_name_is_confirmed_and_shown_once():
 
 def test_send_to_an_absent_host_exits_1_and_never_hangs():
     with netlab.Lab(3) as lab:
-        h2 = start_listener(lab, 2)          # someone is online, just not the addressee
+        h2 = start_listener(lab, 2)  # someone is online, just not the addressee
         absent = f"{lab.net}.9"
         started = time.monotonic()
         r = run(lab, 1, "send", absent, "anyone there?")
@@ -131,7 +132,7 @@ def test_broadcast_reaches_every_listener_once_and_lists_the_confirmers():
     with netlab.Lab(3) as lab:
         listeners = {i: start_listener(lab, i) for i in (2, 3)}
         r = ok(run(lab, 1, "broadcast", "fire drill at 3"))
-        assert r.stdout == "", r.stdout                       # without --wait it only sends
+        assert r.stdout == "", r.stdout  # without --wait it only sends
         r = ok(run(lab, 1, "broadcast", "--wait", 2, "lunch is served"))
         assert sorted(r.stdout.splitlines()) == [f"LAB-H2 {lab.addr(2)}", f"LAB-H3 {lab.addr(3)}"], r.stdout
         for i, p in listeners.items():
@@ -147,7 +148,7 @@ def test_a_stopped_listener_is_shown_offline_by_the_others():
         h2 = start_listener(lab, 2)
         h3 = start_listener(lab, 3)
         h2.wait_for_line(CLOCK + rf"\* LAB-H3 is online \({re.escape(lab.addr(3))}\)$")
-        stop_listener(h3)                                     # SIGTERM
+        stop_listener(h3)  # SIGTERM
         h2.wait_for_line(CLOCK + rf"\* LAB-H3 is offline \({re.escape(lab.addr(3))}\)$")
         out = stop_listener(h2).stdout
         assert len(re.findall(r"\* LAB-H3 is offline", out)) == 1, out
@@ -180,16 +181,31 @@ def test_send_on_a_host_with_a_listener_goes_through_it():
 
 def _link_packets(lab, i):
     """(sent, received) frames counted by host i's eth0 (sent: before the loss; received: after it)."""
-    r = ok(lab.run(i, ["cat", "/sys/class/net/eth0/statistics/tx_packets",
-                       "/sys/class/net/eth0/statistics/rx_packets"]))
+    r = ok(
+        lab.run(i, ["cat", "/sys/class/net/eth0/statistics/tx_packets", "/sys/class/net/eth0/statistics/rx_packets"])
+    )
     tx, rx = map(int, r.stdout.split())
     return tx, rx
 
 
 def _nft_drops(lab):
     """Frames the lab's loss rules dropped: {"out": n, "in": n} for host 2's link (best effort)."""
-    r = subprocess.run([netlab.tool("ip"), "netns", "exec", lab.switch, netlab.tool("nft"), "list", "table",
-                        "netdev", netlab.NFT_TABLE], capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [
+            netlab.tool("ip"),
+            "netns",
+            "exec",
+            lab.switch,
+            netlab.tool("nft"),
+            "list",
+            "table",
+            "netdev",
+            netlab.NFT_TABLE,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     drops = {}
     for chain, body in re.findall(r"chain h2_(\w+) \{(.*?)\n\t\}", r.stdout, re.S):
         m = re.search(r"counter packets (\d+)", body)
@@ -198,14 +214,15 @@ def _nft_drops(lab):
     return drops
 
 
-@pytest.mark.skipif(netlab.nft_unavailable_reason() is not None,
-                    reason=netlab.nft_unavailable_reason() or "nft present")
+@pytest.mark.skipif(
+    netlab.nft_unavailable_reason() is not None, reason=netlab.nft_unavailable_reason() or "nft present"
+)
 def test_one_hundred_sends_through_20_percent_loss_all_confirmed_each_shown_once():
     n, workers = 100, 3
     texts = [f"m{k:03d}" for k in range(n)]
     with netlab.Lab(3) as lab:
         h2 = start_listener(lab, 2)
-        lab.loss(2, 20)                         # both directions of h2's link
+        lab.loss(2, 20)  # both directions of h2's link
         tx0, rx0 = _link_packets(lab, 2)
 
         def send(text):
@@ -231,16 +248,20 @@ def test_one_hundred_sends_through_20_percent_loss_all_confirmed_each_shown_once
             by_kind = {e["event"]: e for e in events}
             assert by_kind["confirmed"]["by"] == "LAB-H2", events
             # which copy was confirmed: copies go out every 750 ms, the round trip is short
-            delay = (datetime.datetime.fromisoformat(by_kind["confirmed"]["time"])
-                     - datetime.datetime.fromisoformat(by_kind["sent"]["time"])).total_seconds()
+            delay = (
+                datetime.datetime.fromisoformat(by_kind["confirmed"]["time"])
+                - datetime.datetime.fromisoformat(by_kind["sent"]["time"])
+            ).total_seconds()
             attempts[int(delay / 0.75) + 1] += 1
         counts = collections.Counter(shown(out, "LAB-H1"))
-        assert {t: counts[t] for t in texts} == {t: 1 for t in texts}
+        assert {t: counts[t] for t in texts} == dict.fromkeys(texts, 1)
         assert set(counts) == set(texts), counts
-        print(f"\n20 % loss both ways on h2: {n} sends, {workers} at a time, all confirmed in {elapsed:.1f} s "
-              f"(slowest command {max(r[2] for r in results):.1f} s); confirmed copy (estimated from the "
-              f"confirmation delay): {dict(sorted(attempts.items()))}; h2's frames lost on the way out "
-              f"{drops.get('out', '?')}/{tx}, on the way in {drops.get('in', '?')}/{rx + drops.get('in', 0)}")
+        print(
+            f"\n20 % loss both ways on h2: {n} sends, {workers} at a time, all confirmed in {elapsed:.1f} s "
+            f"(slowest command {max(r[2] for r in results):.1f} s); confirmed copy (estimated from the "
+            f"confirmation delay): {dict(sorted(attempts.items()))}; h2's frames lost on the way out "
+            f"{drops.get('out', '?')}/{tx}, on the way in {drops.get('in', '?')}/{rx + drops.get('in', 0)}"
+        )
 
 
 # -- 8. hostile frames -----------------------------------------------------------------------------
@@ -338,8 +359,9 @@ def test_a_burst_from_many_peers_is_shown_completely():
         out = stop_listener(h2).stdout
         for k in range(n):
             assert shown(out, f"PEER{k:02d}") == [f"hello from peer {k:02d}"], (k, out)
-            assert len(re.findall(CLOCK + rf"\* PEER{k:02d} is online \({re.escape(lab.addr(1))}\)$",
-                                  out, re.M)) == 1, (k, out)
+            assert (
+                len(re.findall(CLOCK + rf"\* PEER{k:02d} is online \({re.escape(lab.addr(1))}\)$", out, re.M)) == 1
+            ), (k, out)
         assert shown(out, "LAB-H1") == ["after the burst"]
 
 
@@ -391,6 +413,6 @@ def test_confirmations_go_to_the_source_never_to_a_sender_name_meaning_everyone_
         seen_by_third = third.finish(20).stdout.splitlines()[1:]
         stop_listener(h2)
     confs = sorted(line.split()[-1] for line in got_back if " CONF " in f" {line} ")
-    assert confs == ["7000", "7001", "7002"], got_back          # each confirmed, to 10.213.x.1
+    assert confs == ["7000", "7001", "7002"], got_back  # each confirmed, to 10.213.x.1
     assert all(line.startswith(lab.addr(2) + " ") for line in got_back), got_back
-    assert seen_by_third == [], seen_by_third                    # no broadcast, no reflection
+    assert seen_by_third == [], seen_by_third  # no broadcast, no reflection

@@ -29,8 +29,9 @@ def cli_env(extra=None):
 
 def run(*args, env=None):
     """Run ``python -m mailslot ARGS``; return (exit code, stdout, stderr) as text."""
-    p = subprocess.run([sys.executable, "-m", "mailslot", *args], capture_output=True, timeout=HANG,
-                       env=cli_env(env), cwd=ROOT)
+    p = subprocess.run(
+        [sys.executable, "-m", "mailslot", *args], capture_output=True, timeout=HANG, env=cli_env(env), cwd=ROOT
+    )
     return p.returncode, p.stdout.decode("utf-8"), p.stderr.decode("utf-8")
 
 
@@ -47,8 +48,13 @@ class Listen:
     """``python -m mailslot listen ...`` in the background."""
 
     def __init__(self, *args, env=None):
-        self.proc = subprocess.Popen([sys.executable, "-m", "mailslot", "listen", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(env), cwd=ROOT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mailslot", "listen", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=cli_env(env),
+            cwd=ROOT,
+        )
         self.lines = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -96,8 +102,15 @@ def listen(port):
 
 
 def send_from_other_computer(port, slot, data):
-    d = mailslot.build_datagram(msg_type=0x11, source="OTHERHOST", destination=NetbiosName("WORKGROUP"),
-                                mailslot=slot, data=data, source_ip="127.0.0.5", dgm_id=7)
+    d = mailslot.build_datagram(
+        msg_type=0x11,
+        source="OTHERHOST",
+        destination=NetbiosName("WORKGROUP"),
+        mailslot=slot,
+        data=data,
+        source_ip="127.0.0.5",
+        dgm_id=7,
+    )
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.5", 0))
         s.sendto(mailslot.encode_datagram(d), ("127.0.0.1", port))
@@ -106,6 +119,7 @@ def send_from_other_computer(port, slot, data):
 # --------------------------------------------------------------------------
 # Output
 # --------------------------------------------------------------------------
+
 
 def test_listen_and_send(port, listen):
     lst = listen("foxapp", "--count", "3", "--timeout", str(HANG))
@@ -117,7 +131,7 @@ def test_listen_and_send(port, listen):
     code, rest, err = lst.finish()
     assert (code, err) == (0, "")
     lines = [r.decode("utf-8").rstrip("\n") for r in rest]
-    assert len(lines) == 3, lines                  # "*" is not seen twice
+    assert len(lines) == 3, lines  # "*" is not seen twice
     fields = [LINE.match(line) for line in lines]
     assert all(fields), lines
     for f in fields:
@@ -131,18 +145,18 @@ def test_listen_and_send(port, listen):
 
 
 UNSAFE = [
-    ("1b5b324a", "hex:1b5b324a"),                 # ESC [ 2 J: clear screen
-    ("1b5d303b6f776e656407", "hex:1b5d303b6f776e656407"),   # OSC title + BEL
+    ("1b5b324a", "hex:1b5b324a"),  # ESC [ 2 J: clear screen
+    ("1b5d303b6f776e656407", "hex:1b5d303b6f776e656407"),  # OSC title + BEL
     ("00", "hex:00"),
-    ("7f41", "hex:7f41"),                         # DEL
-    ("610a62", "a\\nb"),                          # a newline cannot start a fake line
+    ("7f41", "hex:7f41"),  # DEL
+    ("610a62", "a\\nb"),  # a newline cannot start a fake line
     ("610d62", "a\\rb"),
     ("6109", "a\\t"),
-    ("c29b324a", "\\x9b2J"),                      # UTF-8 C1 CSI
-    ("e280ae6c697665", "\\u202elive"),            # RIGHT-TO-LEFT OVERRIDE
-    ("e280a8", "\\u2028"),                        # LINE SEPARATOR
-    ("68c3a96c6c6f", "h\u00e9llo"),                # UTF-8 text is shown as text
-    ("e974e9", "\u00e9t\u00e9"),                   # not UTF-8: Windows code page 1252
+    ("c29b324a", "\\x9b2J"),  # UTF-8 C1 CSI
+    ("e280ae6c697665", "\\u202elive"),  # RIGHT-TO-LEFT OVERRIDE
+    ("e280a8", "\\u2028"),  # LINE SEPARATOR
+    ("68c3a96c6c6f", "h\u00e9llo"),  # UTF-8 text is shown as text
+    ("e974e9", "\u00e9t\u00e9"),  # not UTF-8: Windows code page 1252
 ]
 
 
@@ -158,7 +172,7 @@ def test_non_printable_data_is_never_written_raw(port, listen):
         line = raw.decode("utf-8")
         assert line.endswith("\n") and line.count("\n") == 1
         line = line[:-1]
-        assert all(c.isprintable() for c in line), repr(line)        # no C0, C1, bidi, separators
+        assert all(c.isprintable() for c in line), repr(line)  # no C0, C1, bidi, separators
         m = LINE.match(line)
         assert m and (m[7], m[8]) == (str(len(bytes.fromhex(hexdata))), shown), (line, shown)
 
@@ -176,8 +190,11 @@ def test_listen_survives_a_message_its_stdout_cannot_encode(port, listen):
 def test_send_hex(port, listen):
     lst = listen("foxapp", "--count", "1", "--timeout", str(HANG))
     lst.first_line()
-    assert run("send", "LANMSGTEST", "\\\\.\\mailslot\\foxapp", "--hex", "00ff10") == \
-        (0, "wrote 3 bytes to \\\\LANMSGTEST\\mailslot\\foxapp\n", "")
+    assert run("send", "LANMSGTEST", "\\\\.\\mailslot\\foxapp", "--hex", "00ff10") == (
+        0,
+        "wrote 3 bytes to \\\\LANMSGTEST\\mailslot\\foxapp\n",
+        "",
+    )
     code, rest, _ = lst.finish()
     assert code == 0 and rest[0].decode().rstrip("\n").endswith(" 3B hex:00ff10")
 
@@ -188,7 +205,7 @@ def test_options_override_environment(port, listen):
     lst = listen("foxapp", "--count", "1", "--timeout", str(HANG), "--port", str(other), "--name", "hostx")
     assert lst.first_line() == f"listening on \\\\.\\mailslot\\foxapp (netbios, UDP {other}, HOSTX in WORKGROUP)"
     code, _, err = run("send", ".", "foxapp", "wrong port")
-    assert code == 3 and "no mailslot 'foxapp'" in err      # nobody on LANMSG_PORT's port
+    assert code == 3 and "no mailslot 'foxapp'" in err  # nobody on LANMSG_PORT's port
     assert run("send", "hostx", "foxapp", "right", "--port", str(other), "--name", "HOSTX")[0] == 0
     code, rest, _ = lst.finish()
     assert code == 0 and rest[0].decode().rstrip("\n").endswith(" right")
@@ -197,6 +214,7 @@ def test_options_override_environment(port, listen):
 # --------------------------------------------------------------------------
 # Exit codes and error lines
 # --------------------------------------------------------------------------
+
 
 def test_listen_timeout_without_message_exits_1(port):
     code, out, err = run("listen", "foxapp", "--timeout", "0.2")
@@ -216,21 +234,24 @@ def test_listen_count_exits_0_after_the_messages(port, listen):
     assert run("send", ".", "foxapp", "three")[0] == 3
 
 
-@pytest.mark.parametrize("args, fragments", [
-    (["send", ".", "a*b", "hi"], ["invalid mailslot name 'a*b'"]),
-    (["send", ".", "", "hi"], ["invalid mailslot name"]),
-    (["listen", "what?"], ["invalid mailslot name 'what?'"]),
-    (["send", "*", "foxapp", "x" * 425], ["425 bytes", "424", "nothing was sent"]),
-    (["send", "WORKGROUP", "abcdefghi", "--hex", "00" * 421], ["420"]),
-    (["send", ".", "foxapp", "--hex", "zz"], ["non-hexadecimal"]),
-    (["send", ".", "foxapp", "hi", "--port", "0"], ["invalid port 0"]),
-    (["listen", "foxapp", "--port", "70000"], ["invalid port 70000"]),
-    (["send", "*", "foxapp", "hi", "--broadcast", "nowhere"], ["invalid broadcast address 'nowhere'"]),
-    (["send", ".", "foxapp", "hi", "--name", "bad.name"], ["invalid NetBIOS name 'bad.name'"]),
-    (["send", ".", "foxapp", "hi", "--workgroup", "x" * 16], ["longer than 15"]),
-    (["send", "bad|host", "foxapp", "hi"], ["invalid NetBIOS name"]),
-    (["send", ".", "foxapp", "hi", "--transport", "native"], ["needs Windows"]),
-])
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["send", ".", "a*b", "hi"], ["invalid mailslot name 'a*b'"]),
+        (["send", ".", "", "hi"], ["invalid mailslot name"]),
+        (["listen", "what?"], ["invalid mailslot name 'what?'"]),
+        (["send", "*", "foxapp", "x" * 425], ["425 bytes", "424", "nothing was sent"]),
+        (["send", "WORKGROUP", "abcdefghi", "--hex", "00" * 421], ["420"]),
+        (["send", ".", "foxapp", "--hex", "zz"], ["non-hexadecimal"]),
+        (["send", ".", "foxapp", "hi", "--port", "0"], ["invalid port 0"]),
+        (["listen", "foxapp", "--port", "70000"], ["invalid port 70000"]),
+        (["send", "*", "foxapp", "hi", "--broadcast", "nowhere"], ["invalid broadcast address 'nowhere'"]),
+        (["send", ".", "foxapp", "hi", "--name", "bad.name"], ["invalid NetBIOS name 'bad.name'"]),
+        (["send", ".", "foxapp", "hi", "--workgroup", "x" * 16], ["longer than 15"]),
+        (["send", "bad|host", "foxapp", "hi"], ["invalid NetBIOS name"]),
+        (["send", ".", "foxapp", "hi", "--transport", "native"], ["needs Windows"]),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(port, args, fragments):
     code, out, err = run(*args)
     assert code == 2, (out, err)
@@ -247,15 +268,18 @@ def test_bad_environment_exits_2(port):
     assert_one_line_error(err, "'nope'")
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["send", ".", "foxapp"], "give TEXT or --hex HEX"),
-    (["send", ".", "foxapp", "hi", "--hex", "00"], "give TEXT or --hex HEX"),
-    (["send", "."], "required"),
-    (["shout", "foxapp"], "invalid choice"),
-    ([], "required"),
-    (["listen", "foxapp", "--count", "many"], "invalid int value"),
-    (["listen", "foxapp", "--transport", "carrier-pigeon"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["send", ".", "foxapp"], "give TEXT or --hex HEX"),
+        (["send", ".", "foxapp", "hi", "--hex", "00"], "give TEXT or --hex HEX"),
+        (["send", "."], "required"),
+        (["shout", "foxapp"], "invalid choice"),
+        ([], "required"),
+        (["listen", "foxapp", "--count", "many"], "invalid int value"),
+        (["listen", "foxapp", "--transport", "carrier-pigeon"], "invalid choice"),
+    ],
+)
 def test_usage_errors_exit_2_without_traceback(port, args, fragment):
     code, out, err = run(*args)
     assert code == 2
@@ -279,7 +303,7 @@ def test_listen_on_a_name_owned_elsewhere_exits_3(port):
 
 
 def test_port_taken_by_an_exclusive_socket_exits_3(port):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as hog:    # no SO_REUSEADDR: it cannot be shared
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as hog:  # no SO_REUSEADDR: it cannot be shared
         hog.bind(("", port))
         code, out, err = run("listen", "foxapp", "--timeout", "1")
         assert (code, out) == (3, "")

@@ -23,9 +23,9 @@ import mailslot
 from mailslot import NetbiosName
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HANG = 20.0                     # seconds: only to stop a broken build from hanging
+HANG = 20.0  # seconds: only to stop a broken build from hanging
 OTHER_IP = "127.0.0.5"
-LOCAL_NAME = os.environ["LANMSG_NAME"]           # conftest: LANMSGTEST unless set outside
+LOCAL_NAME = os.environ["LANMSG_NAME"]  # conftest: LANMSGTEST unless set outside
 
 
 @pytest.fixture(autouse=True)
@@ -51,11 +51,28 @@ def slots(port):
         s.close()
 
 
-def other_datagram(slot_name, data, *, dest=NetbiosName("WORKGROUP"), msg_type=0x11, source="OTHERHOST",
-                   dgm_id=None, ip=OTHER_IP, port=138, mailslot_path=None):
-    d = mailslot.build_datagram(msg_type=msg_type, source=source, destination=dest, mailslot=slot_name,
-                                data=data, source_ip=ip, source_port=port,
-                                dgm_id=random.randrange(0x10000) if dgm_id is None else dgm_id)
+def other_datagram(
+    slot_name,
+    data,
+    *,
+    dest=NetbiosName("WORKGROUP"),
+    msg_type=0x11,
+    source="OTHERHOST",
+    dgm_id=None,
+    ip=OTHER_IP,
+    port=138,
+    mailslot_path=None,
+):
+    d = mailslot.build_datagram(
+        msg_type=msg_type,
+        source=source,
+        destination=dest,
+        mailslot=slot_name,
+        data=data,
+        source_ip=ip,
+        source_port=port,
+        dgm_id=random.randrange(0x10000) if dgm_id is None else dgm_id,
+    )
     if mailslot_path is not None:
         d = d._replace(mailslot=mailslot_path)
     return mailslot.encode_datagram(d)
@@ -108,7 +125,7 @@ def in_thread(fn, *args):
     def run():
         try:
             box["value"] = fn(*args)
-        except BaseException as e:          # reported by the test
+        except BaseException as e:  # reported by the test
             box["error"] = e
 
     t = threading.Thread(target=run, daemon=True)
@@ -120,12 +137,14 @@ def later(delay, fn, *args):
     def run():
         time.sleep(delay)
         fn(*args)
+
     return in_thread(run)
 
 
 # --------------------------------------------------------------------------
 # Create, write, read
 # --------------------------------------------------------------------------
+
 
 def test_write_to_dot_and_read_in_order(slots):
     slot = slots("foxapp")
@@ -159,7 +178,7 @@ def test_sub_directory_names(slots):
 
 def test_large_local_messages(slots):
     """Local messages are not bound by the 424-byte remote limit, up to LOCAL_MAX_MESSAGE."""
-    for name in ("foxapp", "x" * 245):                # shortest usual and longest possible name
+    for name in ("foxapp", "x" * 245):  # shortest usual and longest possible name
         slot = slots(name)
         for n in (425, 5000, mailslot.LOCAL_MAX_MESSAGE):
             data = random.randbytes(n)
@@ -177,6 +196,7 @@ def test_large_local_messages(slots):
 # --------------------------------------------------------------------------
 # info() and read timeouts
 # --------------------------------------------------------------------------
+
 
 def test_info_reports_next_size_count_and_timeout(slots):
     slot = slots("foxapp", read_timeout=0.25, max_size=1000)
@@ -218,7 +238,7 @@ def test_max_size_drops_larger_messages(slots):
 def test_read_timeout_zero_and_n_ms(slots):
     slot = slots("foxapp", read_timeout=0)
     with pytest.raises(TimeoutError):
-        slot.read()                             # the slot's default: do not wait
+        slot.read()  # the slot's default: do not wait
     with pytest.raises(TimeoutError):
         slot.read(timeout=0)
     with pytest.raises(TimeoutError) as e:
@@ -240,10 +260,10 @@ def test_a_message_arriving_during_a_timed_read_ends_it(slots):
 
 
 def test_read_forever_returns_when_a_writer_writes_later(slots):
-    slot = slots("foxapp")                       # read_timeout None: wait forever
+    slot = slots("foxapp")  # read_timeout None: wait forever
     reader, box = in_thread(slot.read)
     reader.join(0.2)
-    assert reader.is_alive()                     # still waiting: nothing was written
+    assert reader.is_alive()  # still waiting: nothing was written
     mailslot.write(".", "foxapp", b"at last")
     reader.join(HANG)
     assert not reader.is_alive(), "read() did not return after a write"
@@ -254,6 +274,7 @@ def test_read_forever_returns_when_a_writer_writes_later(slots):
 # Ownership: already exists, close and re-create, bad names
 # --------------------------------------------------------------------------
 
+
 def test_already_exists_in_the_same_process(slots):
     first = slots("foxapp")
     for spelling in ("foxapp", "FOXAPP", "\\\\.\\mailslot\\FoxApp", "\\MAILSLOT\\foxapp"):
@@ -262,7 +283,7 @@ def test_already_exists_in_the_same_process(slots):
         assert e.value.winerror == mailslot.ERROR_ALREADY_EXISTS == 183
         assert isinstance(e.value, FileExistsError)
         assert "already exists" in str(e.value)
-    mailslot.write(".", "foxapp", b"still mine")   # the first owner is untouched
+    mailslot.write(".", "foxapp", b"still mine")  # the first owner is untouched
     assert first.read(timeout=HANG).data == b"still mine"
 
 
@@ -297,8 +318,12 @@ class Listener:
     def __init__(self, name, env=None):
         self.name = name
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", LISTENER, name, str(HANG)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, env={**os.environ, "PYTHONPATH": ROOT, **(env or {})})
+            [sys.executable, "-c", LISTENER, name, str(HANG)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": ROOT, **(env or {})},
+        )
         self.lines = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
 
@@ -395,7 +420,7 @@ def test_close_and_recreate(slots):
     slot = slots("foxapp")
     mailslot.write(".", "foxapp", b"left unread")
     slot.close()
-    slot.close()                                  # closing twice is harmless
+    slot.close()  # closing twice is harmless
     assert slot.closed
     with pytest.raises(ValueError, match="closed"):
         slot.read(timeout=0)
@@ -405,7 +430,7 @@ def test_close_and_recreate(slots):
         mailslot.write(".", "foxapp", b"nobody home")
     again = slots("foxapp")
     mailslot.write(".", "foxapp", b"fresh")
-    assert again.read(timeout=HANG).data == b"fresh"   # nothing from the old owner
+    assert again.read(timeout=HANG).data == b"fresh"  # nothing from the old owner
     with pytest.raises(TimeoutError):
         again.read(timeout=0.05)
 
@@ -414,7 +439,7 @@ def test_context_manager_closes(port):
     with mailslot.Mailslot("foxapp") as slot:
         assert "open" in repr(slot)
     assert slot.closed and "closed" in repr(slot)
-    with mailslot.Mailslot("foxapp"):             # the name is free again
+    with mailslot.Mailslot("foxapp"):  # the name is free again
         pass
 
 
@@ -429,13 +454,14 @@ def test_write_to_dot_without_owner(port):
 # Targets: own name, "*", 127.0.0.1, size limits
 # --------------------------------------------------------------------------
 
+
 def test_write_to_own_computer_name_is_local(slots):
     slot = slots("foxapp")
     for target in (LOCAL_NAME, LOCAL_NAME.lower(), "\\\\" + LOCAL_NAME, "127.0.0.1"):
         mailslot.write(target, "foxapp", target.encode())
         m = slot.read(timeout=HANG)
         assert (m.data, m.local, m.source_name) == (target.encode(), True, LOCAL_NAME)
-    assert slot.stats.get("received", 0) == 0          # nothing went over UDP
+    assert slot.stats.get("received", 0) == 0  # nothing went over UDP
     assert slot.stats["received_local"] == 4
 
 
@@ -461,7 +487,7 @@ def test_write_to_star_without_local_owner_still_succeeds(port):
 
 
 def test_remote_size_limit_sends_nothing(slots):
-    slot = slots("foxapp")                          # 6 characters: 424 bytes
+    slot = slots("foxapp")  # 6 characters: 424 bytes
     for target in ("*", "WORKGROUP", "127.0.0.1"):
         with pytest.raises(mailslot.MessageTooLargeError) as e:
             mailslot.write(target, "foxapp", b"x" * 425)
@@ -481,12 +507,18 @@ def test_remote_size_limit_sends_nothing(slots):
 # Datagrams from another computer
 # --------------------------------------------------------------------------
 
+
 def test_datagram_from_another_computer(slots, raw):
     slot = slots("foxapp")
     raw.broadcast(other_datagram("FOXAPP", b"broadcast hello", dgm_id=1))
     m = slot.read(timeout=HANG)
-    assert (m.data, m.source_name, m.source_ip, m.local, m.destination) == \
-        (b"broadcast hello", "OTHERHOST", OTHER_IP, False, "WORKGROUP<00>")
+    assert (m.data, m.source_name, m.source_ip, m.local, m.destination) == (
+        b"broadcast hello",
+        "OTHERHOST",
+        OTHER_IP,
+        False,
+        "WORKGROUP<00>",
+    )
     assert m.datagram.dgm_id == 1
     raw.unicast(other_datagram("foxapp", b"direct", dest=NetbiosName(LOCAL_NAME), msg_type=0x10))
     m = slot.read(timeout=HANG)
@@ -508,15 +540,21 @@ def test_duplicates_and_foreign_datagrams_are_dropped(slots, raw):
     slot = slots("foxapp")
     same = other_datagram("FOXAPP", b"twice", dgm_id=77)
     raw.broadcast(same)
-    raw.unicast(same)                                              # the copy a second socket would see
+    raw.unicast(same)  # the copy a second socket would see
     raw.unicast(other_datagram("FOXAPP", b"other group", dest=NetbiosName("ELSEWHERE")))
     raw.unicast(other_datagram("FOXAPP", b"other host", dest=NetbiosName("NOTME"), msg_type=0x10))
     raw.unicast(other_datagram("FOXAPP", b"browser", dest=NetbiosName("WORKGROUP", 0x1D)))
-    scoped = mailslot.build_datagram(msg_type=0x11, source="OTHERHOST", mailslot="FOXAPP", data=b"scoped",
-                                     destination=NetbiosName("WORKGROUP", 0, "corp.example"),
-                                     source_ip=OTHER_IP, dgm_id=5)
+    scoped = mailslot.build_datagram(
+        msg_type=0x11,
+        source="OTHERHOST",
+        mailslot="FOXAPP",
+        data=b"scoped",
+        destination=NetbiosName("WORKGROUP", 0, "corp.example"),
+        source_ip=OTHER_IP,
+        dgm_id=5,
+    )
     raw.unicast(mailslot.encode_datagram(scoped))
-    raw.unicast(other_datagram("FOXAPP", b"same id new data", dgm_id=77))   # not a duplicate
+    raw.unicast(other_datagram("FOXAPP", b"same id new data", dgm_id=77))  # not a duplicate
     raw.unicast(other_datagram("FOXAPP", b"last", dgm_id=78))
     got = []
     pump_until(slot, lambda: any(m.data == b"last" for m in got), "the last datagram", got)
@@ -534,6 +572,7 @@ def test_message_for_star_name_and_broadcast_type(slots, raw):
 # --------------------------------------------------------------------------
 # Several slots in one process
 # --------------------------------------------------------------------------
+
 
 def test_read_any_over_two_slots(slots):
     a, b = slots("alpha"), slots("bravo")
@@ -571,12 +610,13 @@ def test_unicast_reaches_the_right_slot_of_this_process(slots, raw):
             pass
     assert got[a] == [b"a%d" % i for i in range(5)]
     assert got[b] == [b"b%d" % i for i in range(5)]
-    assert a.stats["received"] == 10 and a.stats.get("forwarded", 0) == 0     # routed in-process
+    assert a.stats["received"] == 10 and a.stats.get("forwarded", 0) == 0  # routed in-process
 
 
 # --------------------------------------------------------------------------
 # Several processes, each owning one name
 # --------------------------------------------------------------------------
+
 
 def test_processes_get_exactly_their_own_datagrams(port, listeners, raw):
     names = ["ALPHA", "bravo", "Charlie"]
@@ -584,14 +624,13 @@ def test_processes_get_exactly_their_own_datagrams(port, listeners, raw):
     for p in procs.values():
         p.ready()
     for n in names:
-        mailslot.write("*", n, f"star {n}".encode())                    # local copy + broadcast
+        mailslot.write("*", n, f"star {n}".encode())  # local copy + broadcast
     for n in names:
-        mailslot.write("127.0.0.1", n, f"ip {n}".encode())              # this machine by address
-    for n in names:                                                     # another computer, unicast
-        raw.unicast(other_datagram(n.upper(), f"uni {n}".encode(), dest=NetbiosName(LOCAL_NAME),
-                                   msg_type=0x10))
+        mailslot.write("127.0.0.1", n, f"ip {n}".encode())  # this machine by address
+    for n in names:  # another computer, unicast
+        raw.unicast(other_datagram(n.upper(), f"uni {n}".encode(), dest=NetbiosName(LOCAL_NAME), msg_type=0x10))
     raw.unicast(other_datagram("NOBODY", b"uni nobody", dest=NetbiosName(LOCAL_NAME), msg_type=0x10))
-    for n in names:                                                     # another computer, broadcast
+    for n in names:  # another computer, broadcast
         raw.broadcast(other_datagram(n.lower(), f"bc {n}".encode()))
     stats = {}
     for n, p in procs.items():
@@ -620,24 +659,27 @@ def test_processes_get_exactly_their_own_datagrams(port, listeners, raw):
 # Hostile traffic
 # --------------------------------------------------------------------------
 
+
 def test_listener_survives_1000_hostile_datagrams(slots, raw):
     slot = slots("foxapp")
     rng = random.Random(138)
-    base = [other_datagram("FOXAPP", b"hello", dgm_id=1),
-            other_datagram("FOXAPP", bytes(range(40)), dest=NetbiosName(LOCAL_NAME), msg_type=0x10, dgm_id=2),
-            other_datagram("OTHERSLOT", b"x" * 100, dgm_id=3)]
+    base = [
+        other_datagram("FOXAPP", b"hello", dgm_id=1),
+        other_datagram("FOXAPP", bytes(range(40)), dest=NetbiosName(LOCAL_NAME), msg_type=0x10, dgm_id=2),
+        other_datagram("OTHERSLOT", b"x" * 100, dgm_id=3),
+    ]
     hostile = []
-    for _ in range(200):                                            # random bytes
+    for _ in range(200):  # random bytes
         hostile.append(rng.randbytes(rng.randrange(0, 700)))
-    for _ in range(100):                                            # truncations
+    for _ in range(100):  # truncations
         b = rng.choice(base)
-        hostile.append(b[:rng.randrange(len(b))])
-    for _ in range(700):                                            # 1-3 byte mutations
+        hostile.append(b[: rng.randrange(len(b))])
+    for _ in range(700):  # 1-3 byte mutations
         b = bytearray(rng.choice(base))
         for _ in range(rng.randint(1, 3)):
             b[rng.randrange(len(b))] = rng.choice([0, 0xFF, 0x20, 0x41, rng.randrange(256)])
         if rng.random() < 0.5:
-            b[10:12] = (len(b) - 14).to_bytes(2, "big")             # keep DGM_LENGTH plausible
+            b[10:12] = (len(b) - 14).to_bytes(2, "big")  # keep DGM_LENGTH plausible
         hostile.append(bytes(b))
     assert len(hostile) == 1000
     malformed = 0
@@ -649,8 +691,8 @@ def test_listener_survives_1000_hostile_datagrams(slots, raw):
     assert malformed > 500
 
     delivered = []
-    for i in range(0, 1000, 50):                                    # in bursts, so no socket buffer overflows
-        for h in hostile[i:i + 50]:
+    for i in range(0, 1000, 50):  # in bursts, so no socket buffer overflows
+        for h in hostile[i : i + 50]:
             raw.unicast(h)
         pump_until(slot, lambda: slot.stats.get("received", 0) >= i + 50, f"datagram {i + 50}", delivered)
     st = slot.stats
@@ -659,8 +701,7 @@ def test_listener_survives_1000_hostile_datagrams(slots, raw):
     assert "dropped_socket_error" not in st
 
     raw.unicast(other_datagram("FOXAPP", b"after the storm", dgm_id=9999))
-    pump_until(slot, lambda: any(m.data == b"after the storm" for m in delivered), "the valid message",
-               delivered)
+    pump_until(slot, lambda: any(m.data == b"after the storm" for m in delivered), "the valid message", delivered)
     assert [m.data for m in delivered].count(b"after the storm") == 1
     assert all(m.mailslot == "foxapp" for m in delivered)
     mailslot.write(".", "foxapp", b"local still works")
@@ -670,6 +711,7 @@ def test_listener_survives_1000_hostile_datagrams(slots, raw):
 # --------------------------------------------------------------------------
 # Two slots in one process (a listener and its control slot)
 # --------------------------------------------------------------------------
+
 
 def test_a_burst_of_unicasts_for_a_slot_whose_neighbour_was_bound_last_all_arrive(slots, raw):
     # The newest socket on the port takes every unicast; here that is `control`, a slot

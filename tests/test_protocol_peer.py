@@ -2,7 +2,6 @@
 
 import random
 
-
 from lanmsg import protocol as P
 
 
@@ -23,8 +22,9 @@ class Wire:
                 self.events[sender.name].append(item)
                 continue
             self.sent += 1
-            targets = [p for p in self.peers.values() if p is not sender] if item.target == "*" \
-                else [self.peers[item.target]]
+            targets = (
+                [p for p in self.peers.values() if p is not sender] if item.target == "*" else [self.peers[item.target]]
+            )
             for target in targets:
                 if self.rng.random() < self.loss:
                     continue
@@ -61,7 +61,7 @@ def test_lost_confirmations_cause_resends_with_the_same_id_and_duplicates_are_co
     seen_ids = []
     t = 0.0
     pending = actions
-    for attempt in range(3):                 # BOB's first two CONFs are lost
+    for attempt in range(3):  # BOB's first two CONFs are lost
         for act in pending:
             seen_ids.append(P.decode_frame(act.data).msg_id)
             replies = b.receive(t, act.data, "10.0.0.1")

@@ -60,18 +60,21 @@ TSHARK = shutil.which("tshark")
 VECTORS = pathlib.Path(__file__).parent / "vectors"
 MARKER = b"lanmsg test_tshark end-of-capture marker"
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", None) or (8 if sys.platform.startswith("linux") else None)
-GUARD_S = 30.0          # upper bound on any wait here; never an assertion about speed
+GUARD_S = 30.0  # upper bound on any wait here; never an assertion about speed
 
 pytestmark = [
     pytest.mark.tshark,
-    pytest.mark.skipif(TSHARK is None, reason="tshark (Wireshark's dissector) is not installed; "
-                                              "scripts/install-test-tools.sh installs it as root"),
+    pytest.mark.skipif(
+        TSHARK is None,
+        reason="tshark (Wireshark's dissector) is not installed; scripts/install-test-tools.sh installs it as root",
+    ),
 ]
 
 
 # --------------------------------------------------------------------------
 # pcap files: a writer (socket mode, vectors) and a reader (live captures)
 # --------------------------------------------------------------------------
+
 
 @dataclasses.dataclass(frozen=True)
 class Udp:
@@ -135,7 +138,7 @@ def read_pcap(path: pathlib.Path) -> list[Udp]:
     out, pos = [], 24
     while pos + 16 <= len(raw):
         incl, orig = struct.unpack_from(endian + "II", raw, pos + 8)
-        frame = raw[pos + 16:pos + 16 + incl]
+        frame = raw[pos + 16 : pos + 16 + incl]
         pos += 16 + incl
         assert incl == orig, f"capture truncated a packet ({incl} of {orig} bytes)"
         if linktype == LINKTYPE_ETHERNET:
@@ -156,8 +159,15 @@ def read_pcap(path: pathlib.Path) -> list[Udp]:
         total = struct.unpack_from("!H", ip, 2)[0]
         sport, dport, udp_len = struct.unpack_from("!HHH", ip, ihl)
         assert ihl + udp_len == total, "IPv4 total length and UDP length disagree"
-        out.append(Udp(socket.inet_ntoa(ip[12:16]), sport, socket.inet_ntoa(ip[16:20]), dport,
-                       bytes(ip[ihl + 8:ihl + udp_len])))
+        out.append(
+            Udp(
+                socket.inet_ntoa(ip[12:16]),
+                sport,
+                socket.inet_ntoa(ip[16:20]),
+                dport,
+                bytes(ip[ihl + 8 : ihl + udp_len]),
+            )
+        )
     return out
 
 
@@ -165,8 +175,9 @@ def read_pcap(path: pathlib.Path) -> list[Udp]:
 # Getting real datagrams off loopback
 # --------------------------------------------------------------------------
 
+
 def capture_mode() -> str:
-    """"live", "socket", or "auto" (live when dumpcap can capture here, else socket)."""
+    """ "live", "socket", or "auto" (live when dumpcap can capture here, else socket)."""
     forced = os.environ.get("LANMSG_TSHARK_CAPTURE", "")
     assert forced in ("", "live", "socket"), f"LANMSG_TSHARK_CAPTURE={forced!r}: use live or socket"
     if forced:
@@ -176,7 +187,7 @@ def capture_mode() -> str:
     return "auto"
 
 
-_live_capture_failed: list = []      # why live capture could not start (then socket mode for the session)
+_live_capture_failed: list = []  # why live capture could not start (then socket mode for the session)
 
 
 class _Receiver:
@@ -198,7 +209,7 @@ class _Receiver:
         dst = self.address or "127.0.0.1"
         for level, kind, data in anc:
             if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(data) >= 12:
-                dst = socket.inet_ntoa(data[8:12])          # in_pktinfo.ipi_addr: the header's destination
+                dst = socket.inet_ntoa(data[8:12])  # in_pktinfo.ipi_addr: the header's destination
         self.got.append((time.time(), Udp(peer[0], peer[1], dst, self.port, payload)))
 
     def close(self) -> None:
@@ -213,9 +224,26 @@ class _LiveCapture:
         self.stderr: list[str] = []
         self._started = threading.Event()
         self.proc = subprocess.Popen(
-            [TSHARK, "-i", "lo", "-f", f"udp port {port}", "-w", str(pcap), "-F", "pcap",
-             "-c", str(packets), "-a", f"duration:{int(GUARD_S)}"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            [
+                TSHARK,
+                "-i",
+                "lo",
+                "-f",
+                f"udp port {port}",
+                "-w",
+                str(pcap),
+                "-F",
+                "pcap",
+                "-c",
+                str(packets),
+                "-a",
+                f"duration:{int(GUARD_S)}",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
 
@@ -224,7 +252,7 @@ class _LiveCapture:
             self.stderr.append(line.rstrip("\n"))
             if "Capture started" in line:
                 self._started.set()
-        self._started.set()                                  # exited: wake the waiter
+        self._started.set()  # exited: wake the waiter
 
     def wait_started(self) -> bool:
         self._started.wait(GUARD_S)
@@ -242,7 +270,7 @@ class _LiveCapture:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)             # dumpcap closes the file cleanly
+            self.proc.send_signal(signal.SIGINT)  # dumpcap closes the file cleanly
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
@@ -257,7 +285,7 @@ class Wire:
     """What a test's writes put on the wire."""
 
     pcap: pathlib.Path
-    datagrams: list[Udp]          # the test's datagrams, in wire order (the marker removed)
+    datagrams: list[Udp]  # the test's datagrams, in wire order (the marker removed)
     mode: str
 
 
@@ -282,8 +310,10 @@ def on_the_wire(tmp_path: pathlib.Path, port: int, send, *, expect: int, listen=
                 if mode == "live":
                     pytest.fail("tshark could not start a live capture on lo:\n" + why)
                 _live_capture_failed.append(why)
-                warnings.warn("tshark cannot capture live here (not root?); datagrams are received on "
-                              "sockets and written to a pcap file instead:\n" + why)
+                warnings.warn(
+                    "tshark cannot capture live here (not root?); datagrams are received on "
+                    "sockets and written to a pcap file instead:\n" + why
+                )
                 mode = "socket"
         try:
             send()
@@ -319,13 +349,17 @@ def on_the_wire(tmp_path: pathlib.Path, port: int, send, *, expect: int, listen=
     payloads = [u.payload for u in wire]
     assert payloads and payloads[-1] == MARKER, (
         f"expected {expect} datagram(s) and then the marker on the wire; got {len(wire)} packet(s) "
-        f"ending with {payloads[-1][:40]!r}" if payloads else "nothing was captured")
+        f"ending with {payloads[-1][:40]!r}"
+        if payloads
+        else "nothing was captured"
+    )
     ours = wire[:-1]
     assert MARKER not in [u.payload for u in ours]
     assert len(ours) == expect, f"the writes put {len(ours)} datagram(s) on the wire, expected {expect}"
     if mode == "live":
-        assert sorted(p for p in received_payloads if p != MARKER) == sorted(u.payload for u in ours), \
+        assert sorted(p for p in received_payloads if p != MARKER) == sorted(u.payload for u in ours), (
             "the receiving sockets did not get exactly the datagrams the capture saw"
+        )
     return Wire(pcap, ours, mode)
 
 
@@ -333,23 +367,42 @@ def on_the_wire(tmp_path: pathlib.Path, port: int, send, *, expect: int, listen=
 # tshark as the judge
 # --------------------------------------------------------------------------
 
-FIELDS = ("nbdgm.type", "nbdgm.dgram_id", "nbdgm.src.ip", "nbdgm.src.port", "nbdgm.dgram_len",
-          "nbdgm.source_name", "nbdgm.destination_name", "smb.trans_name", "smb.data_offset", "smb.dc",
-          "mailslot.opcode", "mailslot.priority", "mailslot.class", "mailslot.name", "data.data",
-          "udp.payload", "udp.length", "ip.len", "ip.checksum.status", "udp.checksum.status")
+FIELDS = (
+    "nbdgm.type",
+    "nbdgm.dgram_id",
+    "nbdgm.src.ip",
+    "nbdgm.src.port",
+    "nbdgm.dgram_len",
+    "nbdgm.source_name",
+    "nbdgm.destination_name",
+    "smb.trans_name",
+    "smb.data_offset",
+    "smb.dc",
+    "mailslot.opcode",
+    "mailslot.priority",
+    "mailslot.class",
+    "mailslot.name",
+    "data.data",
+    "udp.payload",
+    "udp.length",
+    "ip.len",
+    "ip.checksum.status",
+    "udp.checksum.status",
+)
 
 
 @dataclasses.dataclass
 class Dissected:
     number: int
-    text: str                 # this frame's `tshark -V` output
+    text: str  # this frame's `tshark -V` output
     fields: dict
 
     @property
     def layers(self) -> list[str]:
         """Top-level lines of the -V tree (one per protocol), hex dumps left out."""
-        return [ln for ln in self.text.splitlines()
-                if ln and not ln[0].isspace() and not re.match(r"[0-9a-f]{4}  ", ln)]
+        return [
+            ln for ln in self.text.splitlines() if ln and not ln[0].isspace() and not re.match(r"[0-9a-f]{4}  ", ln)
+        ]
 
     def shown(self, label: str) -> str:
         """The value tshark -V shows for ``label`` (first occurrence)."""
@@ -373,8 +426,11 @@ def dissect(pcap: pathlib.Path, port: int, frames: int, *, verify_checksums: boo
     verbose = _tshark(common + ["-V", "-Y", only])
     blocks = re.split(r"^(?=Frame \d+: )", verbose, flags=re.M)
     blocks = [b for b in blocks if b.startswith("Frame ")]
-    table = _tshark(common + ["-Y", only, "-T", "fields", "-E", "header=n", "-E", "occurrence=f"]
-                    + [a for f in FIELDS for a in ("-e", f)])
+    table = _tshark(
+        common
+        + ["-Y", only, "-T", "fields", "-E", "header=n", "-E", "occurrence=f"]
+        + [a for f in FIELDS for a in ("-e", f)]
+    )
     rows = [dict(zip(FIELDS, line.split("\t"))) for line in table.splitlines()]
     assert len(blocks) == len(rows) == frames, f"tshark dissected {len(blocks)} frame(s), expected {frames}"
     expert = _tshark(common + ["-q", "-z", f"expert,warn,{only}"])
@@ -387,17 +443,20 @@ def assert_clean_mailslot_write(f: Dissected) -> None:
     layers = f.layers
     want = ["NetBIOS Datagram Service", "SMB (Server Message Block Protocol)", "SMB MailSlot Protocol"]
     tops = [next((i for i, ln in enumerate(layers) if ln.startswith(w)), None) for w in want]
-    assert None not in tops and tops == sorted(tops), \
+    assert None not in tops and tops == sorted(tops), (
         f"frame {f.number}: expected layers {want} in order, tshark shows {layers}"
+    )
     assert "Malformed" not in f.text, f"frame {f.number} is malformed for tshark:\n{f.text}"
-    assert not re.search(r"Expert Info \((Warning|Error)/", f.text), \
+    assert not re.search(r"Expert Info \((Warning|Error)/", f.text), (
         f"frame {f.number}: tshark expert warning/error:\n{f.text}"
+    )
     assert f.shown("Opcode") == "Write Mail Slot (1)"
     assert f.shown("Class") == "Unreliable & Broadcast (2)"
 
 
-def assert_written(f: Dissected, wire: Udp, *, msg_type: str, source: str, destination: str,
-                   mailslot_name: str, data: bytes) -> None:
+def assert_written(
+    f: Dissected, wire: Udp, *, msg_type: str, source: str, destination: str, mailslot_name: str, data: bytes
+) -> None:
     """tshark shows the datagram the test wrote: types, names, mailslot and data."""
     assert_clean_mailslot_write(f)
     assert f.shown("Message Type") == msg_type
@@ -411,8 +470,8 @@ def assert_written(f: Dissected, wire: Udp, *, msg_type: str, source: str, desti
     # the counts agree with each other (tshark itself does not complain about these)
     data_offset = int(f.shown("Data Offset"))
     assert data_offset % 4 == 0, "Windows' WriteFile profile aligns the data to 4 bytes"
-    assert int(f.shown("Byte Count (BCC)")) == data_offset - 69 + len(data)      # name, NUL, padding, data
-    assert 14 + 2 * 34 + data_offset + len(data) == len(wire.payload)             # data ends the datagram
+    assert int(f.shown("Byte Count (BCC)")) == data_offset - 69 + len(data)  # name, NUL, padding, data
+    assert 14 + 2 * 34 + data_offset + len(data) == len(wire.payload)  # data ends the datagram
     # the header tells the truth about where it came from
     assert f.fields["nbdgm.src.ip"] == wire.src
     assert int(f.fields["nbdgm.src.port"]) == wire.sport
@@ -425,8 +484,9 @@ def assert_written(f: Dissected, wire: Udp, *, msg_type: str, source: str, desti
 # --------------------------------------------------------------------------
 
 # Loopback broadcast (127.255.255.255), the interface name "lo" and IP_PKTINFO are Linux's.
-linux_loopback = pytest.mark.skipif(not sys.platform.startswith("linux"),
-                                    reason="captures on Linux's loopback interface")
+linux_loopback = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="captures on Linux's loopback interface"
+)
 
 
 @pytest.fixture
@@ -443,21 +503,39 @@ def test_group_write_to_star_is_a_clean_direct_group_datagram(tmp_path, port, cf
     (d,) = wire.datagrams
     assert (d.dst, d.sport, d.dport) == ("127.255.255.255", port, port)
     (f,) = dissect(wire.pcap, port, 1, verify_checksums=wire.mode == "socket")
-    assert_written(f, d, msg_type="Direct_group datagram (17)", source=f"{cfg.name}<00>",
-                   destination=f"{cfg.workgroup}<00>", mailslot_name="\\MAILSLOT\\foxapp", data=data)
+    assert_written(
+        f,
+        d,
+        msg_type="Direct_group datagram (17)",
+        source=f"{cfg.name}<00>",
+        destination=f"{cfg.workgroup}<00>",
+        mailslot_name="\\MAILSLOT\\foxapp",
+        data=data,
+    )
 
 
 @linux_loopback
 def test_unicast_to_a_computer_name_is_a_clean_direct_unique_datagram(tmp_path, port, cfg):
     data = "unicast text, UTF-8: \u00e9\u00e8".encode()
-    wire = on_the_wire(tmp_path, port, lambda: mailslot.write("PEER", "foxapp", data, address="127.0.0.2",
-                                                              config=cfg),
-                       expect=1, listen=("127.0.0.2",))
+    wire = on_the_wire(
+        tmp_path,
+        port,
+        lambda: mailslot.write("PEER", "foxapp", data, address="127.0.0.2", config=cfg),
+        expect=1,
+        listen=("127.0.0.2",),
+    )
     (d,) = wire.datagrams
     assert (d.dst, d.sport, d.dport) == ("127.0.0.2", port, port)
     (f,) = dissect(wire.pcap, port, 1, verify_checksums=wire.mode == "socket")
-    assert_written(f, d, msg_type="Direct_unique datagram (16)", source=f"{cfg.name}<00>",
-                   destination="PEER<00>", mailslot_name="\\MAILSLOT\\foxapp", data=data)
+    assert_written(
+        f,
+        d,
+        msg_type="Direct_unique datagram (16)",
+        source=f"{cfg.name}<00>",
+        destination="PEER<00>",
+        mailslot_name="\\MAILSLOT\\foxapp",
+        data=data,
+    )
 
 
 @linux_loopback
@@ -468,8 +546,15 @@ def test_largest_message_for_a_5_to_8_character_name(tmp_path, port, cfg, name):
     wire = on_the_wire(tmp_path, port, lambda: mailslot.write("*", name, data, config=cfg), expect=1)
     (d,) = wire.datagrams
     (f,) = dissect(wire.pcap, port, 1, verify_checksums=wire.mode == "socket")
-    assert_written(f, d, msg_type="Direct_group datagram (17)", source=f"{cfg.name}<00>",
-                   destination=f"{cfg.workgroup}<00>", mailslot_name="\\MAILSLOT\\" + name, data=data)
+    assert_written(
+        f,
+        d,
+        msg_type="Direct_group datagram (17)",
+        source=f"{cfg.name}<00>",
+        destination=f"{cfg.workgroup}<00>",
+        mailslot_name="\\MAILSLOT\\" + name,
+        data=data,
+    )
     # [MS-MAIL] 2.1: the SMB part is exactly the 512 bytes Windows allows; data 4-byte aligned
     assert len(d.payload) - 14 - 2 * 34 == 512
     assert f.shown("Data Offset") == "88"
@@ -480,8 +565,15 @@ def test_nested_mailslot_name(tmp_path, port, cfg):
     data = b"nested"
     wire = on_the_wire(tmp_path, port, lambda: mailslot.write("*", "a\\b\\c", data, config=cfg), expect=1)
     (f,) = dissect(wire.pcap, port, 1, verify_checksums=wire.mode == "socket")
-    assert_written(f, wire.datagrams[0], msg_type="Direct_group datagram (17)", source=f"{cfg.name}<00>",
-                   destination=f"{cfg.workgroup}<00>", mailslot_name="\\MAILSLOT\\a\\b\\c", data=data)
+    assert_written(
+        f,
+        wire.datagrams[0],
+        msg_type="Direct_group datagram (17)",
+        source=f"{cfg.name}<00>",
+        destination=f"{cfg.workgroup}<00>",
+        mailslot_name="\\MAILSLOT\\a\\b\\c",
+        data=data,
+    )
 
 
 @linux_loopback
@@ -511,8 +603,10 @@ def test_every_vector_dissects_cleanly_through_our_pcap_writer(tmp_path, port):
     stems = sorted(p.stem for p in VECTORS.glob("*.hex"))
     assert stems, "no vectors found"
     vectors = [_vector(s) for s in stems]
-    frames = [Udp("127.0.0.1", 138, "127.255.255.255" if want["msg_type"] != 0x10 else "127.0.0.2", port, payload)
-              for payload, want in vectors]
+    frames = [
+        Udp("127.0.0.1", 138, "127.255.255.255" if want["msg_type"] != 0x10 else "127.0.0.2", port, payload)
+        for payload, want in vectors
+    ]
     pcap = tmp_path / "vectors.pcap"
     write_pcap(pcap, frames)
     assert [u.payload for u in read_pcap(pcap)] == [p for p, _ in vectors]
@@ -536,7 +630,7 @@ def test_every_vector_dissects_cleanly_through_our_pcap_writer(tmp_path, port):
         assert int(fl["mailslot.priority"]) == want["priority"], stem
         assert int(fl["mailslot.class"]) == want["class"], stem
         assert int(fl["smb.data_offset"]) == want["data_offset"], stem
-        if fl["data.data"]:                  # \MAILSLOT\BROWSE data goes to the browser dissector instead
+        if fl["data.data"]:  # \MAILSLOT\BROWSE data goes to the browser dissector instead
             assert fl["data.data"] == want["data_hex"], stem
         else:
             assert "Microsoft Windows Browser Protocol" in f.layers, f"{stem}: {f.layers}"

@@ -52,7 +52,13 @@ def test_vector_reencodes_to_the_same_bytes(stem):
 @pytest.mark.parametrize("stem,profile", [("foxapp", {}), ("foxapp_samba_style", mailslot.SAMBA_PROFILE)])
 def test_what_lanmsg_builds_is_the_vector_of_its_profile(stem, profile):
     payload, want = load(stem)
-    d = mailslot.build_datagram(msg_type=mailslot.MSG_DIRECT_GROUP, source="FOXHOST",
-                                destination=mailslot.NetbiosName("WORKGROUP"), mailslot="FOXAPP",
-                                data=b"hello", source_ip="192.0.2.10", dgm_id=want["dgm_id"])
+    d = mailslot.build_datagram(
+        msg_type=mailslot.MSG_DIRECT_GROUP,
+        source="FOXHOST",
+        destination=mailslot.NetbiosName("WORKGROUP"),
+        mailslot="FOXAPP",
+        data=b"hello",
+        source_ip="192.0.2.10",
+        dgm_id=want["dgm_id"],
+    )
     assert mailslot.encode_datagram(d._replace(**profile)) == payload

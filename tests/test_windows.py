@@ -28,15 +28,14 @@ import threading
 import time
 import uuid
 
-import pytest
-
 import netlab
+import pytest
 import winpy
 
 REASON = winpy.unavailable_reason()
 pytestmark = [pytest.mark.wine, pytest.mark.skipif(REASON is not None, reason=REASON or "Wine available")]
 
-SUITE_TIMEOUT_S = 300          # the suite takes about 25 s; this only keeps a broken run from hanging CI
+SUITE_TIMEOUT_S = 300  # the suite takes about 25 s; this only keeps a broken run from hanging CI
 HANG = 60
 
 
@@ -51,6 +50,7 @@ def wine():
 # 1. The Windows-side suite
 # --------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def windows_suite(wine):
     """Run the Windows-side suite once in the Windows Python; the outcome of each of its tests."""
@@ -58,14 +58,22 @@ def windows_suite(wine):
         junit = os.path.join(tmp, "junit.xml")
         started = time.monotonic()
         try:
-            completed = wine.run("-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfEsxX",
-                                 f"--junitxml={winpy.windows_path(junit)}", *winpy.WINDOWS_SUITE,
-                                 timeout=SUITE_TIMEOUT_S)
+            completed = wine.run(
+                "-m",
+                "pytest",
+                "-p",
+                "no:cacheprovider",
+                "-q",
+                "-rfEsxX",
+                f"--junitxml={winpy.windows_path(junit)}",
+                *winpy.WINDOWS_SUITE,
+                timeout=SUITE_TIMEOUT_S,
+            )
             problem = None
         except subprocess.TimeoutExpired as e:
             completed = subprocess.CompletedProcess(e.cmd, None, e.stdout or b"", e.stderr or b"")
             problem = f"the Windows suite did not finish within {SUITE_TIMEOUT_S} s"
-            wine.stop()                       # ends whatever it left running
+            wine.stop()  # ends whatever it left running
         result = winpy.SuiteResult(completed, junit, time.monotonic() - started, problem)
     print(f"Windows suite: {result.summary} ({result.seconds:.1f} s with Wine)")
     return result
@@ -75,13 +83,14 @@ def windows_suite(wine):
 def test_on_windows_python(windows_suite, test_id):
     cases = windows_suite.cases.get(test_id)
     if not cases:
-        pytest.fail(f"{test_id} did not run on the Windows Python "
-                    f"({windows_suite.problem or windows_suite.summary})\n{windows_suite.output[-6000:]}")
+        pytest.fail(
+            f"{test_id} did not run on the Windows Python "
+            f"({windows_suite.problem or windows_suite.summary})\n{windows_suite.output[-6000:]}"
+        )
     label = {param: f"{test_id}[{param}]" if param else test_id for param, _, _ in cases}
     failed = [(p, d) for p, o, d in cases if o in ("failure", "error")]
     if failed:
-        pytest.fail("on the Windows Python:\n\n" + "\n\n".join(f"{label[p]}:\n{d}" for p, d in failed),
-                    pytrace=False)
+        pytest.fail("on the Windows Python:\n\n" + "\n\n".join(f"{label[p]}:\n{d}" for p, d in failed), pytrace=False)
     xfailed = [(p, d) for p, o, d in cases if o == "xfailed"]
     if xfailed:
         pytest.xfail("; ".join(sorted({d for _, d in xfailed})))
@@ -97,6 +106,7 @@ def test_the_windows_suite_ran_every_test(windows_suite):
 # --------------------------------------------------------------------------
 # 2. Ctrl-C in a terminal
 # --------------------------------------------------------------------------
+
 
 class Lines:
     """Collect a process's stdout lines (text) as they come."""
@@ -130,14 +140,21 @@ def test_ctrl_c_in_a_terminal_ends_a_windows_listener_and_a_linux_peer_sees_it_o
     Windows process as CTRL_C_EVENT.  Both listeners use the netbios transport on loopback."""
     slot = "lmwin" + uuid.uuid4().hex[:8]
     env = dict(os.environ, LANMSG_NAME="LINUXPEER", PYTHONPATH=winpy.REPO_ROOT)
-    linux = subprocess.Popen([sys.executable, "-m", "lanmsg", "listen", "--json", "--slot", slot], cwd=winpy.REPO_ROOT,
-                             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    linux = subprocess.Popen(
+        [sys.executable, "-m", "lanmsg", "listen", "--json", "--slot", slot],
+        cwd=winpy.REPO_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     windows = None
     try:
         linux_out = Lines(linux.stdout)
         linux_out.wait_for('"event": "listening"')
-        windows = wine.popen("-m", "lanmsg", "listen", "--json", "--transport", "netbios", "--slot", slot,
-                             env={"LANMSG_NAME": "WINPEER"})
+        windows = wine.popen(
+            "-m", "lanmsg", "listen", "--json", "--transport", "netbios", "--slot", slot, env={"LANMSG_NAME": "WINPEER"}
+        )
         windows_out = Lines(windows.stdout)
         windows_out.wait_for('"event": "listening"')
         linux_out.wait_for(r'"event": "online".*"name": "WINPEER"')
@@ -158,7 +175,7 @@ def test_ctrl_c_in_a_terminal_ends_a_windows_listener_and_a_linux_peer_sees_it_o
 # 3. Windows and Linux on the netbios transport, in the lab
 # --------------------------------------------------------------------------
 
-WIN, LIN = 1, 2           # lab host 1 runs Windows Python under Wine, host 2 Linux Python
+WIN, LIN = 1, 2  # lab host 1 runs Windows Python under Wine, host 2 Linux Python
 CLOCK = r"^\d\d:\d\d:\d\d "
 NON_ASCII = "grüße ☃ 日本"
 
@@ -231,20 +248,23 @@ def test_lab_windows_and_linux_messages_confirmed_both_ways(wine, winlab):
     win.wait_for_line(r'"event": "online".*"name": "LAB-H2".*"address": "10\.213\.0\.2"', timeout=HANG)
 
     # Windows -> Linux, by messenger name (found by DETECT) and by address
-    out = _ok(lab.run(WIN, on_windows(wine, "send", "LAB-H2", f"from Windows {NON_ASCII}"), env=win_env(wine),
-                      timeout=HANG))
+    out = _ok(
+        lab.run(WIN, on_windows(wine, "send", "LAB-H2", f"from Windows {NON_ASCII}"), env=win_env(wine), timeout=HANG)
+    )
     assert out.strip() == "confirmed by LAB-H2 (10.213.0.2)"
     _ok(lab.run(WIN, on_windows(wine, "send", lab.addr(LIN), "by address"), env=win_env(wine), timeout=HANG))
     # Linux -> Windows
     out = _ok(lab.run(LIN, on_linux("send", "LAB-H1", f"from Linux {NON_ASCII}"), timeout=HANG))
     assert out.strip() == "confirmed by LAB-H1 (10.213.0.1)"
     # detect both ways
-    assert _ok(lab.run(WIN, on_windows(wine, "detect"), env=win_env(wine), timeout=HANG)).splitlines() \
-        == ["LAB-H2 10.213.0.2"]
+    assert _ok(lab.run(WIN, on_windows(wine, "detect"), env=win_env(wine), timeout=HANG)).splitlines() == [
+        "LAB-H2 10.213.0.2"
+    ]
     assert _ok(lab.run(LIN, on_linux("detect"), timeout=HANG)).splitlines() == ["LAB-H1 10.213.0.1"]
     # a broadcast from Windows, confirmed by Linux
-    out = _ok(lab.run(WIN, on_windows(wine, "broadcast", "--wait", "2", "to everyone"), env=win_env(wine),
-                      timeout=HANG))
+    out = _ok(
+        lab.run(WIN, on_windows(wine, "broadcast", "--wait", "2", "to everyone"), env=win_env(wine), timeout=HANG)
+    )
     assert out.splitlines() == ["LAB-H2 10.213.0.2"]
 
     lin.wait_for_line(CLOCK + re.escape(f"LAB-H1: from Windows {NON_ASCII}") + "$")
@@ -261,8 +281,11 @@ def test_lab_windows_and_linux_messages_confirmed_both_ways(wine, winlab):
     lin.wait_for_line(CLOCK + r"\* LAB-H1 is offline \(10\.213\.0\.1\)$")
     lin.terminate()
     out = lin.finish(HANG).stdout
-    assert re.findall(CLOCK + r"LAB-H1: (.*)$", out, re.M) == [f"from Windows {NON_ASCII}", "by address",
-                                                               "to everyone"], out
+    assert re.findall(CLOCK + r"LAB-H1: (.*)$", out, re.M) == [
+        f"from Windows {NON_ASCII}",
+        "by address",
+        "to everyone",
+    ], out
 
 
 @lab_test
@@ -280,7 +303,6 @@ def test_lab_discovery_between_windows_and_linux_both_ways(wine, winlab):
     # Linux announces, Windows discovers
     ann = lab.popen(LIN, on_linux("announce", "6000"))
     ann.wait_for_line(r"^announcing 10\.213\.0\.2:6000 ")
-    assert _ok(lab.run(WIN, on_windows(wine, "discover"), env=win_env(wine), timeout=HANG)).strip() \
-        == "10.213.0.2:6000"
+    assert _ok(lab.run(WIN, on_windows(wine, "discover"), env=win_env(wine), timeout=HANG)).strip() == "10.213.0.2:6000"
     ann.terminate()
     assert ann.finish(HANG).returncode == 0

@@ -44,7 +44,7 @@ WINDOWS_SUITE = ("tests/windows", "tests/test_kernel32_decls.py")
 BOOTSTRAP = os.path.join(WINDOWS_TESTS, "bootstrap.py")
 SETUP = "scripts/setup-windows-python.sh"
 SETUP_HINT = f"install them with `sudo bash {SETUP}` (.ci/run does)"
-SERVER_LINGER_S = 600        # a wineserver left behind by a killed test run ends by itself after this
+SERVER_LINGER_S = 600  # a wineserver left behind by a killed test run ends by itself after this
 COMMAND_TIMEOUT_S = 120
 
 
@@ -89,7 +89,7 @@ class Wine:
     def __init__(self, prefix: str | None = None, winpy: str | None = None):
         self.prefix = prefix or wineprefix()
         self.python_exe = os.path.join(winpy or winpy_dir(), "python.exe")
-        self.running_in = None            # None, "root" or the lab host (lab, i) the server runs in
+        self.running_in = None  # None, "root" or the lab host (lab, i) the server runs in
 
     def env(self, extra: dict | None = None, base: dict | None = None) -> dict:
         """Environment of Wine processes: ``base`` (default ours) plus Wine's settings.
@@ -103,8 +103,11 @@ class Wine:
 
     def wine_env(self) -> dict:
         """Wine's settings (also what a lab host's processes need on top of the lab's environment)."""
-        return {"WINEPREFIX": self.prefix, "WINEDEBUG": "-all",
-                "LC_ALL": "C.UTF-8"}                 # unix argv and environment are UTF-8 to Wine
+        return {
+            "WINEPREFIX": self.prefix,
+            "WINEDEBUG": "-all",
+            "LC_ALL": "C.UTF-8",
+        }  # unix argv and environment are UTF-8 to Wine
 
     def argv(self, *args) -> list[str]:
         """``wine python.exe`` running ``args`` with the repository importable (``-m lanmsg ...``)."""
@@ -113,8 +116,15 @@ class Wine:
     # -- the wineserver -------------------------------------------------------
 
     def _quiet(self, argv, timeout=COMMAND_TIMEOUT_S, check=True) -> None:
-        r = subprocess.run(argv, env=self.env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, timeout=timeout, start_new_session=True)
+        r = subprocess.run(
+            argv,
+            env=self.env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=timeout,
+            start_new_session=True,
+        )
         if check and r.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)} failed with exit code {r.returncode}")
 
@@ -124,7 +134,7 @@ class Wine:
             return
         if self.running_in is not None:
             raise RuntimeError("the wineserver runs in a lab host; stop it there first")
-        self._quiet(["wineserver", "-k"], timeout=30, check=False)     # left by a killed run
+        self._quiet(["wineserver", "-k"], timeout=30, check=False)  # left by a killed run
         self._quiet(["wineserver", f"-p{SERVER_LINGER_S}"])
         self._quiet(["wine", "wineboot", "-i"])
         self.running_in = "root"
@@ -146,31 +156,47 @@ class Wine:
 
     def stop_in(self, lab, i: int) -> None:
         if self.running_in == (lab, i):
-            p = lab.popen(i, ["wineserver", "-k"], env=self.wine_env(), stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
+            p = lab.popen(
+                i, ["wineserver", "-k"], env=self.wine_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
             p.finish(30)
         self.running_in = None
 
     # -- Windows processes (root namespace) -----------------------------------
 
-    def run(self, *args, env: dict | None = None, timeout: float = 60,
-            input: bytes | None = None) -> subprocess.CompletedProcess:
+    def run(
+        self, *args, env: dict | None = None, timeout: float = 60, input: bytes | None = None
+    ) -> subprocess.CompletedProcess:
         """Run the Windows Python; stdout and stderr as bytes.  ``env``: variables to add or (None) drop."""
         self.start()
-        return subprocess.run(self.argv(*args), cwd=REPO_ROOT, env=self.env(env), input=input,
-                              stdin=None if input is not None else subprocess.DEVNULL,
-                              capture_output=True, timeout=timeout)
+        return subprocess.run(
+            self.argv(*args),
+            cwd=REPO_ROOT,
+            env=self.env(env),
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+        )
 
     def popen(self, *args, env: dict | None = None) -> subprocess.Popen:
         """Start the Windows Python in a session of its own (``os.killpg(p.pid, SIGINT)`` is Ctrl-C)."""
         self.start()
-        return subprocess.Popen(self.argv(*args), cwd=REPO_ROOT, env=self.env(env), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        return subprocess.Popen(
+            self.argv(*args),
+            cwd=REPO_ROOT,
+            env=self.env(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
 
 
 # --------------------------------------------------------------------------
 # The Windows-side suite (tests/windows), run in one go and reported test by test
 # --------------------------------------------------------------------------
+
 
 def windows_test_ids() -> list[str]:
     """``file::test`` of every test function of WINDOWS_SUITE, read from the source (no Wine needed)."""
@@ -187,19 +213,27 @@ def windows_test_ids() -> list[str]:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
                 ids.append(f"{base}::{node.name}")
             elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
-                ids += [f"{base}::{node.name}::{m.name}" for m in node.body
-                        if isinstance(m, ast.FunctionDef) and m.name.startswith("test")]
+                ids += [
+                    f"{base}::{node.name}::{m.name}"
+                    for m in node.body
+                    if isinstance(m, ast.FunctionDef) and m.name.startswith("test")
+                ]
     return ids
 
 
 class SuiteResult:
     """The outcome of each test of one run of tests/windows (from pytest's JUnit XML)."""
 
-    def __init__(self, completed: subprocess.CompletedProcess | None, junit: str | None, seconds: float,
-                 problem: str | None = None):
+    def __init__(
+        self,
+        completed: subprocess.CompletedProcess | None,
+        junit: str | None,
+        seconds: float,
+        problem: str | None = None,
+    ):
         self.completed, self.seconds, self.problem = completed, seconds, problem
         self.output = "" if completed is None else (completed.stdout + completed.stderr).decode("utf-8", "replace")
-        self.cases: dict[str, list[tuple[str, str, str]]] = {}    # id -> [(param, outcome, detail)]
+        self.cases: dict[str, list[tuple[str, str, str]]] = {}  # id -> [(param, outcome, detail)]
         if junit and os.path.exists(junit):
             self._read(junit)
 

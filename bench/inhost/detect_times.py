@@ -15,7 +15,7 @@ import time
 
 from lanmsg.client import Messenger
 
-PAUSE_S = 0.5                    # after a run: answers come within 1.028 s, the window is longer
+PAUSE_S = 0.5  # after a run: answers come within 1.028 s, the window is longer
 
 
 def rcvbuf_errors() -> int:

@@ -19,8 +19,8 @@ import mailslot
 from lanmsg import protocol as P
 
 SENDER = "FLOODER"
-GRACE_S = 3.0                    # confirmations still arriving after the last datagram
-PACE_S = 0.001                   # send what is due every millisecond
+GRACE_S = 3.0  # confirmations still arriving after the last datagram
+PACE_S = 0.001  # send what is due every millisecond
 RCVBUF_BYTES = 4 << 20
 
 
@@ -29,10 +29,20 @@ def build(target_ip: str, target_name: str, source_ip: str, port: int, n: int) -
     out = []
     for i in range(n):
         frame = P.encode_frame(P.Frame(SENDER, 1000 + i, True, False, f"flood {i:06d} from the bench"))
-        out.append(mailslot.encode_datagram(mailslot.build_datagram(
-            msg_type=mailslot.MSG_DIRECT_UNIQUE, source=SENDER,
-            destination=mailslot.NetbiosName(target_name, 0x00), mailslot=slot, data=frame,
-            source_ip=source_ip, dgm_id=i & 0xFFFF, source_port=port)))
+        out.append(
+            mailslot.encode_datagram(
+                mailslot.build_datagram(
+                    msg_type=mailslot.MSG_DIRECT_UNIQUE,
+                    source=SENDER,
+                    destination=mailslot.NetbiosName(target_name, 0x00),
+                    mailslot=slot,
+                    data=frame,
+                    source_ip=source_ip,
+                    dgm_id=i & 0xFFFF,
+                    source_port=port,
+                )
+            )
+        )
     return out
 
 
@@ -59,7 +69,7 @@ def main() -> int:
         while not stop.is_set():
             try:
                 data = s.recv(2048)
-            except (socket.timeout, ConnectionRefusedError):
+            except (TimeoutError, ConnectionRefusedError):
                 continue
             try:
                 frame = P.decode_frame(mailslot.decode_datagram(data).data)
@@ -67,6 +77,7 @@ def main() -> int:
                 continue
             if isinstance(frame, P.Frame) and frame.system and P.parse_conf(frame.body) is not None:
                 confs += 1
+
     reader = threading.Thread(target=count_confirmations, daemon=True)
     reader.start()
     send = s.send

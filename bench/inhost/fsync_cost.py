@@ -22,8 +22,14 @@ def main() -> int:
     times = []
     try:
         for i in range(args.records):
-            rec = {"dir": "in", "time": time.time(), "from": "FLOODER", "address": "10.213.0.1",
-                   "id": 1000 + i, "text": f"flood {i:06d} from the bench"}
+            rec = {
+                "dir": "in",
+                "time": time.time(),
+                "from": "FLOODER",
+                "address": "10.213.0.1",
+                "id": 1000 + i,
+                "text": f"flood {i:06d} from the bench",
+            }
             t = time.perf_counter()
             log.append(rec)
             times.append((time.perf_counter() - t) * 1e6)

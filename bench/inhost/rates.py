@@ -20,7 +20,7 @@ import time
 
 from lanmsg.client import Messenger, NotConfirmed
 
-DATAGRAM_BYTES = 210             # a 40-byte message in its NetBIOS datagram (bench/run.py's typical one)
+DATAGRAM_BYTES = 210  # a 40-byte message in its NetBIOS datagram (bench/run.py's typical one)
 PING_TIMEOUT_S = 1.0
 
 
@@ -32,7 +32,7 @@ def ping_trial(sock: socket.socket, n: int) -> tuple[float, int]:
         sock.send(payload)
         try:
             sock.recv(2048)
-        except socket.timeout:
+        except TimeoutError:
             lost += 1
     return n / (time.perf_counter() - t), lost
 
@@ -62,7 +62,7 @@ def main() -> int:
     sock.settimeout(PING_TIMEOUT_S)
     out = {"ping_rates": [], "ping_lost": 0, "message_rates": [], "unconfirmed": 0}
     with Messenger() as m:
-        m.send(args.peer, "warm-up")                  # first contact: nothing cached yet
+        m.send(args.peer, "warm-up")  # first contact: nothing cached yet
         ping_trial(sock, min(200, args.pings))
         for _ in range(args.trials):
             rate, lost = ping_trial(sock, args.pings)

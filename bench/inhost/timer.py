@@ -23,7 +23,7 @@ cases = spec["cases"]
 out = {c["name"]: {"ms": [], "failures": []} for c in cases}
 for _ in range(spec["rounds"]):
     order = list(cases)
-    random.shuffle(order)                  # no case always runs right after another
+    random.shuffle(order)  # no case always runs right after another
     for c in order:
         time.sleep(random.random() if c.get("phase") else spec.get("settle_s", 0.05))
         env = dict(os.environ, **c.get("env", {}))

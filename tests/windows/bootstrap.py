@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def main() -> None:
-    sys.dont_write_bytecode = True            # never leave Windows-built .pyc files in the repository
+    sys.dont_write_bytecode = True  # never leave Windows-built .pyc files in the repository
     if ROOT not in sys.path:
         sys.path.insert(0, ROOT)
     args = sys.argv[1:]

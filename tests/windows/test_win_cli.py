@@ -13,13 +13,26 @@ import socket
 import time
 
 import pytest
+from winsupport import (
+    CTRL_BREAK_EVENT,
+    CTRL_C_EVENT,
+    CTRL_CLOSE_EVENT,
+    HANG,
+    WINE,
+    Proc,
+    child_env,
+    computer_name,
+    only_without_remote_mailslots,
+    run,
+    send_console_event,
+    unique,
+    wine_gap,
+)
 
 import mailslot
-from winsupport import (CTRL_BREAK_EVENT, CTRL_C_EVENT, CTRL_CLOSE_EVENT, HANG, WINE, Proc, child_env,
-                        computer_name, only_without_remote_mailslots, run, send_console_event, unique, wine_gap)
 
 CLOCK = r"^\d\d:\d\d:\d\d "
-NAME = "LANMSGTEST"          # LANMSG_NAME of the test session (tests/conftest.py)
+NAME = "LANMSGTEST"  # LANMSG_NAME of the test session (tests/conftest.py)
 
 
 def lanmsg(*args, env=None, input=None):
@@ -45,6 +58,7 @@ def listener(slot):
         started.append(p)
         p.wait_for(r'"event": "listening"' if "--json" in args else CLOCK + r"listening as ")
         return p
+
     yield start
     for p in started:
         p.kill()
@@ -74,10 +88,12 @@ def assert_one_line_error(r, *fragments):
 # listen and send on the native transport
 # --------------------------------------------------------------------------
 
+
 def test_listen_and_send_to_dot_confirm_each_other(listener, slot):
     lst = listener()
-    assert lst.wait_for(CLOCK + "listening").endswith(f"listening as {NAME} on mailslot {slot} (native); "
-                                                      "Ctrl-C to leave")
+    assert lst.wait_for(CLOCK + "listening").endswith(
+        f"listening as {NAME} on mailslot {slot} (native); Ctrl-C to leave"
+    )
     r = lanmsg("send", "--slot", slot, ".", "hello", "there")
     assert r.returncode == 0, text(r.stderr)
     assert text(r.stdout).strip() == f"confirmed by {NAME}"
@@ -180,13 +196,13 @@ def test_non_ascii_text_round_trips_and_json_output_is_utf8(listener, slot):
     lst = listener("--json")
     r = lanmsg("send", "--json", "--slot", slot, ".", NON_ASCII)
     assert r.returncode == 0, text(r.stderr)
-    sent = [json.loads(line) for line in r.stdout.decode("utf-8").splitlines()]   # strict UTF-8
+    sent = [json.loads(line) for line in r.stdout.decode("utf-8").splitlines()]  # strict UTF-8
     assert [e["event"] for e in sent] == ["sent", "confirmed"]
     assert close_console(lst) == 0
     raw = b"".join(lst.out)
-    events = [json.loads(line) for line in raw.decode("utf-8").splitlines()]       # strict UTF-8
+    events = [json.loads(line) for line in raw.decode("utf-8").splitlines()]  # strict UTF-8
     assert [e["text"] for e in events if e["event"] == "message"] == [NON_ASCII]
-    assert NON_ASCII.encode("utf-8") in raw                # the text itself, not \\u escapes
+    assert NON_ASCII.encode("utf-8") in raw  # the text itself, not \\u escapes
     assert events[0]["event"] == "listening" and events[-1]["event"] == "stopped"
 
 
@@ -215,6 +231,7 @@ def test_text_from_standard_input(listener, slot):
 # Ctrl-C, Ctrl-Break, closing the console window: OFFLINE goes out
 # --------------------------------------------------------------------------
 
+
 def frames_until(watch: socket.socket, last: bytes) -> list[bytes]:
     """Bodies of the messenger frames seen on the port, up to one ending with ``last``."""
     bodies = []
@@ -223,7 +240,7 @@ def frames_until(watch: socket.socket, last: bytes) -> list[bytes]:
         watch.settimeout(max(0.01, deadline - time.monotonic()))
         try:
             data, _ = watch.recvfrom(4096)
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             break
         try:
             bodies.append(mailslot.decode_datagram(data).data[36:])
@@ -234,38 +251,43 @@ def frames_until(watch: socket.socket, last: bytes) -> list[bytes]:
     return bodies
 
 
-@pytest.mark.parametrize("event", [CTRL_C_EVENT, CTRL_BREAK_EVENT, CTRL_CLOSE_EVENT],
-                         ids=["ctrl-c", "ctrl-break", "close-window"])
+@pytest.mark.parametrize(
+    "event", [CTRL_C_EVENT, CTRL_BREAK_EVENT, CTRL_CLOSE_EVENT], ids=["ctrl-c", "ctrl-break", "close-window"]
+)
 def test_console_events_end_the_listener_and_offline_goes_out(listener, slot, port, event):
     """netbios transport on loopback, so that ONLINE and OFFLINE can be watched on the wire."""
     watch = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         watch.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        watch.bind(("", port))                  # every socket on the port gets each broadcast
+        watch.bind(("", port))  # every socket on the port gets each broadcast
         lst = listener("--json", "--transport", "netbios")
-        online = frames_until(watch, b"01ONLINE")    # in the group: its console handler is in place
+        online = frames_until(watch, b"01ONLINE")  # in the group: its console handler is in place
         assert online[-1:] == [b"01ONLINE"], (online, lst.describe())
         send_console_event(lst.pid, event)
         bodies = frames_until(watch, b"01OFFLINE")
     finally:
         watch.close()
-    assert bodies[-1:] == [b"01OFFLINE"], (bodies, lst.describe())     # conf 0, system 1, OFFLINE
+    assert bodies[-1:] == [b"01OFFLINE"], (bodies, lst.describe())  # conf 0, system 1, OFFLINE
     code = lst.finish()
-    if WINE is not None or event != CTRL_CLOSE_EVENT:       # Windows may end a closed console's process
+    if WINE is not None or event != CTRL_CLOSE_EVENT:  # Windows may end a closed console's process
         assert code == 0, lst.describe()
         stopped = [json.loads(line) for line in lst.text().splitlines()][-1]
         assert stopped["event"] == "stopped" and stopped["send_errors"] == 0, stopped
     assert "Traceback" not in b"".join(lst.err).decode("utf-8", "replace")
 
 
-@wine_gap("the C runtime does not turn CTRL_BREAK_EVENT into SIGBREAK: Wine's default handler ends "
-          "the process (lanmsg handles Ctrl-Break in its own console handler, so it does not depend on it)")
+@wine_gap(
+    "the C runtime does not turn CTRL_BREAK_EVENT into SIGBREAK: Wine's default handler ends "
+    "the process (lanmsg handles Ctrl-Break in its own console handler, so it does not depend on it)"
+)
 def test_the_c_runtime_turns_ctrl_break_into_sigbreak():
-    code = ("import signal, sys, time\n"
-            "signal.signal(signal.SIGBREAK, lambda *a: (print('SIGBREAK', flush=True), sys.exit(7)))\n"
-            "print('ready', flush=True)\n"
-            "for _ in range(300):\n"
-            "    time.sleep(0.1)\n")
+    code = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGBREAK, lambda *a: (print('SIGBREAK', flush=True), sys.exit(7)))\n"
+        "print('ready', flush=True)\n"
+        "for _ in range(300):\n"
+        "    time.sleep(0.1)\n"
+    )
     p = Proc("-c", code)
     p.wait_for("^ready$")
     send_console_event(p.pid, CTRL_BREAK_EVENT)
@@ -275,11 +297,11 @@ def test_the_c_runtime_turns_ctrl_break_into_sigbreak():
 
 def test_closing_the_console_ends_a_native_listener_cleanly(listener, slot):
     lst = listener("--json")
-    assert lanmsg("send", "--slot", slot, ".", "before closing").returncode == 0     # it is in its loop
+    assert lanmsg("send", "--slot", slot, ".", "before closing").returncode == 0  # it is in its loop
     assert close_console(lst) == 0, lst.describe()
     stopped = [json.loads(line) for line in lst.text().splitlines()][-1]
     assert stopped["event"] == "stopped", stopped
-    if WINE is not None:            # no remote mailslots: ONLINE and OFFLINE to \\*\ could not go out
+    if WINE is not None:  # no remote mailslots: ONLINE and OFFLINE to \\*\ could not go out
         assert stopped["send_errors"] >= 2, stopped
     assert "Traceback" not in b"".join(lst.err).decode("utf-8", "replace")
 
@@ -287,6 +309,7 @@ def test_closing_the_console_ends_a_native_listener_cleanly(listener, slot):
 # --------------------------------------------------------------------------
 # The netbios transport on Windows, within this machine (loopback only)
 # --------------------------------------------------------------------------
+
 
 def test_netbios_transport_listen_and_send_on_this_machine(listener, slot, port):
     lst = listener("--transport", "netbios")
@@ -296,7 +319,7 @@ def test_netbios_transport_listen_and_send_on_this_machine(listener, slot, port)
         assert r.returncode == 0, text(r.stderr)
         assert text(r.stdout).strip() == f"confirmed by {NAME}"
     r = lanmsg("broadcast", "--transport", "netbios", "--slot", slot, "--wait", "0.5", "to all")
-    assert r.returncode == 1, text(r.stderr)           # nobody else in the group: as on Linux
+    assert r.returncode == 1, text(r.stderr)  # nobody else in the group: as on Linux
     assert close_console(lst) == 0
     assert shown(lst) == ["to .", f"to {NAME}"]
 

@@ -12,10 +12,10 @@ import time
 from ctypes import wintypes
 
 import pytest
+from winsupport import HANG, WINE, Proc, computer_name, only_without_remote_mailslots, run, unique, wine_gap
 
 import mailslot
 from mailslot import MAILSLOT_NO_MESSAGE, MAILSLOT_WAIT_FOREVER
-from winsupport import HANG, WINE, Proc, computer_name, only_without_remote_mailslots, run, unique, wine_gap
 
 
 @pytest.fixture
@@ -26,6 +26,7 @@ def slots():
     def open_slot(name=None, **kw):
         opened.append(mailslot.Mailslot(name or unique(), transport="native", **kw))
         return opened[-1]
+
     yield open_slot
     for s in opened:
         s.close()
@@ -44,6 +45,7 @@ def later(delay, fn, *args):
 
 def test_it_is_windows_python_on_the_native_transport():
     import sys
+
     assert sys.platform == "win32" and mailslot.default_transport() == "native"
     assert mailslot.resolve_transport(None) == "native"
     print(f"Windows CPython {sys.version.split()[0]}" + (f" under Wine {WINE}" if WINE else " on Windows"))
@@ -53,10 +55,11 @@ def test_it_is_windows_python_on_the_native_transport():
 # create, write, read in order
 # --------------------------------------------------------------------------
 
+
 def test_create_write_and_read_in_order(slots):
     slot = slots()
     assert (slot.transport, slot.closed) == ("native", False)
-    sent = [b"one", b"two", b"three", bytes(range(256)), "grüße ☃".encode("utf-8")]
+    sent = [b"one", b"two", b"three", bytes(range(256)), "grüße ☃".encode()]
     for data in sent:
         assert write(slot.name, data) == len(data)
     got = [slot.read(timeout=HANG) for _ in sent]
@@ -83,7 +86,7 @@ def test_write_to_this_computers_own_name_is_local(slots):
     name = computer_name()
     assert mailslot.default_computer_name() == name.upper()
     slot = slots()
-    config = mailslot.Config()               # the computer name as lanmsg finds it, not LANMSG_NAME
+    config = mailslot.Config()  # the computer name as lanmsg finds it, not LANMSG_NAME
     for target in (name, name.lower(), "\\\\" + name, "."):
         mailslot.write(target, slot.name, target.encode(), transport="native", config=config)
         assert slot.read(timeout=HANG).data == target.encode()
@@ -101,6 +104,7 @@ def test_read_any_over_two_native_slots(slots):
 # --------------------------------------------------------------------------
 # GetMailslotInfo: next size, the empty value, the count
 # --------------------------------------------------------------------------
+
 
 def test_info_next_size_and_the_empty_value(slots):
     slot = slots(max_size=0, read_timeout=0.25)
@@ -129,6 +133,7 @@ def test_info_counts_every_waiting_message(slots):
 # Read timeouts: 0, N ms, forever
 # --------------------------------------------------------------------------
 
+
 def test_read_timeout_zero_returns_at_once(slots):
     slot = slots(read_timeout=0)
     assert slot.info().read_timeout == 0
@@ -138,9 +143,9 @@ def test_read_timeout_zero_returns_at_once(slots):
     with pytest.raises(TimeoutError):
         slot.read(timeout=0)
     assert slot.try_read() is None
-    assert time.monotonic() - started < 5          # it did not wait (generous: the machine is shared)
+    assert time.monotonic() - started < 5  # it did not wait (generous: the machine is shared)
     write(slot.name, b"now")
-    assert slot.read(timeout=0).data == b"now"      # already queued: no wait needed
+    assert slot.read(timeout=0).data == b"now"  # already queued: no wait needed
 
 
 def test_read_timeout_n_ms(slots):
@@ -150,7 +155,7 @@ def test_read_timeout_n_ms(slots):
     started = time.monotonic()
     with pytest.raises(TimeoutError):
         slot.read()
-    assert time.monotonic() - started >= 0.25     # it waited for the timeout
+    assert time.monotonic() - started >= 0.25  # it waited for the timeout
     with pytest.raises(TimeoutError):
         slot.read(timeout=0.05)
 
@@ -164,13 +169,13 @@ def test_a_message_arriving_during_a_timed_read_ends_it(slots):
 
 
 def test_read_forever_returns_when_a_writer_writes_later(slots):
-    slot = slots()                                     # read_timeout None: MAILSLOT_WAIT_FOREVER
+    slot = slots()  # read_timeout None: MAILSLOT_WAIT_FOREVER
     assert slot.info().read_timeout == MAILSLOT_WAIT_FOREVER
     box = {}
     reader = threading.Thread(target=lambda: box.setdefault("msg", slot.read()), daemon=True)
     reader.start()
     reader.join(0.3)
-    assert reader.is_alive()                           # still waiting: nothing was written
+    assert reader.is_alive()  # still waiting: nothing was written
     write(slot.name, b"at last")
     reader.join(HANG)
     assert not reader.is_alive(), "read() did not return after a write"
@@ -180,6 +185,7 @@ def test_read_forever_returns_when_a_writer_writes_later(slots):
 # --------------------------------------------------------------------------
 # Ownership: already exists (183), bad names, close and re-create
 # --------------------------------------------------------------------------
+
 
 def test_already_exists_in_the_same_process(slots):
     first = slots()
@@ -194,11 +200,13 @@ def test_already_exists_in_the_same_process(slots):
 
 def test_already_exists_from_a_second_process(slots):
     first = slots()
-    code = ("import sys, mailslot\n"
-            "try:\n"
-            "    mailslot.Mailslot(sys.argv[1], transport='native')\n"
-            "except mailslot.MailslotExistsError as e:\n"
-            "    print('exists', e.winerror, e.strerror)\n")
+    code = (
+        "import sys, mailslot\n"
+        "try:\n"
+        "    mailslot.Mailslot(sys.argv[1], transport='native')\n"
+        "except mailslot.MailslotExistsError as e:\n"
+        "    print('exists', e.winerror, e.strerror)\n"
+    )
     r = run("-c", code, first.name)
     assert r.returncode == 0, r.stderr.decode("utf-8", "replace")
     assert r.stdout.decode().startswith("exists 183 CreateMailslotW"), r.stdout
@@ -243,7 +251,7 @@ def test_close_and_re_create(slots):
     slot = slots()
     write(slot.name, b"left unread")
     slot.close()
-    slot.close()                                  # closing twice is harmless
+    slot.close()  # closing twice is harmless
     with pytest.raises(ValueError, match="closed"):
         slot.read(timeout=0)
     with pytest.raises(mailslot.MailslotNotFoundError) as e:
@@ -251,7 +259,7 @@ def test_close_and_re_create(slots):
     assert e.value.winerror == mailslot.ERROR_FILE_NOT_FOUND and isinstance(e.value, FileNotFoundError)
     again = slots(slot.name)
     write(slot.name, b"fresh")
-    assert again.read(timeout=HANG).data == b"fresh"   # nothing from the old owner
+    assert again.read(timeout=HANG).data == b"fresh"  # nothing from the old owner
     with pytest.raises(TimeoutError):
         again.read(timeout=0.05)
 
@@ -262,9 +270,15 @@ def test_writers_in_parallel_do_not_lock_each_other_out(slots):
     share mode between two writers: ERROR_SHARING_VIOLATION otherwise)."""
     slot = slots()
     k = mailslot.kernel32()
-    other = k.CreateFileW("\\\\.\\mailslot\\" + slot.name, mailslot.GENERIC_WRITE,
-                          mailslot.FILE_SHARE_READ | mailslot.FILE_SHARE_WRITE, None,
-                          mailslot.OPEN_EXISTING, mailslot.FILE_ATTRIBUTE_NORMAL, None)
+    other = k.CreateFileW(
+        "\\\\.\\mailslot\\" + slot.name,
+        mailslot.GENERIC_WRITE,
+        mailslot.FILE_SHARE_READ | mailslot.FILE_SHARE_WRITE,
+        None,
+        mailslot.OPEN_EXISTING,
+        mailslot.FILE_ATTRIBUTE_NORMAL,
+        None,
+    )
     assert other not in (None, mailslot.INVALID_HANDLE_VALUE), ctypes.get_last_error()
     try:
         assert write(slot.name, b"while another writer is open") == 28
@@ -279,6 +293,7 @@ def test_writers_in_parallel_do_not_lock_each_other_out(slots):
                 write(slot.name, f"{tag}{i}".encode())
         except OSError as e:
             errors.append(e)
+
     threads = [threading.Thread(target=many, args=(t,)) for t in "abc"]
     for t in threads:
         t.start()
@@ -294,6 +309,7 @@ def test_writers_in_parallel_do_not_lock_each_other_out(slots):
 # Sizes
 # --------------------------------------------------------------------------
 
+
 def test_local_size_limit(slots):
     slot = slots()
     for n in (425, 5000, mailslot.LOCAL_MAX_MESSAGE):
@@ -304,7 +320,7 @@ def test_local_size_limit(slots):
         write(slot.name, bytes(mailslot.LOCAL_MAX_MESSAGE + 1))
     assert e.value.limit == mailslot.LOCAL_MAX_MESSAGE
     with pytest.raises(TimeoutError):
-        slot.read(timeout=0.05)                     # nothing was sent
+        slot.read(timeout=0.05)  # nothing was sent
 
 
 def test_remote_size_limit_is_checked_before_anything_is_sent():
@@ -328,11 +344,13 @@ def _raw_read(handle, size):
     buf = ctypes.create_string_buffer(max(size, 1))
     got = wintypes.DWORD()
     ok = mailslot.kernel32().ReadFile(handle, buf, size, ctypes.byref(got), None)
-    return bool(ok), buf.raw[:got.value], ctypes.get_last_error()
+    return bool(ok), buf.raw[: got.value], ctypes.get_last_error()
 
 
-@wine_gap("a short ReadFile buffer truncates the message and drops the rest instead of failing "
-          "with ERROR_INSUFFICIENT_BUFFER (122) and keeping it")
+@wine_gap(
+    "a short ReadFile buffer truncates the message and drops the rest instead of failing "
+    "with ERROR_INSUFFICIENT_BUFFER (122) and keeping it"
+)
 def test_kernel32_short_read_buffer_keeps_the_message(slots):
     slot = slots()
     write(slot.name, b"hello")
@@ -356,6 +374,7 @@ def test_lanmsg_reads_whole_messages_whatever_their_size(slots):
 # Zero-length messages
 # --------------------------------------------------------------------------
 
+
 @wine_gap("a zero-length message reads as ERROR_BROKEN_PIPE (109)")
 def test_kernel32_reads_a_zero_length_message_as_zero_bytes(slots):
     slot = slots()
@@ -377,6 +396,7 @@ def test_lanmsg_reads_a_zero_length_message_as_empty_and_goes_on(slots):
 # Remote names: what a Windows without remote mailslots answers
 # --------------------------------------------------------------------------
 
+
 @only_without_remote_mailslots
 @pytest.mark.parametrize("target", ["*", "WORKGROUP", "OTHERPC"])
 def test_remote_targets_fail_with_the_explanation(target):
@@ -384,8 +404,11 @@ def test_remote_targets_fail_with_the_explanation(target):
     with pytest.raises(mailslot.RemoteMailslotsError) as e:
         mailslot.write(target, name, b"hello", transport="native")
     err = e.value
-    assert err.winerror in (mailslot.ERROR_PATH_NOT_FOUND, mailslot.ERROR_REMOTE_MAILSLOTS_DEPRECATED,
-                            mailslot.ERROR_BAD_NETPATH), err
+    assert err.winerror in (
+        mailslot.ERROR_PATH_NOT_FOUND,
+        mailslot.ERROR_REMOTE_MAILSLOTS_DEPRECATED,
+        mailslot.ERROR_BAD_NETPATH,
+    ), err
     for fragment in ("24H2", "Server 2025", "EnableMailslots", "--transport netbios", "CreateFileW"):
         assert fragment in err.strerror, (fragment, err.strerror)
 
@@ -410,10 +433,12 @@ def test_the_debugging_cli_on_the_native_transport():
 # What the netbios transport sees of this Windows machine
 # --------------------------------------------------------------------------
 
+
 def test_ipv4_interfaces_come_from_iphlpapi_with_directed_broadcasts():
     """Not from the host name (which Wine resolves through the unix resolver): every address
     with its mask, so group writes go to each interface's directed broadcast address."""
     import ipaddress
+
     ifaces = mailslot.ipv4_interfaces()
     assert ifaces == mailslot._windows_interfaces()
     assert any(i.loopback and i.address == "127.0.0.1" for i in ifaces), ifaces
@@ -421,5 +446,6 @@ def test_ipv4_interfaces_come_from_iphlpapi_with_directed_broadcasts():
         net = ipaddress.IPv4Network(f"{i.address}/{i.netmask}", strict=False)
         assert i.broadcast in ("", str(net.broadcast_address)), i
         assert i.loopback == i.address.startswith("127."), i
-    assert mailslot.broadcast_routes(mailslot.Config(broadcast=("127.255.255.255",))) == \
-        [("127.0.0.1", "127.255.255.255")]
+    assert mailslot.broadcast_routes(mailslot.Config(broadcast=("127.255.255.255",))) == [
+        ("127.0.0.1", "127.255.255.255")
+    ]

@@ -22,7 +22,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BOOTSTRAP = os.path.join(HERE, "bootstrap.py")
-HANG = 30.0                      # upper bound for anything that should take a second: never a timing assert
+HANG = 30.0  # upper bound for anything that should take a second: never a timing assert
 
 CTRL_C_EVENT, CTRL_BREAK_EVENT, CTRL_CLOSE_EVENT = 0, 1, 2
 
@@ -33,7 +33,7 @@ def _wine_version() -> str | None:
     try:
         fn = ctypes.CDLL("ntdll").wine_get_version
     except (OSError, AttributeError):
-        return None                            # a real Windows
+        return None  # a real Windows
     fn.restype = ctypes.c_char_p
     return fn().decode("ascii", "replace")
 
@@ -49,8 +49,10 @@ def wine_gap(what: str):
 # Writing to \\*\ or another computer on a real Windows with remote mailslots enabled would
 # put datagrams on that computer's LAN; Wine has no remote mailslots at all.
 only_without_remote_mailslots = pytest.mark.skipif(
-    WINE is None, reason="on a real Windows this would write to the LAN (\\\\*\\mailslot\\...); "
-                         "it runs under Wine, which has no remote mailslots (like 24H2 by default)")
+    WINE is None,
+    reason="on a real Windows this would write to the LAN (\\\\*\\mailslot\\...); "
+    "it runs under Wine, which has no remote mailslots (like 24H2 by default)",
+)
 
 
 def unique(prefix: str = "lmwin") -> str:
@@ -73,23 +75,37 @@ def child_env(drop=(), **extra) -> dict:
 
 def run(*args, env=None, input: bytes | None = None, timeout: float = HANG) -> subprocess.CompletedProcess:
     """Run ``py(*args)``; stdout and stderr as bytes (the child's own encoding is part of what is tested)."""
-    return subprocess.run(py(*args), cwd=ROOT, env=env or child_env(), input=input,
-                          stdin=None if input is not None else subprocess.DEVNULL,
-                          capture_output=True, timeout=timeout)
+    return subprocess.run(
+        py(*args),
+        cwd=ROOT,
+        env=env or child_env(),
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+        capture_output=True,
+        timeout=timeout,
+    )
 
 
 class Proc:
     """A background ``py(*args)`` whose output lines (bytes) are collected as they come."""
 
     def __init__(self, *args, env=None):
-        self.proc = subprocess.Popen(py(*args), cwd=ROOT, env=env or child_env(), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            py(*args),
+            cwd=ROOT,
+            env=env or child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         self.pid = self.proc.pid
         self.out: list[bytes] = []
         self.err: list[bytes] = []
         self._cond = threading.Condition()
-        self._threads = [threading.Thread(target=self._read, args=(s, b), daemon=True)
-                         for s, b in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
+        self._threads = [
+            threading.Thread(target=self._read, args=(s, b), daemon=True)
+            for s, b in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))
+        ]
         for t in self._threads:
             t.start()
 
@@ -107,8 +123,10 @@ class Proc:
 
     def describe(self) -> str:
         with self._cond:
-            return (f"exit {self.proc.poll()}\n--- stdout ---\n{b''.join(self.out).decode('utf-8', 'replace')}"
-                    f"--- stderr ---\n{b''.join(self.err).decode('utf-8', 'replace')}")
+            return (
+                f"exit {self.proc.poll()}\n--- stdout ---\n{b''.join(self.out).decode('utf-8', 'replace')}"
+                f"--- stderr ---\n{b''.join(self.err).decode('utf-8', 'replace')}"
+            )
 
     def wait_for(self, pattern: str, timeout: float = HANG, encoding: str = "utf-8") -> str:
         """The first stdout line matching ``pattern`` (re.search); fails with all output otherwise."""
@@ -155,6 +173,7 @@ def send_console_event(pid: int, event: int) -> None:
     in every process of a session).
     """
     from ctypes import wintypes
+
     k32 = ctypes.WinDLL("kernel32", use_last_error=True)
     k32.GetModuleHandleW.restype = wintypes.HMODULE
     k32.GetModuleHandleW.argtypes = (wintypes.LPCWSTR,)
@@ -163,16 +182,26 @@ def send_console_event(pid: int, event: int) -> None:
     k32.OpenProcess.restype = wintypes.HANDLE
     k32.OpenProcess.argtypes = (wintypes.DWORD, wintypes.BOOL, wintypes.DWORD)
     k32.CreateRemoteThread.restype = wintypes.HANDLE
-    k32.CreateRemoteThread.argtypes = (wintypes.HANDLE, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p,
-                                       ctypes.c_void_p, wintypes.DWORD, ctypes.c_void_p)
+    k32.CreateRemoteThread.argtypes = (
+        wintypes.HANDLE,
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+        wintypes.DWORD,
+        ctypes.c_void_p,
+    )
     k32.CloseHandle.argtypes = (wintypes.HANDLE,)
     routine = k32.GetProcAddress(k32.GetModuleHandleW("kernel32"), b"CtrlRoutine")
     if not routine:
         pytest.skip("kernel32 does not export CtrlRoutine on this Windows")
     PROCESS_CREATE_THREAD, PROCESS_QUERY_INFORMATION, PROCESS_VM_OPERATION = 0x2, 0x400, 0x8
     PROCESS_VM_WRITE, PROCESS_VM_READ = 0x20, 0x10
-    process = k32.OpenProcess(PROCESS_CREATE_THREAD | PROCESS_QUERY_INFORMATION | PROCESS_VM_OPERATION
-                              | PROCESS_VM_WRITE | PROCESS_VM_READ, False, pid)
+    process = k32.OpenProcess(
+        PROCESS_CREATE_THREAD | PROCESS_QUERY_INFORMATION | PROCESS_VM_OPERATION | PROCESS_VM_WRITE | PROCESS_VM_READ,
+        False,
+        pid,
+    )
     if not process:
         raise ctypes.WinError(ctypes.get_last_error())
     try:
