@@ -70,8 +70,10 @@ def run(ctx) -> dict:
 
 def render(res: dict) -> list[str]:
     lines = [
-        "| listeners | runs | every listener found | answers lost | kernel drops at host 1 "
-        "| first answer ms, median | last answer ms, median (min-max) | expected last (uniform 5-1028 ms) |",
+        (
+            "| listeners | runs | every listener found | answers lost | kernel drops at host 1 "
+            "| first answer ms, median | last answer ms, median (min-max) | expected last (uniform 5-1028 ms) |"
+        ),
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in res["steps"]:

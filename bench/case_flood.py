@@ -100,8 +100,10 @@ def run(ctx) -> dict:
 
 def render(res: dict) -> list[str]:
     lines = [
-        "| listener | sent | shown | confirmed (CONF back at host 1) | dropped by the kernel (socket buffer full) "
-        "| listener CPU s | CPU µs per shown message | RSS before → peak MB | exit after SIGTERM |",
+        (
+            "| listener | sent | shown | confirmed (CONF back at host 1) | dropped by the kernel (socket buffer full) "
+            "| listener CPU s | CPU µs per shown message | RSS before → peak MB | exit after SIGTERM |"
+        ),
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in res["runs"]:

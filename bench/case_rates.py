@@ -59,12 +59,16 @@ def render(res: dict, cli_rate: float | None) -> list[str]:
     lines = [
         "| path | per second, median | min-max | vs ping-pong | not answered |",
         "|---|---:|---:|---:|---:|",
-        f"| bare UDP ping-pong in Python (210-byte datagram, echo server on host 2) | {fmt(ping['median'], 0)} "
-        f"| {fmt(ping['min'], 0)}-{fmt(ping['max'], 0)} | 1x | {res['ping_lost']} of "
-        f"{res['pings'] * res['trials']} |",
-        f"| library: `Messenger.send()` in one process, each waits for its CONF | {fmt(lib['median'], 0)} "
-        f"| {fmt(lib['min'], 0)}-{fmt(lib['max'], 0)} | {fmt(res['share'], 2)}x | {res['unconfirmed']} of "
-        f"{res['messages'] * res['trials']} |",
+        (
+            f"| bare UDP ping-pong in Python (210-byte datagram, echo server on host 2) | {fmt(ping['median'], 0)} "
+            f"| {fmt(ping['min'], 0)}-{fmt(ping['max'], 0)} | 1x | {res['ping_lost']} of "
+            f"{res['pings'] * res['trials']} |"
+        ),
+        (
+            f"| library: `Messenger.send()` in one process, each waits for its CONF | {fmt(lib['median'], 0)} "
+            f"| {fmt(lib['min'], 0)}-{fmt(lib['max'], 0)} | {fmt(res['share'], 2)}x | {res['unconfirmed']} of "
+            f"{res['messages'] * res['trials']} |"
+        ),
     ]
     if cli_rate:
         lines.append(

@@ -210,11 +210,8 @@ def run_json(lab: netlab.Lab, host: int, argv: list, timeout: float, env: dict |
 def start_listener(ctx, host: int, out_path: str, *args) -> netlab.LabProcess:
     """``lanmsg listen ARGS`` on ``host`` with its output going to ``out_path``, as to a terminal
     (no pipe for the bench to drain); returns once it says it is listening."""
-    out = open(out_path, "w")
-    try:
+    with open(out_path, "w") as out:  # the child keeps its own copy of the descriptor
         p = ctx.lab.popen(host, ctx.lanmsg("listen", *args), stdout=out, stderr=subprocess.STDOUT)
-    finally:
-        out.close()
     deadline = time.monotonic() + LISTENER_READY_S
     while time.monotonic() < deadline:
         with open(out_path) as f:
@@ -250,4 +247,4 @@ def udp_counters(lab: netlab.Lab, host: int) -> dict:
     """The UDP counters of ``host``'s network namespace (/proc/net/snmp)."""
     r = lab.run(host, ["cat", "/proc/net/snmp"], timeout=30)
     rows = [line.split() for line in r.stdout.splitlines() if line.startswith("Udp:")]
-    return dict(zip(rows[0][1:], map(int, rows[1][1:])))
+    return dict(zip(rows[0][1:], map(int, rows[1][1:]), strict=True))

@@ -106,57 +106,73 @@ def section(res: dict, plots: dict, start: str, end: str) -> str:
         start,
         "## lanmsg beside the tools users would otherwise pick",
         "",
-        f"Measured {res['date']} with `{res['command']}` in {res['elapsed_s'] / 60:.1f} minutes "
-        f"(`sudo python3 bench/suite.py` takes about 4 minutes on an idle machine like this one, plus 15 s to "
-        f"install the compared tools the first time; see bench/README.md). Every case runs in one lab of "
-        f"{1 + max(p['sweep'])} network-namespace hosts on one bridge (tests/netlab.py): host 1 asks, the others "
-        "serve or listen. Each command is timed as a whole process inside host 1 (the lab's own `ip netns exec` "
-        "is not in any figure), cases interleaved in random order, repeated; tables give the median, the "
-        "interquartile range (IQR) and the extremes.",
+        (
+            f"Measured {res['date']} with `{res['command']}` in {res['elapsed_s'] / 60:.1f} minutes "
+            f"(`sudo python3 bench/suite.py` takes about 4 minutes on an idle machine like this one, plus 15 s to "
+            f"install the compared tools the first time; see bench/README.md). Every case runs in one lab of "
+            f"{1 + max(p['sweep'])} network-namespace hosts on one bridge (tests/netlab.py): host 1 asks, the others "
+            "serve or listen. Each command is timed as a whole process inside host 1 (the lab's own `ip netns exec` "
+            "is not in any figure), cases interleaved in random order, repeated; tables give the median, the "
+            "interquartile range (IQR) and the extremes."
+        ),
         "",
     ]
-    L += machine_rows(res) + [""]
-    L += ["### Summary: figures against the targets", ""] + summary_rows(res) + [""]
+    L += [*machine_rows(res), ""]
+    L += ["### Summary: figures against the targets", "", *summary_rows(res), ""]
 
     # 1 ---------------------------------------------------------------------
     L += [
         "### 1. Discovery latency, whole process, cold",
         "",
-        f"One server (host 2: `lanmsg announce 5000`, avahi-daemon with `avahi-publish -s lanmsg-bench-h2 "
-        f"_lanbench._tcp 5000`); host 1 (its own avahi-daemon for avahi-browse) runs each command {d['runs']} "
-        "times. The zeroconf browser is a one-shot script (bench/inhost/zc_browse.py): `AsyncServiceBrowser` "
-        "for `_lanbench._tcp.local.`, resolve the first instance with `AsyncServiceInfo.async_request`, print, "
-        "close. It runs in the bench venv, whose `python -c pass` is listed too.",
+        (
+            f"One server (host 2: `lanmsg announce 5000`, avahi-daemon with `avahi-publish -s lanmsg-bench-h2 "
+            f"_lanbench._tcp 5000`); host 1 (its own avahi-daemon for avahi-browse) runs each command {d['runs']} "
+            "times. The zeroconf browser is a one-shot script (bench/inhost/zc_browse.py): `AsyncServiceBrowser` "
+            "for `_lanbench._tcp.local.`, resolve the first instance with `AsyncServiceInfo.async_request`, print, "
+            "close. It runs in the bench venv, whose `python -c pass` is listed too."
+        ),
         "",
     ]
-    L += case_discovery.render_main(d) + [""]
+    L += [*case_discovery.render_main(d), ""]
     L += [
-        f"With more servers ({sweep}; every server runs both `lanmsg announce` and avahi-publish; "
-        f"{d['sweep_runs']} rounds each):",
+        (
+            f"With more servers ({sweep}; every server runs both `lanmsg announce` and avahi-publish; "
+            f"{d['sweep_runs']} rounds each):"
+        ),
         "",
     ]
-    L += case_discovery.render_sweep(d) + [""]
+    L += [*case_discovery.render_sweep(d), ""]
     if plots.get("discovery"):
         L += [f"![Discovery latency against servers in the lab]({plots['discovery']})", ""]
     L += [
         "Reading the figures:",
         "",
-        f"* `lanmsg discover` is the interpreter's start-up plus lanmsg's imports plus one query-answer round "
-        f"trip (the announcer answers after a random 0-2 ms so that several announcers do not answer in the "
-        f"same instant): **{d['vs_floor']:.2f}x** the floor. The number of servers does not change it: the "
-        f"first answer ends the command.",
-        "* `avahi-browse -rtp` measures a timer more than the network: `-t` exits on avahi's ALL_FOR_NOW "
-        "event, which avahi-core emits one second after the browse starts (avahi-core/multicast-lookup.c), "
-        "whether the answer came after 5 ms or never; an answer later than that second is missed. That is the "
-        "~1015 ms floor of that row, warm cache or cold.",
-        "* The zeroconf browse is the interpreter, `import zeroconf` (about 90 ms of it), the browser's random "
-        "20-120 ms delay before its first query, the responder's 20-120 ms delay for shared PTR answers, then "
-        "the resolution: hence its wide spread.",
-        "* The seed's passive wait is bounded by the 1 s announce interval: half a second on average plus "
-        "start-up, a whole second at worst; with many servers broadcasting at independent phases the next "
-        "broadcast comes sooner.",
-        f"* The floor is `{'python3'} -c pass` with the real interpreter; through a version manager's shim "
-        "(pyenv) every Python command here would take about 95 ms more.",
+        (
+            f"* `lanmsg discover` is the interpreter's start-up plus lanmsg's imports plus one query-answer round "
+            f"trip (the announcer answers after a random 0-2 ms so that several announcers do not answer in the "
+            f"same instant): **{d['vs_floor']:.2f}x** the floor. The number of servers does not change it: the "
+            f"first answer ends the command."
+        ),
+        (
+            "* `avahi-browse -rtp` measures a timer more than the network: `-t` exits on avahi's ALL_FOR_NOW "
+            "event, which avahi-core emits one second after the browse starts (avahi-core/multicast-lookup.c), "
+            "whether the answer came after 5 ms or never; an answer later than that second is missed. That is the "
+            "~1015 ms floor of that row, warm cache or cold."
+        ),
+        (
+            "* The zeroconf browse is the interpreter, `import zeroconf` (about 90 ms of it), the browser's random "
+            "20-120 ms delay before its first query, the responder's 20-120 ms delay for shared PTR answers, then "
+            "the resolution: hence its wide spread."
+        ),
+        (
+            "* The seed's passive wait is bounded by the 1 s announce interval: half a second on average plus "
+            "start-up, a whole second at worst; with many servers broadcasting at independent phases the next "
+            "broadcast comes sooner."
+        ),
+        (
+            f"* The floor is `{'python3'} -c pass` with the real interpreter; through a version manager's shim "
+            "(pyenv) every Python command here would take about 95 ms more."
+        ),
         "",
     ]
 
@@ -164,20 +180,24 @@ def section(res: dict, plots: dict, start: str, end: str) -> str:
     L += [
         "### 2. Confirmed messages per second between two hosts",
         "",
-        f"Host 1 to `lanmsg listen` on host 2. Alternating trials ({r['trials']} of each): {r['pings']:,} "
-        f"sequential round trips of a bare 210-byte UDP datagram to an echo server on host 2 (the most one "
-        f"Python process that waits for each answer can do), then {r['messages']:,} sequential "
-        "`lanmsg.client.Messenger.send()` calls, each waiting for its confirmation (docs/library.md). The "
-        "command-line row is `lanmsg send` as a whole process, timed in case 5.",
+        (
+            f"Host 1 to `lanmsg listen` on host 2. Alternating trials ({r['trials']} of each): {r['pings']:,} "
+            f"sequential round trips of a bare 210-byte UDP datagram to an echo server on host 2 (the most one "
+            f"Python process that waits for each answer can do), then {r['messages']:,} sequential "
+            "`lanmsg.client.Messenger.send()` calls, each waiting for its confirmation (docs/library.md). The "
+            "command-line row is `lanmsg send` as a whole process, timed in case 5."
+        ),
         "",
     ]
-    L += case_rates.render(r, s["cli_messages_per_s"]) + [""]
+    L += [*case_rates.render(r, s["cli_messages_per_s"]), ""]
     L += [
-        f"The library reaches **{r['share']:.0%}** of the ping-pong rate (target: 50 % or better, "
-        f"{'met' if r['share'] >= case_rates.TARGET_SHARE else 'missed'}). A confirmed message costs more than "
-        "a bare round trip on both ends: the sender builds a messenger frame and a NetBIOS datagram, the "
-        "listener parses both, checks for duplicates, prints the message and builds the CONF datagram, and the "
-        'sender parses that. See "Where the time goes" below.',
+        (
+            f"The library reaches **{r['share']:.0%}** of the ping-pong rate (target: 50 % or better, "
+            f"{'met' if r['share'] >= case_rates.TARGET_SHARE else 'missed'}). A confirmed message costs more than "
+            "a bare round trip on both ends: the sender builds a messenger frame and a NetBIOS datagram, the "
+            "listener parses both, checks for duplicates, prints the message and builds the CONF datagram, and the "
+            'sender parses that. See "Where the time goes" below.'
+        ),
         "",
     ]
 
@@ -185,21 +205,25 @@ def section(res: dict, plots: dict, start: str, end: str) -> str:
     L += [
         "### 3. detect with many listeners",
         "",
-        f"`lanmsg listen` on hosts 2..N+1; host 1 broadcasts DETECT through `Messenger.detect()` "
-        f"({dt['steps'][0]['runs']} runs per step, 1.5 s window, the CLI's default) and records when each "
-        'answer arrives. "Kernel drops" are datagrams host 1\'s kernel discarded because the socket buffer '
-        "was full (`RcvbufErrors`).",
+        (
+            f"`lanmsg listen` on hosts 2..N+1; host 1 broadcasts DETECT through `Messenger.detect()` "
+            f"({dt['steps'][0]['runs']} runs per step, 1.5 s window, the CLI's default) and records when each "
+            'answer arrives. "Kernel drops" are datagrams host 1\'s kernel discarded because the socket buffer '
+            "was full (`RcvbufErrors`)."
+        ),
         "",
     ]
-    L += case_detect.render(dt) + [""]
+    L += [*case_detect.render(dt), ""]
     if plots.get("detect"):
         L += [f"![detect: first and last answer against listeners]({plots['detect']})", ""]
     L += [
-        "Every listener delays its ONLINE answer by a random 5-1028 ms (IPMsg's spread), so one DETECT to "
-        "many peers does not make them all answer in the same instant. The cost is the time to the last "
-        "answer: with N listeners it approaches the top of the range (expected: 5 + 1023 x N/(N+1) ms), which "
-        "is why `detect` collects for 1.5 s. The spread keeps the burst at the asker small: no answer was "
-        "lost to a full socket buffer.",
+        (
+            "Every listener delays its ONLINE answer by a random 5-1028 ms (IPMsg's spread), so one DETECT to "
+            "many peers does not make them all answer in the same instant. The cost is the time to the last "
+            "answer: with N listeners it approaches the top of the range (expected: 5 + 1023 x N/(N+1) ms), which "
+            "is why `detect` collects for 1.5 s. The spread keeps the burst at the asker small: no answer was "
+            "lost to a full socket buffer."
+        ),
         "",
     ]
 
@@ -207,20 +231,24 @@ def section(res: dict, plots: dict, start: str, end: str) -> str:
     L += [
         f"### 4. A listener under a flood of {fl['rate']:,} messages/s for {fl['seconds']} s",
         "",
-        "Host 1 sends distinct messenger messages that ask for confirmation, paced every millisecond, from UDP "
-        "port 138 (bench/inhost/flood.py, which counts the CONFs that come back); `lanmsg listen --json` on "
-        "host 2 writes to a file as to a terminal. CPU and peak RSS are the listener's own (/proc). Then the "
-        "same with `--log FILE` on the repository's disk (ext4 here): every received message is written and "
-        "fsynced before its CONF goes out.",
+        (
+            "Host 1 sends distinct messenger messages that ask for confirmation, paced every millisecond, from UDP "
+            "port 138 (bench/inhost/flood.py, which counts the CONFs that come back); `lanmsg listen --json` on "
+            "host 2 writes to a file as to a terminal. CPU and peak RSS are the listener's own (/proc). Then the "
+            "same with `--log FILE` on the repository's disk (ext4 here): every received message is written and "
+            "fsynced before its CONF goes out."
+        ),
         "",
     ]
-    L += case_flood.render(fl) + [""]
+    L += [*case_flood.render(fl), ""]
     a = fl["append_us"]
     L += [
-        f"One durable log record (`MessageLog.append`: write + fsync) measured alone on the same disk: "
-        f"median **{fmt(a['median'] / 1000, 2)} ms** (IQR {fmt(a['q1'] / 1000, 2)}-{fmt(a['q3'] / 1000, 2)} ms, "
-        f"{a['n']} records), so a listener with `--log` can confirm at most about "
-        f'{fmt(1e6 / a["median"], 0)} messages/s on this disk: the price of "a confirmed message is on disk".',
+        (
+            f"One durable log record (`MessageLog.append`: write + fsync) measured alone on the same disk: "
+            f"median **{fmt(a['median'] / 1000, 2)} ms** (IQR {fmt(a['q1'] / 1000, 2)}-{fmt(a['q3'] / 1000, 2)} ms, "
+            f"{a['n']} records), so a listener with `--log` can confirm at most about "
+            f'{fmt(1e6 / a["median"], 0)} messages/s on this disk: the price of "a confirmed message is on disk".'
+        ),
         "",
     ]
     L += flood_notes(fl)
@@ -232,7 +260,7 @@ def section(res: dict, plots: dict, start: str, end: str) -> str:
         f"On host 1, interleaved, {p['startup_runs']} rounds; `send` goes to the listener on host 2.",
         "",
     ]
-    L += case_startup.render(s, p["startup_runs"]) + [""]
+    L += [*case_startup.render(s, p["startup_runs"]), ""]
     L += where_the_time_goes(res)
     L.append(end)
     return "\n".join(L)
@@ -272,21 +300,23 @@ def where_the_time_goes(res: dict) -> list[str]:
     L = [
         "### Where the time goes, and what remains",
         "",
-        f"**Confirmed messages (case 2).** A bare ping-pong round trip takes {fmt(ping_us, 1)} µs here; a "
-        f"confirmed message through the library takes {fmt(lib_us, 0)} µs. Profiles of both ends "
-        "(`--profile` for the sender; cProfile of `lanmsg listen` for the receiver) put most of it in the "
-        "listener: under the flood it spent "
-        f"{fmt(plain['cpu_per_shown_us'], 0)} µs of CPU per message shown (case 4). What a confirmed message "
-        "costs beyond a ping-pong, by construction: two NetBIOS datagrams (message and CONF), each encoded "
-        "by one end and decoded by the other (the codec alone: see the mailslot.py section below, about "
-        "12 µs per encode+decode on this machine, twice per message), two messenger frames, the duplicate "
-        "check, the shown line, and the route lookup for the CONF's source address. The codec work alone "
-        "is more than half a ping-pong round trip, so the 50 % target cannot be reached by any "
-        "implementation of this wire format in pure Python. Profiling also found two costs that were lanmsg's "
-        "own: the listener's duplicate-table expiry copied the whole table (up to 10,000 entries) for every "
-        "frame, and a listener stopped during a flood forwarded the datagrams still queued for its own "
-        'mailslot to its own closed queue, waiting 50 ms for each before it could exit (see "exit after '
-        'SIGTERM" in case 4). The figures above are for the code at the commit in the machine table.',
+        (
+            f"**Confirmed messages (case 2).** A bare ping-pong round trip takes {fmt(ping_us, 1)} µs here; a "
+            f"confirmed message through the library takes {fmt(lib_us, 0)} µs. Profiles of both ends "
+            "(`--profile` for the sender; cProfile of `lanmsg listen` for the receiver) put most of it in the "
+            "listener: under the flood it spent "
+            f"{fmt(plain['cpu_per_shown_us'], 0)} µs of CPU per message shown (case 4). What a confirmed message "
+            "costs beyond a ping-pong, by construction: two NetBIOS datagrams (message and CONF), each encoded "
+            "by one end and decoded by the other (the codec alone: see the mailslot.py section below, about "
+            "12 µs per encode+decode on this machine, twice per message), two messenger frames, the duplicate "
+            "check, the shown line, and the route lookup for the CONF's source address. The codec work alone "
+            "is more than half a ping-pong round trip, so the 50 % target cannot be reached by any "
+            "implementation of this wire format in pure Python. Profiling also found two costs that were lanmsg's "
+            "own: the listener's duplicate-table expiry copied the whole table (up to 10,000 entries) for every "
+            "frame, and a listener stopped during a flood forwarded the datagrams still queued for its own "
+            'mailslot to its own closed queue, waiting 50 ms for each before it could exit (see "exit after '
+            'SIGTERM" in case 4). The figures above are for the code at the commit in the machine table.'
+        ),
         "",
         f"**Start-up and discovery (cases 1 and 5).** `lanmsg discover` adds "
         f"{fmt(main['discover']['ms']['median'] - main['floor']['ms']['median'])} ms to the bare interpreter "

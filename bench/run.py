@@ -230,7 +230,7 @@ def bench_codec(p, log) -> list[dict]:
             cpu_us[i].append(cpu * 1e6 / counts[i])
         log(f"  codec trial {trial + 1}/{p.trials}")
     rows = []
-    for (size, op, _), n, r, c in zip(variants, counts, rates, cpu_us):
+    for (size, op, _), n, r, c in zip(variants, counts, rates, cpu_us, strict=True):
         rows.append({"datagram": size, "operation": op, "iterations": n, "ops_per_s": summary(r), "cpu_us": summary(c)})
     for row in rows:
         base = next(x for x in rows if x["datagram"] == row["datagram"] and x["operation"].startswith("baseline"))
@@ -420,7 +420,7 @@ def receiver_main(conn, port: int, bare_port: int) -> None:
             conn.send(("ready", leftovers))
             box = {}
 
-            def writer_done():
+            def writer_done(box=box):
                 if "done" not in box and conn.poll():
                     box["done"] = conn.recv()[1]
                 return box.get("done")
@@ -433,9 +433,11 @@ def receiver_main(conn, port: int, bare_port: int) -> None:
             leftovers = rx.drain()
             send = make_sender(variant, port, bare_port, inproc=True)
             box = {}
-            t = threading.Thread(target=lambda: box.setdefault("done", send_loop(send, n, rate, max_s)))
+            t = threading.Thread(
+                target=lambda box=box, job=(send, n, rate, max_s): box.setdefault("done", send_loop(*job))
+            )
             t.start()
-            res = rx.count(endpoint, n, idle_s, lambda: box.get("done"))
+            res = rx.count(endpoint, n, idle_s, lambda box=box: box.get("done"))
             t.join()
             res["writer"] = box["done"]
             res["leftovers"] = leftovers
@@ -490,7 +492,7 @@ def profile_text(fn, n: int, top: int = 14) -> str:
     rows = sorted(st.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:top]  # by own time
     out.write(f"{n} calls, {total * 1e6 / n:.1f} us per call under cProfile\n")
     out.write(f"{'own%':>6} {'cum%':>6} {'ncalls':>9}  function\n")
-    for (path, line, func), (cc, nc, tt, ct, _) in rows:
+    for (path, line, func), (_cc, nc, tt, ct, _) in rows:
         where = f"{os.path.basename(path)}:{line}" if line else path
         out.write(f"{100 * tt / total:6.1f} {100 * ct / total:6.1f} {nc:9d}  {func} ({where})\n")
     out.write("mailslot.py functions by cumulative share:\n")
@@ -499,7 +501,7 @@ def profile_text(fn, n: int, top: int = 14) -> str:
         key=lambda kv: kv[1][3],
         reverse=True,
     )[:top]
-    for (path, line, func), (cc, nc, tt, ct, _) in own:
+    for (_path, line, func), (_cc, nc, tt, ct, _) in own:
         out.write(f"{100 * tt / total:6.1f} {100 * ct / total:6.1f} {nc:9d}  {func} (mailslot.py:{line})\n")
     return out.getvalue()
 
@@ -600,7 +602,7 @@ def path_taken(endpoint: str, stats: dict) -> str:
 
 
 def one_trial(case, rx, tx, n, rate, p) -> dict:
-    key, group, variant, endpoint, _ = case
+    _key, group, variant, endpoint, _ = case
     if group == "inproc":
         res = rx.call("inproc", variant, endpoint, n, rate, p.max_trial_s, p.idle_s, timeout=180)[1]
     else:
@@ -767,7 +769,8 @@ def machine_info() -> dict:
     except (OSError, subprocess.SubprocessError):
         commit = "unknown"
     try:
-        load = open("/proc/loadavg").read().split()[:3]
+        with open("/proc/loadavg") as f:
+            load = f.read().split()[:3]
     except OSError:
         load = []
     return {
@@ -830,8 +833,10 @@ def render_section(res: dict) -> str:
     m, p = res["machine"], res["params"]
     lines = [SECTION_START, "## mailslot.py: codec and loopback", ""]
     lines += [
-        f"Measured {res['date']} with `{res['command']}` in {res['elapsed_s']:.0f} s "
-        f"({'quick' if p['quick'] else 'default'} run). Reproduce: `python3 bench/run.py --out docs/performance.md`.",
+        (
+            f"Measured {res['date']} with `{res['command']}` in {res['elapsed_s']:.0f} s "
+            f"({'quick' if p['quick'] else 'default'} run). Reproduce: `python3 bench/run.py --out docs/performance.md`."
+        ),
         "",
         "| machine | |",
         "|---|---|",
@@ -843,18 +848,22 @@ def render_section(res: dict) -> str:
         f"| mailslot.py measured | sha256 {m['mailslot_sha256'][:16]}… |",
         f"| CPU used by other processes during the run | {other_busy(m)} |",
         "",
-        f"Each figure is the median of {p['trials']} trials in one run, with the minimum and maximum "
-        'in brackets. Rates are wall-clock; "CPU µs" is the CPU time of the measuring thread '
-        "(`time.thread_time()`), which other load on the machine disturbs much less. Run the suite on an "
-        "otherwise idle machine: the loopback cases use two processes.",
+        (
+            f"Each figure is the median of {p['trials']} trials in one run, with the minimum and maximum "
+            'in brackets. Rates are wall-clock; "CPU µs" is the CPU time of the measuring thread '
+            "(`time.thread_time()`), which other load on the machine disturbs much less. Run the suite on an "
+            "otherwise idle machine: the loopback cases use two processes."
+        ),
         "",
         "### Codec",
         "",
-        "One `build_datagram` datagram, FOXHOST -> WORKGROUP<00>, `\\MAILSLOT\\FOXAPP`, encoded and decoded "
-        f"in a loop (about {p['codec_trial_s']:g} s per trial). The baseline packs and unpacks the same header "
-        "fields with precompiled `struct.Struct`s (names pre-encoded, no validation, no `Datagram` object) "
-        "and produces the same bytes: it is the floor under the codec. The last column compares CPU "
-        "times (codec / baseline).",
+        (
+            "One `build_datagram` datagram, FOXHOST -> WORKGROUP<00>, `\\MAILSLOT\\FOXAPP`, encoded and decoded "
+            f"in a loop (about {p['codec_trial_s']:g} s per trial). The baseline packs and unpacks the same header "
+            "fields with precompiled `struct.Struct`s (names pre-encoded, no validation, no `Datagram` object) "
+            "and produces the same bytes: it is the floor under the codec. The last column compares CPU "
+            "times (codec / baseline)."
+        ),
         "",
         "| datagram | operation | per second, median (min–max) | CPU µs each, median (min–max) | CPU time vs baseline |",
         "|---|---|---:|---:|---:|",
@@ -873,20 +882,22 @@ def render_section(res: dict) -> str:
         "",
         "### Loopback datagrams",
         "",
-        f"A receiving process owns mailslot `foxapp` (netbios transport, NetBIOS name {RX_NAME}, UDP port "
-        f"{lb['port']}) and counts what `Mailslot.read()` returns; the writer is a separate process "
-        f"(name {TX_NAME}) or a thread of the receiving process. The baseline is a plain UDP socket pair on "
-        f"127.0.0.1 carrying a datagram of the same size ({len(bare_payload())} B) in the same processes. "
-        "Rate = datagrams read / (last read - first send), with the 40-byte body, unpaced loop of "
-        f'{p["n_write"]} writes ({p["n_bare"]} for the baseline) per trial. "lost" = sent - read over every '
-        f"unpaced trial; the paced check sends {p['n_paced']} more at the rate shown (at most "
-        f'{p["paced_rate"]:,}/s). "path" is what the receiver\'s counters saw (`received_local` / `received`). '
-        "Separate-process writers call `write()` without `config=`, so every call reads its settings from "
-        "the environment (LANMSG_PORT, LANMSG_NAME=BENCHTX, LANMSG_BROADCAST) as an application's would; "
-        'in-process writers pass `config=Config(name="BENCHTX", ...)`, built once. '
-        "Writer CPU is the CPU time of the sending loop per call; on loopback it includes the kernel's "
-        "delivery into the receiving socket, which runs inside `sendto`. Receiver CPU is the CPU time of "
-        "the reading loop per message read.",
+        (
+            f"A receiving process owns mailslot `foxapp` (netbios transport, NetBIOS name {RX_NAME}, UDP port "
+            f"{lb['port']}) and counts what `Mailslot.read()` returns; the writer is a separate process "
+            f"(name {TX_NAME}) or a thread of the receiving process. The baseline is a plain UDP socket pair on "
+            f"127.0.0.1 carrying a datagram of the same size ({len(bare_payload())} B) in the same processes. "
+            "Rate = datagrams read / (last read - first send), with the 40-byte body, unpaced loop of "
+            f'{p["n_write"]} writes ({p["n_bare"]} for the baseline) per trial. "lost" = sent - read over every '
+            f"unpaced trial; the paced check sends {p['n_paced']} more at the rate shown (at most "
+            f'{p["paced_rate"]:,}/s). "path" is what the receiver\'s counters saw (`received_local` / `received`). '
+            "Separate-process writers call `write()` without `config=`, so every call reads its settings from "
+            "the environment (LANMSG_PORT, LANMSG_NAME=BENCHTX, LANMSG_BROADCAST) as an application's would; "
+            'in-process writers pass `config=Config(name="BENCHTX", ...)`, built once. '
+            "Writer CPU is the CPU time of the sending loop per call; on loopback it includes the kernel's "
+            "delivery into the receiving socket, which runs inside `sendto`. Receiver CPU is the CPU time of "
+            "the reading loop per message read."
+        ),
         "",
     ]
     groups = [
@@ -899,8 +910,10 @@ def render_section(res: dict) -> str:
         lines += [
             f"**{title}**",
             "",
-            "| case | path | datagrams/s, median (min–max) | vs bare | writer CPU µs / datagram "
-            "| receiver CPU µs / datagram | lost (unpaced) | paced check: lost |",
+            (
+                "| case | path | datagrams/s, median (min–max) | vs bare | writer CPU µs / datagram "
+                "| receiver CPU µs / datagram | lost (unpaced) | paced check: lost |"
+            ),
             "|---|---|---:|---:|---:|---:|---:|---:|",
         ]
         for r in rows:
@@ -937,7 +950,8 @@ def loopback_notes(lb: dict) -> list[str]:
         if r["variant"] == "bare" and r["lost"]:
             rmem = ""
             try:
-                rmem = f", net.core.rmem_max {int(open('/proc/sys/net/core/rmem_max').read()):,}"
+                with open("/proc/sys/net/core/rmem_max") as f:
+                    rmem = f", net.core.rmem_max {int(f.read()):,}"
             except (OSError, ValueError):
                 pass
             notes.append(
@@ -979,8 +993,10 @@ def empty_page(section: str) -> str:
         [
             "# lanmsg performance",
             "",
-            "Measured figures only: every number here comes from a run of the script named in its section, "
-            "on the machine described there. Sections without a run say so.",
+            (
+                "Measured figures only: every number here comes from a run of the script named in its section, "
+                "on the machine described there. Sections without a run say so."
+            ),
             "",
             section,
             "",
@@ -998,7 +1014,8 @@ def empty_page(section: str) -> str:
 
 def write_page(path: str, section: str) -> None:
     if os.path.exists(path):
-        text = open(path, encoding="utf-8").read()
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
         if SECTION_START in text and SECTION_END in text:
             head, rest = text.split(SECTION_START, 1)
             tail = rest.split(SECTION_END, 1)[1]

@@ -81,7 +81,7 @@ class Params:
         return 1 + max(self.sweep)
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in vars(self).items()}
+        return dict(vars(self).items())
 
 
 class Context:
@@ -100,8 +100,11 @@ class Context:
         return [self.py, "-c", CONSOLE_SCRIPT, *map(str, args)]
 
 
-def log(msg: str, started=[time.monotonic()]) -> None:  # noqa: B006 - the run's start time
-    print(f"[{time.monotonic() - started[0]:6.1f}s] {msg}", flush=True)
+_STARTED = time.monotonic()  # the run's start time, for log()
+
+
+def log(msg: str) -> None:
+    print(f"[{time.monotonic() - _STARTED:6.1f}s] {msg}", flush=True)
 
 
 def install_tools(skip: bool) -> tuple[str | None, str | None]:
@@ -194,15 +197,19 @@ def main(argv=None) -> int:
     use_avahi = all(labkit.comparison_tools().values())
     disk_tmp = os.path.join(ROOT, "bench", "out")  # on the repository's disk: fsync must reach a disk
     os.makedirs(disk_tmp, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="lanmsg-bench-") as tmp, LoadMeter() as total:
-        with labkit.neighbour_table(p.hosts), netlab.Lab(p.hosts, empty_resolv_conf=True) as lab:
-            avahi = labkit.Avahi(lab) if use_avahi else None
-            ctx = Context(p, lab, venv, avahi, tmp, disk_tmp)
-            try:
-                res.update(run_cases(ctx, args.profile, res["load"]))
-            finally:
-                if avahi is not None:
-                    avahi.close()
+    with (
+        tempfile.TemporaryDirectory(prefix="lanmsg-bench-") as tmp,
+        LoadMeter() as total,
+        labkit.neighbour_table(p.hosts),
+        netlab.Lab(p.hosts, empty_resolv_conf=True) as lab,
+    ):
+        avahi = labkit.Avahi(lab) if use_avahi else None
+        ctx = Context(p, lab, venv, avahi, tmp, disk_tmp)
+        try:
+            res.update(run_cases(ctx, args.profile, res["load"]))
+        finally:
+            if avahi is not None:
+                avahi.close()
     res["elapsed_s"] = time.monotonic() - started
     res["load"]["whole run"] = total.other_cores
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
@@ -314,7 +321,10 @@ def write_page(path: str, img_dir: str, res: dict) -> None:
     import report
 
     section = report.section(res, {k: f"{rel_img}/{v}" for k, v in plots.items()}, SECTION_START, SECTION_END)
-    page = open(path, encoding="utf-8").read() if os.path.exists(path) else PAGE_HEAD
+    page = PAGE_HEAD
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            page = f.read()
     for start, end in OLD_SECTIONS:  # folded into this suite
         page = replace_section(page, start, end, "") if start in page else page
     page = page.replace("## Messenger throughput\n\nNot measured yet.\n", "")

@@ -35,8 +35,10 @@ def line_chart(title: str, x_label: str, y_label: str, series: list[dict]) -> st
         return MARGIN_TOP + ph - y / y_max * ph
 
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">',
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+            f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">'
+        ),
         f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>',
         f'<text x="{WIDTH / 2 - MARGIN_RIGHT / 2}" y="22" text-anchor="middle" font-size="15">{escape(title)}</text>',
     ]

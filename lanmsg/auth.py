@@ -154,7 +154,7 @@ def _tag(key: bytes, slot: bytes, stamp: bytes, payload: bytes) -> bytes:
 def _millis(now: float) -> int:
     if not isinstance(now, (int, float)) or not math.isfinite(now):
         raise ValueError(f"now must be a finite number of seconds, not {now!r}")
-    return int(round(now * 1000))
+    return round(now * 1000)
 
 
 def seal(key: bytes, payload: bytes, *, slot: str, now: float) -> bytes:

@@ -383,7 +383,7 @@ class Peer:
         p.confirmed_by.add(frame.sender.upper())
         if not p.collect:
             del self._pending[conf_id]
-        return [Confirmed(conf_id, frame.sender, address, now)] + out
+        return [Confirmed(conf_id, frame.sender, address, now), *out]
 
     def _presence(self, now: float, name: str, address: str | None, online: bool) -> list:
         key = name.upper()

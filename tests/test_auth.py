@@ -376,7 +376,7 @@ def test_keyed_listener_and_keyed_send_confirm_and_show_once(background, keys):
     r = lanmsg("send", "--key-file", key, ".", "keyed hello")
     assert r.returncode == 0, r.stderr
     assert "confirmed by" in r.stdout
-    out, err = lst.stop()
+    out, _err = lst.stop()
     messages = [e["text"] for e in events_of(out) if e["event"] == "message"]
     assert messages == ["keyed hello"]
     (stopped,) = [e for e in events_of(out) if e["event"] == "stopped"]

@@ -63,7 +63,7 @@ def load_vectors():
     out = {}
     for p in sorted(VECTORS.glob("*.hex")):
         text = p.read_text()
-        out[p.stem] = bytes.fromhex(" ".join(l for l in text.splitlines() if not l.startswith("#")))
+        out[p.stem] = bytes.fromhex(" ".join(line for line in text.splitlines() if not line.startswith("#")))
     return out
 
 
@@ -182,15 +182,15 @@ def test_compression_pointer_in_a_datagram_is_rejected():
 
 
 def foxapp_datagram(**kw):
-    args = dict(
-        msg_type=0x11,
-        source="FOXHOST",
-        destination=NetbiosName("WORKGROUP", 0x00),
-        mailslot="FOXAPP",
-        data=b"hello",
-        source_ip="192.0.2.10",
-        dgm_id=0x1234,
-    )
+    args = {
+        "msg_type": 0x11,
+        "source": "FOXHOST",
+        "destination": NetbiosName("WORKGROUP", 0x00),
+        "mailslot": "FOXAPP",
+        "data": b"hello",
+        "source_ip": "192.0.2.10",
+        "dgm_id": 0x1234,
+    }
     args.update(kw)
     return mailslot.build_datagram(**args)
 

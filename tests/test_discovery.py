@@ -145,7 +145,7 @@ def test_several_discovers_at_once_and_while_a_listener_runs(background):
         )
         for _ in range(4)
     ]
-    results = [p.communicate(timeout=30) + (p.returncode,) for p in procs]
+    results = [(*p.communicate(timeout=30), p.returncode) for p in procs]
     for out, err, code in results:
         assert code == 0, err
         assert out.strip() == "127.0.0.1:5000"

@@ -13,9 +13,8 @@ def test_broadcasts_are_confined_to_loopback():
 
 def test_a_udp_connect_outside_loopback_is_refused():
     # a UDP connect() puts nothing on the wire, so even a broken guard sends nothing here
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        with pytest.raises(AssertionError, match="only to loopback"):
-            s.connect(("198.51.100.7", 138))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s, pytest.raises(AssertionError, match="only to loopback"):
+        s.connect(("198.51.100.7", 138))
 
 
 def test_a_sendto_outside_loopback_is_refused():

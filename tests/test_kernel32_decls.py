@@ -457,12 +457,12 @@ def written_kernel32_table():
                 found.append((owner, node))
     tables = {id(d): (owner, d) for owner, d in found}  # innermost scope wins (functions come later)
     assert len(tables) == 1, f"expected one kernel32 table literal in mailslot.py, found {len(tables)}"
-    owner, table = list(tables.values())[0]
+    owner, table = next(iter(tables.values()))
     names = _names_in(tree.body)
     if owner is not tree:
         names.update(_names_in(owner.body))
     written = {}
-    for k, v in zip(table.keys, table.values):
+    for k, v in zip(table.keys, table.values, strict=True):
         assert isinstance(v, ast.Tuple) and len(v.elts) == 2 and isinstance(v.elts[1], (ast.Tuple, ast.List)), (
             f"{k.value}: expected (restype, (argtypes...)), found {ast.unparse(v)}"
         )
@@ -510,7 +510,7 @@ def test_declarations_as_written_mean_the_same_on_win64():
         c_ret, c_params = PARSED[fname]
         assert len(arg_nodes) == len(c_params), fname
         pairs = [("return value", c_ret, ret_node)] + [
-            (pname, ctype, node) for (ctype, pname), node in zip(c_params, arg_nodes)
+            (pname, ctype, node) for (ctype, pname), node in zip(c_params, arg_nodes, strict=True)
         ]
         for what, ctype, node in pairs:
             got = _source_layout(node, names)

@@ -103,7 +103,7 @@ def test_kill_9_mid_stream_loses_no_confirmed_message_and_the_log_stays_readable
             streamer.wait_for_line("^ready$")
             kill_after = rng.randint(*KILL_AFTER_CONFIRMED)
             wait_until(
-                streamer, lambda o: sum("confirmed" in x for x in o) >= kill_after, f"{kill_after} confirmations"
+                streamer, lambda o, n=kill_after: sum("confirmed" in x for x in o) >= n, f"{kill_after} confirmations"
             )
             time.sleep(rng.uniform(0, 0.05))  # anywhere between two confirmations
             os.kill(listener.pid, signal.SIGKILL)

@@ -168,7 +168,7 @@ def test_non_printable_data_is_never_written_raw(port, listen):
     code, rest, err = lst.finish()
     assert (code, err) == (0, "")
     assert len(rest) == len(UNSAFE)
-    for raw, (hexdata, shown) in zip(rest, UNSAFE):
+    for raw, (hexdata, shown) in zip(rest, UNSAFE, strict=True):
         line = raw.decode("utf-8")
         assert line.endswith("\n") and line.count("\n") == 1
         line = line[:-1]

@@ -586,7 +586,7 @@ def test_read_any_over_two_slots(slots):
     mailslot.write(".", "alpha", b"for a")
     slot, m = mailslot.read_any([a, b], timeout=HANG)
     assert (slot, m.data) == (a, b"for a")
-    t, box = later(0.1, mailslot.write, ".", "bravo", b"later")
+    t, _box = later(0.1, mailslot.write, ".", "bravo", b"later")
     slot, m = mailslot.read_any([a, b], timeout=None)
     assert (slot, m.data) == (b, b"later")
     t.join(HANG)
@@ -694,7 +694,7 @@ def test_listener_survives_1000_hostile_datagrams(slots, raw):
     for i in range(0, 1000, 50):  # in bursts, so no socket buffer overflows
         for h in hostile[i : i + 50]:
             raw.unicast(h)
-        pump_until(slot, lambda: slot.stats.get("received", 0) >= i + 50, f"datagram {i + 50}", delivered)
+        pump_until(slot, lambda i=i: slot.stats.get("received", 0) >= i + 50, f"datagram {i + 50}", delivered)
     st = slot.stats
     assert st["received"] == 1000
     assert st["dropped_malformed"] == malformed

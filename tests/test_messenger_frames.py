@@ -68,7 +68,7 @@ def test_confirmation_is_the_seed_conf_frame():
     bob = P.Peer("BOB", rng=random.Random(3))
     actions = bob.receive(0.0, seed_frame(b"DESK3011", 77, True, False, b"hi"), "10.0.0.1")
     (conf,) = [a for a in actions if isinstance(a, P.Transmit)]
-    sender, msg_id, wants_conf, system, body = seed_parse(conf.data)
+    sender, _msg_id, wants_conf, system, body = seed_parse(conf.data)
     assert sender == b"BOB".ljust(24)
     assert (wants_conf, system, body) == (False, True, b"CONF 77")  # seed: "CONF "+LTRIM(STR(id))
     assert conf.target == "DESK3011" and conf.address == "10.0.0.1"

@@ -142,14 +142,14 @@ def test_own_broadcasts_looped_back_are_ignored_but_a_message_to_self_is_confirm
     msg_id, (t,) = a.send_text(1.0, "ALICE", None, "note to self")
     events = a.receive(1.0, t.data)
     (conf,) = [e for e in events if isinstance(e, P.Transmit)]
-    assert [e for e in a.receive(1.0, conf.data) if isinstance(e, P.Confirmed)][0].msg_id == msg_id
+    assert next(e for e in a.receive(1.0, conf.data) if isinstance(e, P.Confirmed)).msg_id == msg_id
 
 
 def test_broadcast_collects_every_confirmation_until_its_deadline():
     peers = [P.Peer(n, rng=random.Random(i)) for i, n in enumerate(["ALICE", "BOB", "CAROL", "DAVE"])]
     w = Wire(*peers)
     a = peers[0]
-    msg_id, actions = a.send_text(0.0, "*", None, "all hands", timeout=2.0)
+    _msg_id, actions = a.send_text(0.0, "*", None, "all hands", timeout=2.0)
     w.deliver(a, actions, 0.0)
     w.run(3.0)
     assert sorted(c.by for c in w.of("ALICE", P.Confirmed)) == ["BOB", "CAROL", "DAVE"]

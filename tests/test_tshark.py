@@ -312,7 +312,8 @@ def on_the_wire(tmp_path: pathlib.Path, port: int, send, *, expect: int, listen=
                 _live_capture_failed.append(why)
                 warnings.warn(
                     "tshark cannot capture live here (not root?); datagrams are received on "
-                    "sockets and written to a pcap file instead:\n" + why
+                    "sockets and written to a pcap file instead:\n" + why,
+                    stacklevel=2,
                 )
                 mode = "socket"
         try:
@@ -423,7 +424,7 @@ def dissect(pcap: pathlib.Path, port: int, frames: int, *, verify_checksums: boo
     if verify_checksums:
         common += ["-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"]
     only = f"frame.number <= {frames}"
-    verbose = _tshark(common + ["-V", "-Y", only])
+    verbose = _tshark([*common, "-V", "-Y", only])
     blocks = re.split(r"^(?=Frame \d+: )", verbose, flags=re.M)
     blocks = [b for b in blocks if b.startswith("Frame ")]
     table = _tshark(
@@ -431,11 +432,11 @@ def dissect(pcap: pathlib.Path, port: int, frames: int, *, verify_checksums: boo
         + ["-Y", only, "-T", "fields", "-E", "header=n", "-E", "occurrence=f"]
         + [a for f in FIELDS for a in ("-e", f)]
     )
-    rows = [dict(zip(FIELDS, line.split("\t"))) for line in table.splitlines()]
+    rows = [dict(zip(FIELDS, line.split("\t"), strict=True)) for line in table.splitlines()]
     assert len(blocks) == len(rows) == frames, f"tshark dissected {len(blocks)} frame(s), expected {frames}"
-    expert = _tshark(common + ["-q", "-z", f"expert,warn,{only}"])
+    expert = _tshark([*common, "-q", "-z", f"expert,warn,{only}"])
     assert not re.search(r"^(Errors|Warnings) \(\d+\)", expert, re.M), f"tshark expert info:\n{expert}"
-    return [Dissected(i + 1, b, r) for i, (b, r) in enumerate(zip(blocks, rows))]
+    return [Dissected(i + 1, b, r) for i, (b, r) in enumerate(zip(blocks, rows, strict=True))]
 
 
 def assert_clean_mailslot_write(f: Dissected) -> None:
@@ -611,7 +612,7 @@ def test_every_vector_dissects_cleanly_through_our_pcap_writer(tmp_path, port):
     write_pcap(pcap, frames)
     assert [u.payload for u in read_pcap(pcap)] == [p for p, _ in vectors]
     dissected = dissect(pcap, port, len(frames), verify_checksums=True)
-    for stem, (payload, want), f in zip(stems, vectors, dissected):
+    for stem, (payload, want), f in zip(stems, vectors, dissected, strict=True):
         assert_clean_mailslot_write(f)
         fl = f.fields
         # the pcap writer: tshark sees the whole payload with right lengths and checksums

@@ -35,7 +35,9 @@ def main() -> int:
             times = []
             drops = rcvbuf_errors()
             t0 = time.perf_counter()
-            m.detect(args.timeout, on_peer=lambda peer: times.append((time.perf_counter() - t0) * 1000))
+            m.detect(
+                args.timeout, on_peer=lambda peer, times=times, t0=t0: times.append((time.perf_counter() - t0) * 1000)
+            )
             runs.append({"answers_ms": times, "rcvbuf_drops": rcvbuf_errors() - drops})
             time.sleep(PAUSE_S)
     print(json.dumps({"runs": runs}))

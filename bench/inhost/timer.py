@@ -18,7 +18,8 @@ import subprocess
 import sys
 import time
 
-spec = json.load(open(sys.argv[1]))
+with open(sys.argv[1]) as f:
+    spec = json.load(f)
 cases = spec["cases"]
 out = {c["name"]: {"ms": [], "failures": []} for c in cases}
 for _ in range(spec["rounds"]):

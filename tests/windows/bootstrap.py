@@ -19,10 +19,10 @@ def main() -> None:
         sys.path.insert(0, ROOT)
     args = sys.argv[1:]
     if len(args) >= 2 and args[0] == "-m":
-        sys.argv = [args[1]] + args[2:]
+        sys.argv = [args[1], *args[2:]]
         runpy.run_module(args[1], run_name="__main__", alter_sys=True)
     elif len(args) >= 2 and args[0] == "-c":
-        sys.argv = ["-c"] + args[2:]
+        sys.argv = ["-c", *args[2:]]
         exec(compile(args[1], "<string>", "exec"), {"__name__": "__main__"})
     else:
         sys.exit("usage: python bootstrap.py -m MODULE [ARGS...] | -c CODE [ARGS...]")

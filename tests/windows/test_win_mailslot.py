@@ -355,7 +355,7 @@ def test_kernel32_short_read_buffer_keeps_the_message(slots):
     slot = slots()
     write(slot.name, b"hello")
     handle = slot._impl._slot._handle
-    ok, data, code = _raw_read(handle, 2)
+    ok, _data, code = _raw_read(handle, 2)
     assert (ok, code) == (False, mailslot.ERROR_INSUFFICIENT_BUFFER)
     assert slot.info().next_size == 5
 
