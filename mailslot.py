@@ -39,6 +39,19 @@ import threading
 import time
 import zlib
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the start-up path
+if TYPE_CHECKING:
+    import argparse
+    from _ctypes import _CArgObject, _CDataType
+    from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+    from ctypes import Array, c_char
+    from ipaddress import IPv4Address
+    from typing import Any, NamedTuple
+
+    UdpAddress = tuple[str, int]  # (IPv4 address, port)
+    # kernel32_prototypes(): {name: (restype, argtypes)}
+    Prototypes = dict[str, tuple[type[_CDataType], tuple[type[_CDataType], ...]]]
+
 __all__ = [
     "MAILSLOT_NO_MESSAGE",
     "MAILSLOT_WAIT_FOREVER",
@@ -262,13 +275,23 @@ def default_computer_name() -> str:
 # --------------------------------------------------------------------------
 
 
-class NetbiosName(collections.namedtuple("NetbiosName", "name suffix scope", defaults=(0x00, ""))):
+if TYPE_CHECKING:
+
+    class _NetbiosNameFields(NamedTuple):
+        name: str
+        suffix: int = 0x00
+        scope: str = ""
+else:
+    _NetbiosNameFields = collections.namedtuple("NetbiosName", "name suffix scope", defaults=(0x00, ""))
+
+
+class NetbiosName(_NetbiosNameFields):
     """A NetBIOS name: up to 15 bytes of name, a suffix byte, an optional scope."""
 
     __slots__ = ()
 
     def __str__(self) -> str:
-        shown = "".join(c if 0x20 <= ord(c) < 0x7F else "\\x%02x" % ord(c) for c in self.name)
+        shown = "".join(c if 0x20 <= ord(c) < 0x7F else f"\\x{ord(c):02x}" for c in self.name)
         return f"{shown}<{self.suffix:02x}>" + (f".{self.scope}" if self.scope else "")
 
     def matches(self, other: NetbiosName) -> bool:
@@ -374,13 +397,53 @@ _DATAGRAM_DEFAULTS = (
 )
 
 
-class Datagram(
-    collections.namedtuple(
+if TYPE_CHECKING:
+
+    class _DatagramFields(NamedTuple):  # the same fields and defaults as _DATAGRAM_DEFAULTS
+        msg_type: int
+        source_name: NetbiosName
+        destination_name: NetbiosName
+        mailslot: str
+        data: bytes
+        dgm_id: int = 0
+        source_ip: str = "0.0.0.0"
+        source_port: int = DEFAULT_PORT
+        flags: int = FLAG_FIRST | NODE_TYPE_B
+        packet_offset: int = 0
+        dgm_length: int | None = None
+        smb_status: int = 0
+        smb_flags: int = 0x18
+        smb_flags2: int = 0x0004
+        pid_high: int = 0
+        security_features: bytes = bytes(8)
+        smb_reserved: int = 0
+        tid: int = 0
+        pid_low: int = 0xFEFF
+        uid: int = 0
+        mid: int = 0
+        total_parameter_count: int = 0
+        max_parameter_count: int = 2
+        max_data_count: int = 0
+        max_setup_count: int = 0
+        trans_flags: int = 0x0002
+        timeout: int = 0
+        parameter_count: int = 0
+        parameter_offset: int | None = None
+        opcode: int = MAILSLOT_OPCODE_WRITE
+        priority: int = 0
+        mailslot_class: int = MAILSLOT_CLASS_UNRELIABLE
+        padding: bytes | None = None
+        byte_count: int | None = None
+        trailing: bytes = b""
+else:
+    _DatagramFields = collections.namedtuple(
         "Datagram",
-        ("msg_type", "source_name", "destination_name", "mailslot", "data") + tuple(f for f, _ in _DATAGRAM_DEFAULTS),
+        ("msg_type", "source_name", "destination_name", "mailslot", "data", *(f for f, _ in _DATAGRAM_DEFAULTS)),
         defaults=tuple(d for _, d in _DATAGRAM_DEFAULTS),
     )
-):
+
+
+class Datagram(_DatagramFields):
     """One NetBIOS datagram carrying an SMB mailslot write (immutable).
 
     ``mailslot`` is the whole name on the wire (``\\MAILSLOT\\FOXAPP``).  Every
@@ -396,16 +459,16 @@ class Datagram(
         return self.mailslot[len(MAILSLOT_PREFIX) :]
 
 
-SAMBA_PROFILE = dict(
-    smb_flags=0,
-    smb_flags2=0,
-    pid_low=0,
-    max_parameter_count=0,
-    trans_flags=0,
-    priority=1,
-    parameter_offset=0,
-    padding=b"",
-)
+SAMBA_PROFILE: dict[str, Any] = {
+    "smb_flags": 0,
+    "smb_flags2": 0,
+    "pid_low": 0,
+    "max_parameter_count": 0,
+    "trans_flags": 0,
+    "priority": 1,
+    "parameter_offset": 0,
+    "padding": b"",
+}
 
 
 def _smb_data_offset(mailslot: str, padding: bytes | None) -> tuple[int, bytes]:
@@ -650,7 +713,18 @@ def default_transport() -> str:
     return "native" if sys.platform == "win32" else "netbios"
 
 
-class Config(collections.namedtuple("Config", "port workgroup name broadcast")):
+if TYPE_CHECKING:
+
+    class _ConfigFields(NamedTuple):
+        port: int
+        workgroup: str
+        name: str
+        broadcast: tuple[str, ...]
+else:
+    _ConfigFields = collections.namedtuple("Config", "port workgroup name broadcast")
+
+
+class Config(_ConfigFields):
     """Settings of the netbios transport (and the computer name of both); immutable.
 
     ``broadcast``: addresses group writes go to; empty = every up IPv4 interface's.
@@ -659,8 +733,12 @@ class Config(collections.namedtuple("Config", "port workgroup name broadcast")):
     __slots__ = ()
 
     def __new__(
-        cls, port: int = DEFAULT_PORT, workgroup: str = DEFAULT_WORKGROUP, name: str | None = None, broadcast=()
-    ):
+        cls,
+        port: int = DEFAULT_PORT,
+        workgroup: str = DEFAULT_WORKGROUP,
+        name: str | None = None,
+        broadcast: Iterable[str] = (),
+    ) -> Config:
         if not isinstance(port, int) or not 0 < port < 65536:
             raise ValueError(f"invalid port {port!r}: must be 1-65535")
         addrs = []
@@ -678,7 +756,15 @@ class Config(collections.namedtuple("Config", "port workgroup name broadcast")):
         )
 
     @classmethod
-    def from_env(cls, environ=None, *, port=None, workgroup=None, name=None, broadcast=None) -> Config:
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        port: int | None = None,
+        workgroup: str | None = None,
+        name: str | None = None,
+        broadcast: str | Iterable[str] | None = None,
+    ) -> Config:
         """Build from arguments, falling back to LANMSG_PORT / _WORKGROUP / _NAME / _BROADCAST."""
         env = os.environ if environ is None else environ
         if port is None and env.get("LANMSG_PORT"):
@@ -690,7 +776,7 @@ class Config(collections.namedtuple("Config", "port workgroup name broadcast")):
             broadcast = env["LANMSG_BROADCAST"]
         if isinstance(broadcast, str):
             broadcast = tuple(a for a in broadcast.replace(",", " ").split() if a)
-        kw = {}
+        kw: dict[str, Any] = {}
         if port is not None:
             kw["port"] = port
         if workgroup or env.get("LANMSG_WORKGROUP"):
@@ -716,7 +802,19 @@ def resolve_transport(transport: str | None = None) -> str:
 # --------------------------------------------------------------------------
 
 
-class Interface(collections.namedtuple("Interface", "name address netmask broadcast loopback")):
+if TYPE_CHECKING:
+
+    class _InterfaceFields(NamedTuple):
+        name: str
+        address: str
+        netmask: str
+        broadcast: str
+        loopback: bool
+else:
+    _InterfaceFields = collections.namedtuple("Interface", "name address netmask broadcast loopback")
+
+
+class Interface(_InterfaceFields):
     __slots__ = ()
 
 
@@ -755,6 +853,8 @@ def _windows_interfaces() -> list[Interface]:
     The host name's addresses are not enough: under Wine the host name goes to the unix
     resolver (often nothing, or 127.0.1.1), and 255.255.255.255 leaves by one interface only.
     """
+    if sys.platform != "win32":  # ctypes.WinDLL exists on Windows only (the type checker knows)
+        raise MailslotError(errno.ENOSYS, "kernel32 is only available on Windows")
     import ctypes
     from ctypes import wintypes
 
@@ -792,7 +892,7 @@ def directed_broadcast(address: str, netmask: str) -> str:
     return socket.inet_ntoa(struct.pack("!I", (a | ~m) & 0xFFFFFFFF))
 
 
-def ipv4_address(text: str):
+def ipv4_address(text: str) -> IPv4Address:
     """An IPv4Address of ``text``; ValueError if it is not a dotted IPv4 address.
 
     The ipaddress module is imported here, not at the top: it costs about 1 ms of
@@ -811,7 +911,7 @@ def _linux_interfaces() -> list[Interface]:
         for _, ifname in socket.if_nameindex():
             req = struct.pack("16s24x", ifname.encode()[:15])
 
-            def ioctl(code, req=req):
+            def ioctl(code: int, req: bytes = req) -> bytes:
                 return fcntl.ioctl(s.fileno(), code, req)
 
             try:
@@ -848,7 +948,7 @@ def _source_address_for(dest: str, port: int) -> str:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         try:
             s.connect((dest, port))
-            return s.getsockname()[0]
+            return str(s.getsockname()[0])
         except OSError as e:
             raise MailslotError(e.errno or errno.ENETUNREACH, f"cannot reach {dest}: {e.strerror or e}") from None
 
@@ -859,10 +959,10 @@ def _source_address_for(dest: str, port: int) -> str:
 # Declared here as data so that the declarations can be checked on any OS;
 # bound to a private WinDLL only on Windows.
 
-_kernel32_prototypes = None
+_kernel32_prototypes: Prototypes | None = None
 
 
-def kernel32_prototypes() -> dict:
+def kernel32_prototypes() -> Prototypes:
     """{name: (restype, argtypes)}, from the Win32 API (winbase.h, fileapi.h, handleapi.h)."""
     global _kernel32_prototypes
     if _kernel32_prototypes is None:
@@ -882,11 +982,15 @@ def kernel32_prototypes() -> dict:
     return _kernel32_prototypes
 
 
-def __getattr__(name):
-    # KERNEL32_PROTOTYPES is built on first use: importing ctypes costs start-up time everywhere
-    if name == "KERNEL32_PROTOTYPES":
-        return kernel32_prototypes()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+if TYPE_CHECKING:  # declared, so that the type checker keeps refusing other unknown names
+    KERNEL32_PROTOTYPES: Prototypes
+else:
+
+    def __getattr__(name):
+        # KERNEL32_PROTOTYPES is built on first use: importing ctypes costs start-up time everywhere
+        if name == "KERNEL32_PROTOTYPES":
+            return kernel32_prototypes()
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 INVALID_HANDLE_VALUE = (1 << (8 * struct.calcsize("P"))) - 1  # (HANDLE)-1
@@ -913,7 +1017,19 @@ REMOTE_MAILSLOTS_HELP = (
 class _Kernel32:
     """The private kernel32 binding: one WinDLL, argtypes/restype declared once."""
 
-    def __init__(self):
+    # Set by __init__ from kernel32_prototypes(); as ctypes calls them: a HANDLE comes back as an
+    # int or None (NULL), a BOOL as an int, and None passes NULL.
+    CreateMailslotW: Callable[[str, int, int, None], int | None]
+    GetMailslotInfo: Callable[[int | None, _CArgObject, _CArgObject, _CArgObject, _CArgObject], int]
+    SetMailslotInfo: Callable[[int | None, int], int]
+    CreateFileW: Callable[[str, int, int, None, int, int, None], int | None]
+    ReadFile: Callable[[int | None, Array[c_char], int, _CArgObject, None], int]
+    WriteFile: Callable[[int | None, bytes, int, _CArgObject, None], int]
+    CloseHandle: Callable[[int | None], int]
+
+    def __init__(self) -> None:
+        if sys.platform != "win32":  # ctypes.WinDLL exists on Windows only (the type checker knows)
+            raise MailslotError(errno.ENOSYS, "kernel32 is only available on Windows")
         import ctypes
 
         dll = ctypes.WinDLL("kernel32", use_last_error=True)
@@ -925,7 +1041,7 @@ class _Kernel32:
 
 
 _kernel32_lock = threading.Lock()
-_kernel32_instance = None
+_kernel32_instance: _Kernel32 | None = None
 
 
 def kernel32() -> _Kernel32:
@@ -940,10 +1056,12 @@ def kernel32() -> _Kernel32:
 
 def _winerror(call: str, code: int | None = None, *, remote_path: str | None = None) -> OSError:
     """OSError for a failed kernel32 call, naming the call (and the remote-mailslot help)."""
+    if sys.platform != "win32":  # ctypes.get_last_error exists on Windows only (the type checker knows)
+        raise MailslotError(errno.ENOSYS, "kernel32 is only available on Windows")
     import ctypes
 
     code = ctypes.get_last_error() if code is None else code
-    base = ctypes.WinError(code)  # type: ignore[attr-defined]
+    base = ctypes.WinError(code)
     text = f"{call} failed: [WinError {code}] {base.strerror}"
     if code == ERROR_ALREADY_EXISTS:
         return MailslotExistsError(errno.EEXIST, text + " (the mailslot already exists on this machine)")
@@ -969,7 +1087,7 @@ class _Kernel32Slot:
         handle = self._k.CreateMailslotW(self.path, max_size, timeout_ms, None)
         if handle is None or handle == INVALID_HANDLE_VALUE:
             raise _winerror(f"CreateMailslotW({self.path!r})")
-        self._handle = handle
+        self._handle: int | None = handle
         self._timeout_ms = timeout_ms
 
     def info(self) -> tuple[int, int, int, int]:
@@ -977,7 +1095,7 @@ class _Kernel32Slot:
         vals = [wintypes.DWORD() for _ in range(4)]
         if not self._k.GetMailslotInfo(self._handle, *(ctypes.byref(v) for v in vals)):
             raise _winerror("GetMailslotInfo")
-        return tuple(v.value for v in vals)
+        return vals[0].value, vals[1].value, vals[2].value, vals[3].value
 
     def set_timeout(self, timeout_ms: int) -> None:
         if timeout_ms != self._timeout_ms:
@@ -991,7 +1109,7 @@ class _Kernel32Slot:
         self.set_timeout(timeout_ms)
         size = 0x10000
         while True:
-            buf = ctypes.create_string_buffer(size)
+            buf: Array[c_char] = ctypes.create_string_buffer(size)
             got = wintypes.DWORD()
             if self._k.ReadFile(self._handle, buf, size, ctypes.byref(got), None):
                 return buf.raw[: got.value]
@@ -1061,7 +1179,7 @@ def _inbox_key(port: int, bare: str) -> str:
     return f"lanmsg-mailslot/{port}/{upper}"
 
 
-def _inbox_address(port: int, bare: str):
+def _inbox_address(port: int, bare: str) -> str:
     key = _inbox_key(port, bare)
     if sys.platform.startswith("linux"):
         return "\0" + key
@@ -1173,7 +1291,7 @@ class _Kernel32Inbox:
     def __init__(self, port: int, bare: str):
         self.slot = _Kernel32Slot(bare, 0, 0)
 
-    def fileno(self):
+    def fileno(self) -> None:
         return None
 
     def recv_nowait(self) -> bytes | None:
@@ -1232,13 +1350,25 @@ def learned_name(ip: str) -> str | None:
     return None
 
 
-class Message(
-    collections.namedtuple(
+if TYPE_CHECKING:
+
+    class _MessageFields(NamedTuple):
+        data: bytes
+        mailslot: str
+        source_name: str | None = None
+        source_ip: str | None = None
+        destination: str | None = None
+        local: bool = False
+        datagram: Datagram | None = None
+else:
+    _MessageFields = collections.namedtuple(
         "Message",
         "data mailslot source_name source_ip destination local datagram",
         defaults=(None, None, None, False, None),
     )
-):
+
+
+class Message(_MessageFields):
     """One message read from a mailslot.
 
     data; mailslot: the bare name it was read from; source_name and source_ip:
@@ -1250,7 +1380,18 @@ class Message(
     __slots__ = ()
 
 
-class MailslotInfo(collections.namedtuple("MailslotInfo", "max_size next_size count read_timeout")):
+if TYPE_CHECKING:
+
+    class _MailslotInfoFields(NamedTuple):
+        max_size: int
+        next_size: int
+        count: int  # type: ignore[assignment]  # a field named count hides tuple.count, as at run time
+        read_timeout: int
+else:
+    _MailslotInfoFields = collections.namedtuple("MailslotInfo", "max_size next_size count read_timeout")
+
+
+class MailslotInfo(_MailslotInfoFields):
     """What GetMailslotInfo reports: sizes in bytes (next_size MAILSLOT_NO_MESSAGE when
     empty), read_timeout in milliseconds (MAILSLOT_WAIT_FOREVER for no timeout)."""
 
@@ -1262,13 +1403,13 @@ class _Dedup:
 
     def __init__(self, window: float = DEDUP_WINDOW_S, cap: int = DEDUP_MAX_ENTRIES):
         self.window, self.cap = window, cap
-        self._seen: collections.OrderedDict[tuple, float] = collections.OrderedDict()
+        self._seen: collections.OrderedDict[Hashable, float] = collections.OrderedDict()
 
-    def check(self, key, now: float) -> bool:
+    def check(self, key: Hashable, now: float) -> bool:
         """True if ``key`` was seen within the window; records it otherwise."""
         seen = self._seen
         while seen:
-            first_key, first_time = next(iter(seen.items()))
+            _first_key, first_time = next(iter(seen.items()))
             if now - first_time <= self.window and len(seen) < self.cap:
                 break
             seen.popitem(last=False)
@@ -1282,8 +1423,8 @@ class _Dedup:
 
 
 _receivers_lock = threading.Lock()
-_receivers: dict = {}  # port -> this process's shared _Receiver
-_inbox_owners: dict = {}  # local inbox address -> this process's _NetbiosSlot that owns it
+_receivers: dict[int, _Receiver] = {}  # port -> this process's shared _Receiver
+_inbox_owners: dict[str, _NetbiosSlot] = {}  # local inbox address -> this process's _NetbiosSlot that owns it
 
 
 def _open_receiver(port: int) -> socket.socket:
@@ -1337,7 +1478,7 @@ def port_permission_help(port: int) -> str:
     )
 
 
-def _pktinfo_destination(ancdata) -> str | None:
+def _pktinfo_destination(ancdata: list[tuple[int, int, bytes]]) -> str | None:
     for level, kind, data in ancdata:
         if level == socket.IPPROTO_IP and kind == _IP_PKTINFO and len(data) >= 12:
             return socket.inet_ntoa(data[8:12])  # struct in_pktinfo: ipi_addr
@@ -1362,7 +1503,7 @@ class _Addresses:
 
 
 ADDRESSES_TTL_S = 5.0  # interface addresses are re-read at most this often (ioctls per write cost)
-_addresses_cache: dict = {}
+_addresses_cache: dict[tuple[str, ...], tuple[float, _Addresses]] = {}
 
 
 def _addresses(config: Config) -> _Addresses:
@@ -1387,8 +1528,8 @@ class _Receiver:
         self.port, self.config = port, config
         self.sock = _open_receiver(port)
         self.lock = threading.Lock()
-        self.slots: dict = {}  # wire name (upper case) -> _NetbiosSlot
-        self.stats: collections.Counter = collections.Counter()
+        self.slots: dict[str, _NetbiosSlot] = {}  # wire name (upper case) -> _NetbiosSlot
+        self.stats: collections.Counter[str] = collections.Counter()
         self._cmsg_size = socket.CMSG_SPACE(12) if _IP_PKTINFO is not None else 0
 
     @classmethod
@@ -1435,7 +1576,7 @@ class _Receiver:
                     return
                 self._dispatch(payload, peer, dest)
 
-    def _dispatch(self, payload: bytes, peer, dest: str | None) -> None:
+    def _dispatch(self, payload: bytes, peer: UdpAddress, dest: str | None) -> None:
         self.stats["received"] += 1
         try:
             d = decode_datagram(payload)
@@ -1469,15 +1610,16 @@ class _Receiver:
 
 
 class _NetbiosSlot:
-    def __init__(self, bare: str, max_size: int, timeout: float | None, config: Config, monitor=()):
+    def __init__(self, bare: str, max_size: int, timeout: float | None, config: Config, monitor: Iterable[str] = ()):
         self.bare, self.config, self.max_size, self.timeout = bare, config, max_size, timeout
         self.wire_name = (MAILSLOT_PREFIX + bare).upper()
         self.monitored = {(MAILSLOT_PREFIX + m).upper(): m for m in monitor}
-        self._stats: collections.Counter = collections.Counter()
-        self._pending: collections.deque = collections.deque()
+        self._stats: collections.Counter[str] = collections.Counter()
+        self._pending: collections.deque[Message] = collections.deque()
         self._dedup = _Dedup()
         self._lock = threading.Lock()  # the receiver or a writer thread may hand over
-        self._wake_r = self._wake_w = None
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
         self._inbox = _Inbox(config.port, bare)
         try:
             if sys.platform != "win32":
@@ -1488,12 +1630,12 @@ class _NetbiosSlot:
         except BaseException:
             self._close_local()
             raise
-        if self._wake_r is not None:
+        if self._wake_r is not None and isinstance(self._inbox, _UnixInbox):
             with _receivers_lock:
                 _inbox_owners[self._inbox.address] = self
 
     @property
-    def stats(self) -> collections.Counter:
+    def stats(self) -> collections.Counter[str]:
         """The shared receiver's counters plus this slot's own."""
         merged = collections.Counter(self._receiver.stats)
         merged.update(self._stats)
@@ -1501,9 +1643,13 @@ class _NetbiosSlot:
 
     # -- receiving ----------------------------------------------------------
 
-    def fds(self) -> list | None:
+    def fds(self) -> list[int] | None:
         inbox_fd = self._inbox.fileno()
-        return None if inbox_fd is None else [self._receiver.fileno(), inbox_fd, self._wake_r.fileno()]
+        return (
+            None
+            if inbox_fd is None or self._wake_r is None
+            else [self._receiver.fileno(), inbox_fd, self._wake_r.fileno()]
+        )
 
     def _wake(self) -> None:
         if self._wake_w is not None:
@@ -1518,7 +1664,7 @@ class _NetbiosSlot:
             self._on_local(payload)
         self._wake()
 
-    def accept_network(self, d: Datagram, peer, payload: bytes) -> None:
+    def accept_network(self, d: Datagram, peer: UdpAddress, payload: bytes) -> None:
         """A datagram the shared receiver routed here (possibly from another slot's read)."""
         wire_name = d.mailslot.upper()
         with self._lock:
@@ -1572,7 +1718,14 @@ class _NetbiosSlot:
         self._accept(d, peer, check_duplicate=kind == ENVELOPE_FORWARDED, local=kind == ENVELOPE_LOCAL, raw=raw)
 
     def _accept(
-        self, d: Datagram, peer, *, check_duplicate: bool, local: bool, raw: bytes, mailslot: str | None = None
+        self,
+        d: Datagram,
+        peer: UdpAddress,
+        *,
+        check_duplicate: bool,
+        local: bool,
+        raw: bytes,
+        mailslot: str | None = None,
     ) -> None:
         # the UDP source, not the header's SOURCE_IP: any sender writes any bytes there, and
         # replies (CONF, ONLINE) to it would reach a third host or the broadcast address
@@ -1621,7 +1774,7 @@ class _NetbiosSlot:
 
     def close(self) -> None:
         with _receivers_lock:
-            if _inbox_owners.get(getattr(self._inbox, "address", None)) is self:
+            if isinstance(self._inbox, _UnixInbox) and _inbox_owners.get(self._inbox.address) is self:
                 del _inbox_owners[self._inbox.address]
         # the inbox first: datagrams still queued for this name must find no owner here,
         # not wait FORWARD_WAIT_S each on a queue nobody reads any more
@@ -1636,7 +1789,7 @@ class _NetbiosSlot:
                 s.close()
 
 
-def classify_incoming(d: Datagram, peer, config: Config, addresses: _Addresses) -> str:
+def classify_incoming(d: Datagram, peer: UdpAddress, config: Config, addresses: _Addresses) -> str:
     """'accept', or the reason a datagram from the network is not for this machine."""
     dest = d.destination_name
     if dest.scope:
@@ -1650,7 +1803,7 @@ def classify_incoming(d: Datagram, peer, config: Config, addresses: _Addresses) 
     return "accept"
 
 
-def _forward(d: Datagram, payload: bytes, peer, config: Config) -> str:
+def _forward(d: Datagram, payload: bytes, peer: UdpAddress, config: Config) -> str:
     """Hand a datagram to the owner of its name here: 'forwarded', 'dropped_no_owner' or 'dropped_owner_busy'."""
     try:
         bare = normalize_mailslot_name(d.mailslot)
@@ -1690,7 +1843,7 @@ def _timeout_ms(timeout: float | None) -> int:
     return MAILSLOT_WAIT_FOREVER if timeout is None else max(0, min(int(timeout * 1000), 0xFFFFFFFE))
 
 
-def _send_datagrams(config: Config, sends: list[tuple[str, str | None, bool, callable]]) -> None:
+def _send_datagrams(config: Config, sends: Iterable[tuple[str, str | None, bool, Callable[[str], bytes]]]) -> None:
     """Send datagrams from UDP port ``config.port``.
 
     ``sends``: (destination IP, source IP if known, is broadcast, build(source_ip) -> bytes).
@@ -1719,7 +1872,7 @@ def _send_datagrams(config: Config, sends: list[tuple[str, str | None, bool, cal
             _drain_and_forward(s, config)
 
 
-def _sendto(s: socket.socket, payload: bytes, address) -> None:
+def _sendto(s: socket.socket, payload: bytes, address: UdpAddress | None) -> None:
     try:
         if address is None:
             s.send(payload)
@@ -1764,16 +1917,16 @@ _DEFAULT = object()
 class _NativeSlot:
     def __init__(self, bare: str, max_size: int, timeout: float | None, config: Config):
         self.bare, self.timeout = bare, timeout
-        self.stats: collections.Counter = collections.Counter()
+        self.stats: collections.Counter[str] = collections.Counter()
         self._slot = _Kernel32Slot(bare, max_size, _timeout_ms(timeout))
 
-    def fds(self):
+    def fds(self) -> None:
         return None
 
     def _message(self, data: bytes) -> Message:
         self.stats["delivered"] += 1
         try:
-            kind, peer, raw = decode_envelope(data)  # forwarded by a netbios-transport process
+            kind, _peer, raw = decode_envelope(data)  # forwarded by a netbios-transport process
             d = decode_datagram(raw)
             if d.mailslot.upper() == (MAILSLOT_PREFIX + self.bare).upper():
                 return Message(
@@ -1829,8 +1982,8 @@ class Mailslot:
         read_timeout: float | None = None,
         transport: str | None = None,
         config: Config | None = None,
-        monitor=(),
-    ):
+        monitor: Iterable[str] = (),
+    ) -> None:
         """``monitor``: other mailslot names whose *broadcast* datagrams this slot also
         reads without owning them (netbios transport only; every socket on the port
         sees every broadcast).  Ignored by the native transport."""
@@ -1839,6 +1992,7 @@ class Mailslot:
         self.config = config if config is not None else Config.from_env()
         if not isinstance(max_size, int) or max_size < 0:
             raise ValueError(f"invalid max_size {max_size!r}")
+        self._impl: _NativeSlot | _NetbiosSlot
         if self.transport == "native":
             self._impl = _NativeSlot(self.name, max_size, read_timeout, self.config)
         else:
@@ -1847,7 +2001,7 @@ class Mailslot:
             )
         self._closed = False
 
-    def read(self, timeout: float | None = _DEFAULT) -> Message:  # type: ignore[assignment]
+    def read(self, timeout: float | None = _DEFAULT) -> Message:  # type: ignore[assignment]  # _DEFAULT: a sentinel
         """The next message; waits ``timeout`` seconds (default: the slot's read timeout).
 
         Raises TimeoutError when nothing arrived in time.
@@ -1868,11 +2022,11 @@ class Mailslot:
         self._impl.set_timeout(timeout)
 
     @property
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, int]:
         """Counters of the receive path (received, delivered, dropped_* ...)."""
         return dict(self._impl.stats)
 
-    def fileno_list(self) -> list | None:
+    def fileno_list(self) -> list[int] | None:
         return None if self._closed else self._impl.fds()
 
     @property
@@ -1891,7 +2045,7 @@ class Mailslot:
     def __enter__(self) -> Mailslot:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -1899,7 +2053,7 @@ class Mailslot:
         return f"<Mailslot {self.name!r} transport={self.transport} {state}>"
 
 
-def read_any(slots, timeout: float | None) -> tuple[Mailslot, Message]:
+def read_any(slots: Iterable[Mailslot], timeout: float | None) -> tuple[Mailslot, Message]:
     """Wait for the first message on any of ``slots``; TimeoutError after ``timeout`` seconds."""
     slots = list(slots)
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -1913,12 +2067,22 @@ def read_any(slots, timeout: float | None) -> tuple[Mailslot, Message]:
             raise TimeoutError(errno.ETIMEDOUT, f"no message within {timeout:g} s")
         fds = [slot.fileno_list() for slot in slots]
         if all(f is not None for f in fds):
-            select.select([fd for f in fds for fd in f], [], [], remaining)
+            select.select([fd for f in fds for fd in f or ()], [], [], remaining)
         else:
             time.sleep(NATIVE_POLL_INTERVAL_S if remaining is None else min(remaining, NATIVE_POLL_INTERVAL_S))
 
 
-class Target(collections.namedtuple("Target", "kind name address", defaults=(None,))):
+if TYPE_CHECKING:
+
+    class _TargetFields(NamedTuple):
+        kind: str
+        name: str
+        address: str | None = None
+else:
+    _TargetFields = collections.namedtuple("Target", "kind name address", defaults=(None,))
+
+
+class Target(_TargetFields):
     """Where a write goes: kind "local", "group" or "unique"; the NetBIOS name; an address."""
 
     __slots__ = ()
@@ -1995,7 +2159,7 @@ def _netbios_write(dest: Target, bare: str, data: bytes, config: Config) -> int:
         _deliver_local(config, bare, data, required=True)
         return len(data)
 
-    def builder(msg_type: int, destination: NetbiosName):
+    def builder(msg_type: int, destination: NetbiosName) -> Callable[[str], bytes]:
         dgm_id = next_dgm_id()
         return lambda source_ip: encode_datagram(
             build_datagram(
@@ -2039,7 +2203,7 @@ def _resolve(name: str) -> str:
             f"cannot find computer {name!r}: not heard from yet and "
             f"not in DNS or the hosts file ({e}); give its IPv4 address",
         ) from None
-    return infos[0][4][0]
+    return str(infos[0][4][0])
 
 
 # --------------------------------------------------------------------------
@@ -2049,7 +2213,7 @@ def _resolve(name: str) -> str:
 EXIT_OK, EXIT_NOTHING, EXIT_USAGE, EXIT_SYSTEM = 0, 1, 2, 3
 
 
-def add_transport_arguments(parser) -> None:
+def add_transport_arguments(parser: argparse.ArgumentParser) -> None:
     """The options every mailslot command takes (shared with lanmsg's CLI)."""
     parser.add_argument(
         "--transport",
@@ -2068,7 +2232,7 @@ def add_transport_arguments(parser) -> None:
     )
 
 
-def config_from_args(args) -> Config:
+def config_from_args(args: argparse.Namespace) -> Config:
     return Config.from_env(
         port=args.port,
         workgroup=args.workgroup,
@@ -2098,7 +2262,7 @@ def describe(msg: Message) -> str:
     return f"{when} {msg.source_name or '?'} {msg.source_ip or '-'} \\MAILSLOT\\{msg.mailslot} {len(msg.data)}B {shown}"
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(

@@ -25,6 +25,10 @@ import struct
 
 import mailslot
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the start-up path
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 KEY_SIZE = 32  # bytes of a key (64 hex digits in a key file)
 MAGIC = b"LMA1"
 TIMESTAMP_SIZE = 8
@@ -102,7 +106,7 @@ def load_key(path: str) -> bytes:
         ) from None
 
 
-def group_key(key_file: str | None, window: float | None, environ) -> tuple[bytes | None, float]:
+def group_key(key_file: str | None, window: float | None, environ: Mapping[str, str]) -> tuple[bytes | None, float]:
     """The key and window a command uses: the arguments, else $LANMSG_KEY_FILE and
     $LANMSG_AUTH_WINDOW from ``environ``, else no key and DEFAULT_WINDOW_S.
 
@@ -176,7 +180,7 @@ def looks_sealed(data: bytes) -> bool:
         return False
     if len(data) < TRAILER_SIZE or data[-TRAILER_SIZE : -TRAILER_SIZE + len(MAGIC)] != MAGIC:
         return False
-    (ms,) = _TIMESTAMP.unpack_from(data, len(data) - TIMESTAMP_SIZE - TAG_SIZE)
+    ms: int = _TIMESTAMP.unpack_from(data, len(data) - TIMESTAMP_SIZE - TAG_SIZE)[0]
     return PLAUSIBLE_TIMESTAMP_MS[0] <= ms <= PLAUSIBLE_TIMESTAMP_MS[1]
 
 

@@ -25,6 +25,13 @@ from .messenger import (
 )
 from .output import Printer, error, safe_text
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the start-up path
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import NoReturn
+
+    from .messenger import Emit, Record
+
 DISCOVER_TIMEOUT_S = 3.0
 
 EXIT_CODES = """exit codes:
@@ -43,7 +50,7 @@ def _terminal_columns() -> int:
     if columns > 0:
         return columns
     try:
-        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]  # None: caught
     except (AttributeError, ValueError, OSError):
         return 80
 
@@ -52,14 +59,14 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     """argparse's formatter, minus the ``import shutil`` and terminal query it makes for every
     parser and argument it checks (about 2 ms of each run; help is printed in few of them)."""
 
-    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None):
         super().__init__(
             prog, indent_increment, max_help_position, width=(_terminal_columns() - 2) if width is None else width
         )
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         sys.stderr.write(f"lanmsg: error: {message}\n")
         sys.exit(EXIT_USAGE)
@@ -236,7 +243,7 @@ def _text(parts: list[str]) -> str:
     return " ".join(parts)
 
 
-def _settings(args, key: bytes | None, window: float) -> Settings:
+def _settings(args: argparse.Namespace, key: bytes | None, window: float) -> Settings:
     return Settings(
         slot=args.slot,
         transport=args.transport,
@@ -247,7 +254,7 @@ def _settings(args, key: bytes | None, window: float) -> Settings:
     )
 
 
-def _key(args) -> tuple[bytes | None, float]:
+def _key(args: argparse.Namespace) -> tuple[bytes | None, float]:
     """The group key (--key-file, else $LANMSG_KEY_FILE, else none) and the window in seconds."""
     return auth.group_key(args.key_file, args.auth_window, os.environ)
 
@@ -270,8 +277,8 @@ def keygen(path: str, force: bool) -> int:
     return EXIT_OK
 
 
-def _reporter(printer: Printer, command: str):
-    def report(rec: dict) -> None:
+def _reporter(printer: Printer, command: str) -> Emit:
+    def report(rec: Record) -> None:
         kind = rec.get("event")
         fields = {k: v for k, v in rec.items() if k not in ("event", "time")}
         if kind == "done":
@@ -293,12 +300,12 @@ def _reporter(printer: Printer, command: str):
             human = f"{safe_text(rec['name'])} {rec.get('address') or '-'}"
         elif kind == "failed":
             sys.stderr.write(f"lanmsg: no confirmation from {safe_text(rec['to'])} after {rec['attempts']} attempts\n")
-        printer.event(kind, human, **fields)
+        printer.event(kind, human, **fields)  # type: ignore[arg-type]  # every record has its "event"
 
     return report
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(only=_command_in(argv) or "")
     args = parser.parse_args(argv)

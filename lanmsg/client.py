@@ -41,6 +41,14 @@ from .messenger import (
     run_on_node,
     via_listener,
 )
+from .output import Printer
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the start-up path
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any
+
+    from .messenger import Emit, Record
 
 
 class Confirmation(collections.namedtuple("Confirmation", "msg_id by address")):
@@ -83,11 +91,11 @@ class Messenger:
         port: int | None = None,
         name: str | None = None,
         workgroup: str | None = None,
-        broadcast=None,
+        broadcast: str | Iterable[str] | None = None,
         encoding: str | None = None,
         key_file: str | None = None,
         auth_window: float | None = None,
-    ):
+    ) -> None:
         options = {
             "slot": slot,
             "transport": transport,
@@ -106,10 +114,11 @@ class Messenger:
         else:
             config = mailslot.Config.from_env(port=port, workgroup=workgroup, name=name, broadcast=broadcast)
             key, window = auth.group_key(key_file, auth_window, os.environ)
+            named: dict[str, Any] = {
+                k: v for k, v in (("slot", slot), ("transport", transport), ("encoding", encoding)) if v is not None
+            }
             settings = Settings(
-                **{
-                    k: v for k, v in (("slot", slot), ("transport", transport), ("encoding", encoding)) if v is not None
-                },
+                **named,
                 config=config,
                 key=key,
                 auth_window=window,
@@ -144,7 +153,7 @@ class Messenger:
     def __enter__(self) -> Messenger:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- operations ---------------------------------------------------------
@@ -170,20 +179,22 @@ class Messenger:
     def send_nowait(self, host: str, text: str) -> int:
         """Send ``text`` to ``host`` once without waiting; return the message id."""
         records = self._run({"op": "send", "host": host, "text": text, "timeout": None, "resends": 0, "wait": False})
-        return next(r["id"] for r in records if r.get("event") == "sent")
+        return int(next(r["id"] for r in records if r.get("event") == "sent"))
 
     def broadcast(self, text: str, *, wait: float = 0.0) -> list[Confirmation]:
         """Send ``text`` to everyone; with ``wait`` > 0, return who confirmed within ``wait`` seconds."""
         records = self._run({"op": "broadcast", "text": text, "wait": max(0.0, wait)}, none_ok=True)
         return [Confirmation(r["id"], r["by"], r.get("address")) for r in records if r.get("event") == "confirmed"]
 
-    def detect(self, timeout: float = DETECT_TIMEOUT_S, *, on_peer=None) -> list[OnlinePeer]:
+    def detect(
+        self, timeout: float = DETECT_TIMEOUT_S, *, on_peer: Callable[[OnlinePeer], object] | None = None
+    ) -> list[OnlinePeer]:
         """The peers that answer DETECT within ``timeout`` seconds (peers answer after 5-1028 ms).
 
         ``on_peer(OnlinePeer)``, if given, is called as each answer arrives.
         """
 
-        def seen(record: dict) -> None:
+        def seen(record: Record) -> None:
             if on_peer is not None and record.get("event") == "peer":
                 on_peer(OnlinePeer(record["name"], record.get("address")))
 
@@ -192,12 +203,12 @@ class Messenger:
 
     # -- running an operation -------------------------------------------------
 
-    def _run(self, req: dict, *, none_ok: bool = False, observe=None) -> list[dict]:
+    def _run(self, req: Record, *, none_ok: bool = False, observe: Emit | None = None) -> list[Record]:
         if self._closed:
             raise ValueError("this Messenger is closed")
-        records: list[dict] = []
+        records: list[Record] = []
 
-        def emit(record: dict) -> None:
+        def emit(record: Record) -> None:
             records.append(record)
             if observe is not None:
                 observe(record)
@@ -226,7 +237,7 @@ def _os_error_text(e: OSError) -> str:
     return str(e.strerror) if e.strerror else str(e)
 
 
-def _run_via_listener(settings: Settings, req: dict, emit) -> int:
+def _run_via_listener(settings: Settings, req: Record, emit: Emit) -> int:
     """Hand ``req`` to the ``lanmsg listen`` of this machine (its control mailslot, docs/messenger.md)."""
     try:
         return via_listener(settings, req, emit)
@@ -258,10 +269,13 @@ def discover(
 
     found: list[P.Endpoint] = []
 
-    class _Collect:
+    class _Collect(Printer):
         json_mode = True
 
-        def event(self, kind, human, **fields):
+        def __init__(self) -> None:  # prints nothing: no stream
+            pass
+
+        def event(self, kind: str, human: str | None, **fields: Any) -> None:
             if kind == "server":
                 found.append(P.Endpoint(fields["ip"], fields["port"]))
 

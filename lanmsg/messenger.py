@@ -28,6 +28,15 @@ from . import auth
 from . import protocol as P
 from .output import MessageLog, Printer, lazy_json, note, safe_text
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the start-up path
+if TYPE_CHECKING:
+    import types
+    from collections.abc import Callable, Iterable
+    from typing import Any, Literal
+
+    Record = dict[str, Any]  # one event of an operation, as JSON
+    Emit = Callable[[Record], None]
+
 EXIT_OK, EXIT_NONE, EXIT_USAGE, EXIT_SYSTEM = 0, 1, 2, 3
 
 CONTROL_PREFIX = "LANMSG\\CONTROL\\"  # + slot name: the listener's control mailslot
@@ -102,7 +111,9 @@ class FrameGuard:
     authentication trailer (a keyed group's frames are not shown as junk).
     """
 
-    def __init__(self, key: bytes | None, window_s: float = auth.DEFAULT_WINDOW_S, *, wall_clock=time.time):
+    def __init__(
+        self, key: bytes | None, window_s: float = auth.DEFAULT_WINDOW_S, *, wall_clock: Callable[[], float] = time.time
+    ):
         self.key = key
         self.verifier = auth.Verifier(key, window_s=window_s) if key is not None else None
         self.wall_clock = wall_clock
@@ -123,7 +134,7 @@ class FrameGuard:
             return "auth-" + e.reason
 
 
-def auth_hint(frames_dropped: dict) -> str | None:
+def auth_hint(frames_dropped: dict[str, int]) -> str | None:
     """Why a command may have heard nothing: frames of the other kind (keyed / unkeyed) were dropped."""
     keyed = frames_dropped.get("keyed-frame-without-key", 0)
     if keyed:
@@ -142,7 +153,9 @@ class Node:
     """``wall_clock``: seconds since the epoch, for authentication timestamps (the
     peer's timers run on the monotonic clock)."""
 
-    def __init__(self, settings: Settings, slot: mailslot.Mailslot, peer: P.Peer, *, wall_clock=time.time):
+    def __init__(
+        self, settings: Settings, slot: mailslot.Mailslot, peer: P.Peer, *, wall_clock: Callable[[], float] = time.time
+    ):
         self.settings, self.slot, self.peer = settings, slot, peer
         self.frames_dropped: collections.Counter[str] = collections.Counter()
         self.send_errors = 0
@@ -180,7 +193,9 @@ class Node:
             self.last_send_error = e
             return e
 
-    def run_actions(self, items, on_event=None) -> list:
+    def run_actions(
+        self, items: Iterable[P.Transmit | P.Event], on_event: Callable[[P.Event], None] | None = None
+    ) -> list[P.Event]:
         """Send the Transmit actions in order; return the events.
 
         ``on_event`` sees each event before any later action is sent, so a
@@ -198,7 +213,7 @@ class Node:
             events.append(item)
         return events
 
-    def receive(self, msg: mailslot.Message) -> list:
+    def receive(self, msg: mailslot.Message) -> P.Output:
         payload = self.open(msg.data, self.settings.slot)
         if isinstance(payload, str):
             return [P.Dropped(payload, now())]
@@ -233,7 +248,7 @@ class Operation:
 
     kind = "operation"
 
-    def __init__(self, emit):
+    def __init__(self, emit: Emit):
         self.emit = emit
         self.exit_code: int | None = None
 
@@ -241,7 +256,7 @@ class Operation:
     def done(self) -> bool:
         return self.exit_code is not None
 
-    def finish(self, code: int, **fields) -> None:
+    def finish(self, code: int, **fields: Any) -> None:
         if not self.done:
             self.exit_code = code
             self.emit({"event": "done", "exit": code, **fields})
@@ -277,7 +292,9 @@ class Operation:
         self.fail(message, EXIT_USAGE)
         return False
 
-    def send_user_text(self, node: Node, t: float, target: str, address: str | None, text: str, **kw) -> int | None:
+    def send_user_text(
+        self, node: Node, t: float, target: str, address: str | None, text: str, **kw: Any
+    ) -> int | None:
         """Send a user message through the peer; report "sent" or fail.  Returns its id."""
         if not self.text_fits(node, text):
             return None
@@ -299,14 +316,14 @@ class Operation:
         self.fail(str(text), EXIT_USAGE if isinstance(err, ValueError) else EXIT_SYSTEM)
 
     def start(self, node: Node, t: float) -> None: ...
-    def on_event(self, node: Node, event, t: float) -> None: ...
+    def on_event(self, node: Node, event: P.Event, t: float) -> None: ...
     def tick(self, node: Node, t: float) -> None: ...
 
 
 class SendOp(Operation):
     kind = "send"
 
-    def __init__(self, emit, host: str, text: str, *, timeout: float | None, resends: int, wait: bool = True):
+    def __init__(self, emit: Emit, host: str, text: str, *, timeout: float | None, resends: int, wait: bool = True):
         super().__init__(emit)
         self.host, self.text, self.timeout, self.resends, self.wait = host, text, timeout, resends, wait
         self.msg_id: int | None = None
@@ -342,7 +359,7 @@ class SendOp(Operation):
         if self.msg_id is not None and not self.wait:
             self.finish(EXIT_OK)
 
-    def on_event(self, node: Node, event, t: float) -> None:
+    def on_event(self, node: Node, event: P.Event, t: float) -> None:
         if (
             self.resolve_deadline is not None
             and isinstance(event, P.PeerAnswered)
@@ -364,7 +381,7 @@ class SendOp(Operation):
 class BroadcastOp(Operation):
     kind = "broadcast"
 
-    def __init__(self, emit, text: str, *, wait: float):
+    def __init__(self, emit: Emit, text: str, *, wait: float):
         super().__init__(emit)
         self.text, self.wait = text, wait
         self.msg_id: int | None = None
@@ -379,7 +396,7 @@ class BroadcastOp(Operation):
         if self.wait <= 0:
             self.finish(EXIT_OK)
 
-    def on_event(self, node: Node, event, t: float) -> None:
+    def on_event(self, node: Node, event: P.Event, t: float) -> None:
         if isinstance(event, P.Confirmed) and event.msg_id == self.msg_id and event.by.upper() not in self.confirmed:
             self.confirmed[event.by.upper()] = event.address
             self.emit({"event": "confirmed", "id": event.msg_id, "by": event.by, "address": event.address})
@@ -392,7 +409,7 @@ class BroadcastOp(Operation):
 class DetectOp(Operation):
     kind = "detect"
 
-    def __init__(self, emit, timeout: float):
+    def __init__(self, emit: Emit, timeout: float):
         super().__init__(emit)
         self.timeout = timeout
         self.deadline = 0.0
@@ -402,10 +419,10 @@ class DetectOp(Operation):
         self.deadline = t + self.timeout
         errors_before = node.send_errors
         node.run_actions(node.peer.detect(t))
-        if node.send_errors > errors_before:
+        if node.send_errors > errors_before and node.last_send_error is not None:
             self.fail_to_send(node.last_send_error)
 
-    def on_event(self, node: Node, event, t: float) -> None:
+    def on_event(self, node: Node, event: P.Event, t: float) -> None:
         if (
             isinstance(event, P.PeerAnswered)
             and event.name.upper() != node.peer.name.upper()
@@ -419,7 +436,7 @@ class DetectOp(Operation):
             self.finish(EXIT_OK if self.found else EXIT_NONE, peers=len(self.found))
 
 
-def operation_from_request(req: dict, emit) -> Operation:
+def operation_from_request(req: Record, emit: Emit) -> Operation:
     """Build an operation from a control request (JSON from a local client)."""
     op = req.get("op")
     if op == "send":
@@ -438,11 +455,11 @@ def operation_from_request(req: dict, emit) -> Operation:
     raise ValueError(f"unknown operation {op!r}")
 
 
-def _opt_float(v) -> float | None:
+def _opt_float(v: Any) -> float | None:
     return None if v is None else float(v)
 
 
-def operation_timeout(req: dict) -> float:
+def operation_timeout(req: Record) -> float:
     """The longest an operation may take (a client waits this plus REPLY_GRACE_S)."""
     if req["op"] == "send":
         t = req.get("timeout")
@@ -465,14 +482,14 @@ class StopRequested(Exception):
 class StopSignals:
     """Turn SIGTERM (and on Windows, closing the console) into StopRequested in the main thread."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.stopping = threading.Event()
         self.finished = threading.Event()
-        self._old = {}
-        self._console_handler = None
+        self._old: dict[int, Any] = {}  # signal -> the handler it had
+        self._console_handler: object = None  # kept alive while installed
 
-    def __enter__(self):
-        def on_signal(signum, frame):
+    def __enter__(self) -> StopSignals:
+        def on_signal(signum: int, frame: types.FrameType | None) -> None:
             self.stopping.set()
             raise StopRequested()
 
@@ -488,6 +505,8 @@ class StopSignals:
         return self
 
     def _install_console_handler(self) -> None:
+        if sys.platform != "win32":  # WINFUNCTYPE and WinDLL exist on Windows only (the type checker knows)
+            return
         import ctypes
         from ctypes import wintypes
 
@@ -497,7 +516,7 @@ class StopSignals:
         k32.SetConsoleCtrlHandler.restype = wintypes.BOOL
         CTRL_BREAK_EVENT, CTRL_CLOSE_EVENT, CTRL_LOGOFF_EVENT, CTRL_SHUTDOWN_EVENT = 1, 2, 5, 6
 
-        def handler(event):
+        def handler(event: int) -> bool:
             if event == CTRL_BREAK_EVENT:
                 # handled here, not left to the C runtime's SIGBREAK: not every runtime
                 # maps it (Wine's ends the process instead)
@@ -514,7 +533,7 @@ class StopSignals:
         self._console_handler = HandlerRoutine(handler)
         k32.SetConsoleCtrlHandler(self._console_handler, True)
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         for sig, old in self._old.items():
             try:
                 signal.signal(sig, old)
@@ -569,7 +588,7 @@ def listen(
     shown = duplicates = 0
     stop = stop or StopSignals()
 
-    def handle(events) -> None:
+    def handle(events: Iterable[P.Event]) -> None:
         nonlocal shown, duplicates
         for ev in events:
             if isinstance(ev, P.MessageReceived):
@@ -602,10 +621,10 @@ def listen(
             for op in ops:
                 op.on_event(node, ev, now())
 
-    def process(items) -> None:
+    def process(items: Iterable[P.Transmit | P.Event]) -> None:
         node.run_actions(items, on_event=lambda ev: handle([ev]))
 
-    def counts() -> dict:
+    def counts() -> Record:
         return {
             "shown": shown,
             "duplicates": duplicates,
@@ -628,7 +647,7 @@ def listen(
             node.count_drop("bad-control-request")
             return
 
-        def emit(record, reply_to=reply_to):
+        def emit(record: Record, reply_to: str = reply_to) -> None:
             try:
                 mailslot.write(
                     ".",
@@ -678,17 +697,18 @@ def listen(
             while not stop.stopping.is_set():
                 if next_stats is not None and now() >= next_stats:
                     printer.event("stats", None, **counts())
-                    next_stats = now() + stats_interval
+                    next_stats = now() + (stats_interval or 0.0)  # not None here
                 deadline = peer.next_deadline()
                 wait = LISTEN_POLL_S if deadline is None else max(0.0, min(LISTEN_POLL_S, deadline - now()))
                 try:
                     which, msg = mailslot.read_any([slot, control], wait)
                 except TimeoutError:
-                    which = msg = None
-                if which is slot:
-                    process(node.receive(msg))
-                elif which is control:
-                    on_control(msg)
+                    pass
+                else:
+                    if which is slot:
+                        process(node.receive(msg))
+                    elif which is control:
+                        on_control(msg)
                 process(peer.tick(now()))
                 for op in ops:
                     op.tick(node, now())
@@ -715,7 +735,7 @@ def _describe_key(key_id: str | None) -> str:
     return f"key {key_id}" if key_id else "no key"
 
 
-def _control_refusal(node: Node, req: dict, data: bytes) -> str | None:
+def _control_refusal(node: Node, req: Record, data: bytes) -> str | None:
     """Why the listener must not run a local client's request: it asked for another key
     than the listener's, or (keyed) its request is not sealed with the listener's key."""
     mine, asked = node.settings.key_id, req.get("key")
@@ -739,7 +759,7 @@ def _control_refusal(node: Node, req: dict, data: bytes) -> str | None:
 # --------------------------------------------------------------------------
 
 
-def run_operation(settings: Settings, req: dict, printer: Printer, report) -> int:
+def run_operation(settings: Settings, req: Record, printer: Printer, report: Emit) -> int:
     """Run ``req`` ({"op": ...}) to completion; ``report(record)`` shows each event.
 
     Here when the messenger slot is free; through the local listener when one
@@ -771,7 +791,7 @@ def run_operation(settings: Settings, req: dict, printer: Printer, report) -> in
         return code
 
 
-def run_on_node(node: Node, req: dict, report) -> int:
+def run_on_node(node: Node, req: Record, report: Emit) -> int:
     """Carry out ``req`` on ``node`` (which owns its slot) to the end; return the exit code."""
     peer, slot = node.peer, node.slot
     op = operation_from_request(req, report)
@@ -795,6 +815,7 @@ def run_on_node(node: Node, req: dict, report) -> int:
         for ev in events:
             op.on_event(node, ev, now())
         op.tick(node, now())
+    assert op.exit_code is not None  # op.done
     return op.exit_code
 
 
@@ -806,8 +827,8 @@ def _operation_deadline(op: Operation) -> float | None:
     times = [getattr(op, "resolve_deadline", None)]
     if isinstance(op, (DetectOp, BroadcastOp)) and op.deadline:
         times.append(op.deadline)
-    times = [t for t in times if t is not None]
-    return min(times) if times else None
+    due = [t for t in times if t is not None]
+    return min(due) if due else None
 
 
 class NoListener(Exception):
@@ -817,19 +838,19 @@ class NoListener(Exception):
 SLOT_BUSY_RETRY_S = (0.02, 0.08)  # a one-shot command retries a busy slot after this random pause
 
 
-def control_request(settings: Settings, req: dict, reply_name: str) -> bytes:
+def control_request(settings: Settings, req: Record, reply_name: str) -> bytes:
     """The bytes of ``req`` for the local listener's control mailslot, answers to ``reply_name``.
 
     The request names the key's fingerprint (the listener refuses another key or none)
     and, with a key, is sealed with it (the listener refuses one it cannot verify).
     """
-    request = lazy_json().dumps(dict(req, reply=reply_name, key=settings.key_id)).encode("utf-8")
+    request: bytes = lazy_json().dumps(dict(req, reply=reply_name, key=settings.key_id)).encode("utf-8")
     if settings.key is not None:
         request = auth.seal(settings.key, request, slot=settings.control_slot(), now=time.time())
     return request
 
 
-def via_listener(settings: Settings, req: dict, report) -> int:
+def via_listener(settings: Settings, req: Record, report: Emit) -> int:
     token = f"{os.getpid()}-{random.getrandbits(48):012x}"
     reply_name = REPLY_PREFIX + token
     with _open_slot(settings, reply_name) as reply:

@@ -6,8 +6,14 @@ import os
 import sys
 import time
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the start-up path
+if TYPE_CHECKING:
+    import io
+    import types
+    from typing import Any, TextIO
 
-def lazy_json():
+
+def lazy_json() -> types.ModuleType:
     """The json module, imported on first use: most commands print no JSON, and importing
     it costs about 1.5 ms of every start-up."""
     import json
@@ -40,18 +46,19 @@ def iso_time(at_wall: float | None = None) -> str:
 class Printer:
     """Human lines or one JSON object per event, on stdout, flushed per event."""
 
-    def __init__(self, json_mode: bool, stream=None):
+    def __init__(self, json_mode: bool, stream: TextIO | None = None):
         self.json_mode = json_mode
-        self.stream = stream or sys.stdout
+        self.stream: TextIO = stream or sys.stdout
         try:
+            wrapper: io.TextIOWrapper = self.stream  # type: ignore[assignment]  # any other stream: AttributeError
             if json_mode:
-                self.stream.reconfigure(encoding="utf-8")
+                wrapper.reconfigure(encoding="utf-8")
             else:
-                self.stream.reconfigure(errors="backslashreplace")
+                wrapper.reconfigure(errors="backslashreplace")
         except (AttributeError, ValueError, OSError):
             pass
 
-    def event(self, kind: str, human: str | None, **fields) -> None:
+    def event(self, kind: str, human: str | None, **fields: Any) -> None:
         if self.json_mode:
             record = {"event": kind, "time": iso_time()}
             record.update(fields)
@@ -67,13 +74,13 @@ class Printer:
             pass
 
 
-def error(message: str) -> None:
+def error(message: object) -> None:
     """One line on stderr, never a traceback."""
     sys.stderr.write(f"lanmsg: error: {safe_text(str(message))}\n")
     sys.stderr.flush()
 
 
-def note(message: str) -> None:
+def note(message: object) -> None:
     """One line of advice on stderr (why a command may have found nothing)."""
     sys.stderr.write(f"lanmsg: note: {safe_text(str(message))}\n")
     sys.stderr.flush()
@@ -101,7 +108,7 @@ class MessageLog:
                 if f.read(1) != b"\n":
                     os.write(self._fd, b"\n")
 
-    def append(self, record: dict) -> None:
+    def append(self, record: dict[str, Any]) -> None:
         line = (lazy_json().dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         view = memoryview(line)
         while view:
@@ -115,7 +122,7 @@ class MessageLog:
             self._fd = -1
 
 
-def read_log(path: str) -> list[dict]:
+def read_log(path: str) -> list[dict[str, Any]]:
     """Every complete record of a log; torn or garbled lines are skipped."""
     records = []
     with open(path, "rb") as f:

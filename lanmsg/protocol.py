@@ -22,6 +22,14 @@ import collections
 import random
 import re
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the start-up path
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    # What a Peer returns: actions for the transport and events for the user.
+    Event: TypeAlias = "MessageReceived | PresenceChanged | Confirmed | DeliveryFailed | PeerAnswered | Dropped"
+    Output: TypeAlias = "list[Transmit | Event]"
+
 # --------------------------------------------------------------------------
 # The messenger frame
 # --------------------------------------------------------------------------
@@ -43,13 +51,31 @@ class FrameError(ValueError):
     """A frame lanmsg refuses to build (bad input: the CLI's exit code 2)."""
 
 
-class Frame(collections.namedtuple("Frame", "sender msg_id wants_confirmation system body")):
+if TYPE_CHECKING:
+    from typing import NamedTuple
+
+    class _FrameFields(NamedTuple):
+        sender: str
+        msg_id: int
+        wants_confirmation: bool
+        system: bool
+        body: str
+
+    class _BadFrameFields(NamedTuple):
+        reason: str
+        size: int
+else:
+    _FrameFields = collections.namedtuple("Frame", "sender msg_id wants_confirmation system body")
+    _BadFrameFields = collections.namedtuple("BadFrame", "reason size")
+
+
+class Frame(_FrameFields):
     """A messenger frame: sender name, message id, the two flags, the body text."""
 
     __slots__ = ()
 
 
-class BadFrame(collections.namedtuple("BadFrame", "reason size")):
+class BadFrame(_BadFrameFields):
     """What parsing returns for bytes that are not a frame (never raised): why, and how many bytes."""
 
     __slots__ = ()
@@ -213,8 +239,19 @@ class _Pending:
     )
 
     def __init__(
-        self, msg_id, target, address, data, frame, attempts, next_at, give_up_at, collect, confirmed_by, resends
-    ):
+        self,
+        msg_id: int,
+        target: str,
+        address: str | None,
+        data: bytes,
+        frame: Frame,
+        attempts: int,
+        next_at: float | None,
+        give_up_at: float,
+        collect: bool,
+        confirmed_by: set[str],
+        resends: int,
+    ) -> None:
         self.msg_id, self.target, self.address, self.data, self.frame = msg_id, target, address, data, frame
         self.attempts, self.next_at, self.give_up_at = attempts, next_at, give_up_at
         self.collect, self.confirmed_by, self.resends = collect, confirmed_by, resends
@@ -272,18 +309,18 @@ class Peer:
             self._own_group_ids[frame.msg_id] = now
         return Transmit(target, address, data, frame)
 
-    def start(self, now: float) -> list:
+    def start(self, now: float) -> list[Transmit]:
         """Joining the group: DETECT then ONLINE to everyone (the seed's TurnOn)."""
         return [
             self._transmit(now, "*", None, DETECT, confirm=True, system=True),
             self._transmit(now, "*", None, ONLINE, confirm=False, system=True),
         ]
 
-    def stop(self, now: float) -> list:
+    def stop(self, now: float) -> list[Transmit]:
         """Leaving the group: OFFLINE to everyone (the seed's TurnOff)."""
         return [self._transmit(now, "*", None, OFFLINE, confirm=False, system=True)]
 
-    def detect(self, now: float) -> list:
+    def detect(self, now: float) -> list[Transmit]:
         return [self._transmit(now, "*", None, DETECT, confirm=True, system=True)]
 
     def send_text(
@@ -296,7 +333,7 @@ class Peer:
         track: bool = True,
         timeout: float | None = None,
         resends: int | None = None,
-    ) -> tuple[int, list]:
+    ) -> tuple[int, list[Transmit]]:
         """A user message, asking for confirmation (as the seed always does).
 
         With ``track``, a message to one peer is resent with the same id every
@@ -330,14 +367,14 @@ class Peer:
 
     # -- receiving ----------------------------------------------------------
 
-    def receive(self, now: float, data: bytes, address: str | None = None) -> list:
+    def receive(self, now: float, data: bytes, address: str | None = None) -> Output:
         """A frame from the mailslot; ``address`` is where it came from, when known."""
         frame = decode_frame(data)
         if isinstance(frame, BadFrame):
             return [Dropped(frame.reason, now)]
         if frame.sender.upper() == self.name.upper() and frame.msg_id in self._own_group_ids:
             return [Dropped("own", now)]  # our own broadcast, looped back
-        out: list = []
+        out: Output = []
         if not frame.system:
             out += self._on_user_message(now, frame, address)
         else:
@@ -361,7 +398,7 @@ class Peer:
                 out.append(Dropped("unknown-system-message", now))
         return out
 
-    def _on_user_message(self, now: float, frame: Frame, address: str | None) -> list:
+    def _on_user_message(self, now: float, frame: Frame, address: str | None) -> Output:
         key = (frame.sender.upper(), frame.msg_id)
         self._expire(now)
         duplicate = key in self._seen
@@ -369,13 +406,13 @@ class Peer:
             if len(self._seen) >= DEDUP_MAX:
                 self._seen.popitem(last=False)
             self._seen[key] = now
-        out: list = [MessageReceived(frame.sender, address, frame.msg_id, frame.body, duplicate, now)]
+        out: Output = [MessageReceived(frame.sender, address, frame.msg_id, frame.body, duplicate, now)]
         if frame.wants_confirmation and self.responsive:
             # every copy is confirmed, so that a retransmission after a lost CONF ends
             out.append(self._transmit(now, frame.sender, address, conf_body(frame.msg_id), confirm=False, system=True))
         return out + self._presence(now, frame.sender, address, True)
 
-    def _on_conf(self, now: float, frame: Frame, conf_id: int, address: str | None) -> list:
+    def _on_conf(self, now: float, frame: Frame, conf_id: int, address: str | None) -> Output:
         p = self._pending.get(conf_id)
         out = self._presence(now, frame.sender, address, True)
         if p is None or frame.sender.upper() in p.confirmed_by:
@@ -385,7 +422,7 @@ class Peer:
             del self._pending[conf_id]
         return [Confirmed(conf_id, frame.sender, address, now), *out]
 
-    def _presence(self, now: float, name: str, address: str | None, online: bool) -> list:
+    def _presence(self, now: float, name: str, address: str | None, online: bool) -> Output:
         key = name.upper()
         if key == self.name.upper():
             return []  # our own frames (a message to ".") say nothing of presence
@@ -400,10 +437,10 @@ class Peer:
 
     # -- time ---------------------------------------------------------------
 
-    def tick(self, now: float) -> list:
+    def tick(self, now: float) -> Output:
         """Everything due by ``now``: ONLINE answers, resends, give-ups."""
         self._expire(now)
-        out: list = []
+        out: Output = []
         due = [s for s in self._scheduled if s[0] <= now]
         if due:
             self._scheduled = [s for s in self._scheduled if s[0] > now]
@@ -430,7 +467,7 @@ class Peer:
     def pending_ids(self) -> list[int]:
         return list(self._pending)
 
-    def confirmations(self, msg_id: int) -> set:
+    def confirmations(self, msg_id: int) -> set[str]:
         p = self._pending.get(msg_id)
         return set(p.confirmed_by) if p else set()
 
