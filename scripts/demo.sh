@@ -5,17 +5,25 @@ set -e
 export LANMSG_BROADCAST=127.255.255.255 LANMSG_PORT="${LANMSG_PORT:-41138}"
 PY="${PYTHON:-python3}"
 out=$(mktemp -d)
-trap 'kill $listener $announcer 2>/dev/null; rm -rf "$out"' EXIT
+# (set -e holds in the trap too: a kill of processes already gone must not end it early)
+trap 'kill $listener $announcer 2>/dev/null || true; rm -rf "$out"' EXIT
+# wait for a background command's ready line; if it died instead, show why and stop
+ready() {
+    until grep -q "$2" "$3" 2>/dev/null; do
+        kill -0 "$1" 2>/dev/null || { cat "$3" >&2; exit 1; }
+        sleep 0.1
+    done
+}
 
 echo "== lanmsg listen (in the background), then lanmsg send . (this machine)"
 "$PY" -m lanmsg listen > "$out/listen.txt" 2>&1 &
 listener=$!
-until grep -q listening "$out/listen.txt" 2>/dev/null; do sleep 0.1; done
+ready $listener listening "$out/listen.txt"
 "$PY" -m lanmsg send . "hello from lanmsg"
 echo "== lanmsg announce 8080 (in the background), then lanmsg discover"
 "$PY" -m lanmsg announce 8080 > "$out/announce.txt" 2>&1 &
 announcer=$!
-until grep -q announcing "$out/announce.txt" 2>/dev/null; do sleep 0.1; done
+ready $announcer announcing "$out/announce.txt"
 "$PY" -m lanmsg discover
 kill -TERM $listener $announcer
 wait $listener $announcer 2>/dev/null || true
