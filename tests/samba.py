@@ -23,16 +23,31 @@ DNS), ``local master``, ``domain master`` and ``preferred master = no`` and
 ``lab.popen``, so leaving the lab kills it in any case; ``Nmbd`` stops it
 (SIGTERM) and removes its directory on exit.
 
-Readiness: nmbd registers its names by broadcast (three tries, about a second
-apart on 4.17) and only then answers for them.  ``Nmbd`` waits until
-``nmblookup -U <its address> NAME`` run on its own host finds its netbios name:
-from the host's point of view, the name is then answered.
+Readiness: nmbd answers a unicast query for its names at once (they are on its
+unicast subnet from the start), but a broadcast query only once its broadcast
+registrations are over (three, 2 s apart: about 4.0 s after the start on Samba
+4.17).  ``Nmbd`` waits for the log line that says so (at ``-d 3`` and up) and
+then until ``nmblookup -B <broadcast> NAME`` run on nmbd's own host finds its
+netbios name: measured ready after 4.06-4.07 s.
 
 ``nmblookup(lab, host, *args)`` runs nmblookup on a lab host with a private
 minimal client smb.conf (``-s``), so /etc/samba/smb.conf is never read.
 
 Tests skip, never fail, without Samba: ``pytest_marks()`` adds to
 ``netlab.pytest_marks()`` a skip with ``unavailable_reason()``.
+
+``Capture(lab, host)`` runs tshark inside a lab host, writing what crosses its
+eth0 on UDP 137/138 to a pcap file; ``nbns_problems(pcap)`` is what
+``tshark -r FILE -Y 'nbns && (_ws.malformed || _ws.expert)'`` prints (empty when
+Wireshark finds nothing wrong), ``count(pcap, "nbns")`` the frames a filter
+matches::
+
+    with samba.Capture(lab, 2, pcap=str(tmp_path / "h2.pcap")) as cap:
+        samba.nmblookup(lab, 2, "-B", lab.broadcast, "SAMBAHOST")
+    assert samba.count(cap.pcap, "nbns") >= 2 and samba.nbns_problems(cap.pcap) == ""
+
+Without ``pcap=`` the file goes to a temporary directory that ``cap.remove()``
+deletes (or ``keep=False`` deletes it on leaving the block).
 """
 
 from __future__ import annotations
@@ -40,6 +55,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -353,3 +369,112 @@ def with_overrides(params: dict, extra: dict | None) -> dict:
         else:
             params[k] = v
     return params
+
+
+# --------------------------------------------------------------------------
+# tshark inside a lab host
+# --------------------------------------------------------------------------
+
+TSHARK_GUARD_S = 120.0
+STOP_SETTLE_S = 1.0
+
+
+def tshark_path() -> str | None:
+    return netlab.tool("tshark")
+
+
+def tshark_unavailable_reason() -> str | None:
+    """Why a lab capture cannot run here, or None."""
+    if tshark_path() is None:
+        return "tshark (Wireshark's dissector) not installed; scripts/install-test-tools.sh installs it as root"
+    return netlab.unavailable_reason()
+
+
+class Capture:
+    """tshark on lab host ``host`` writing UDP ``ports`` on eth0 to ``pcap`` (a temporary file by default).
+
+    Entering waits until dumpcap captures; leaving stops it with SIGINT, so the
+    file is complete.  The file stays (``pcap``) until ``remove()``, or is
+    removed at exit when it was a temporary one and ``keep`` is false.
+    """
+
+    def __init__(self, lab, host: int, *, ports=(137, 138), pcap: str | None = None, keep: bool = True):
+        self.lab = lab
+        self.host = host
+        self.ports = tuple(ports)
+        self._tmp = None if pcap else tempfile.mkdtemp(prefix="lanmsg-capture-")
+        self.pcap = pcap or os.path.join(self._tmp, f"h{host}.pcap")
+        self.keep = keep
+        self.proc = None
+
+    def __enter__(self) -> Capture:
+        exe = tshark_path()
+        if exe is None:
+            raise netlab.LabUnavailable(tshark_unavailable_reason())
+        bpf = " or ".join(f"udp port {p}" for p in self.ports)
+        self.proc = self.lab.popen(
+            self.host,
+            [
+                exe,
+                "-n",
+                "-i",
+                "eth0",
+                "-f",
+                bpf,
+                "-w",
+                self.pcap,
+                "-F",
+                "pcap",
+                "-a",
+                f"duration:{int(TSHARK_GUARD_S)}",
+            ],
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            self.proc.wait_for_line(r"Capturing on|Capture started", timeout=30)
+        except BaseException:
+            self.proc.stop()
+            raise
+        time.sleep(0.2)  # "Capturing on" comes just before dumpcap's socket is live
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            # dumpcap reads the kernel's buffer in batches; packets still there at SIGINT are lost
+            time.sleep(STOP_SETTLE_S)
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.proc is not None:
+            self.proc.stop()
+        if not self.keep:
+            self.remove()
+
+    def remove(self) -> None:
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+        elif os.path.exists(self.pcap):
+            os.unlink(self.pcap)
+
+
+def tshark_read(pcap: str, *args) -> str:
+    """``tshark -n -r PCAP ARGS``'s output (reading a file; nothing is sent)."""
+    r = subprocess.run([tshark_path(), "-n", "-r", pcap, *args], capture_output=True, text=True, timeout=TSHARK_GUARD_S)
+    if r.returncode != 0:
+        raise AssertionError(f"tshark -r {pcap} {' '.join(args)} failed ({r.returncode}):\n{r.stderr}")
+    return r.stdout
+
+
+def count(pcap: str, display_filter: str) -> int:
+    """How many frames of ``pcap`` match ``display_filter``."""
+    return len(tshark_read(pcap, "-Y", display_filter).splitlines())
+
+
+def nbns_problems(pcap: str, proto: str = "nbns") -> str:
+    """Frames of ``proto`` (nbns, nbdgm) that Wireshark calls malformed or flags with expert info ("" if none)."""
+    return tshark_read(pcap, "-Y", f"{proto} && (_ws.malformed || _ws.expert)").strip()

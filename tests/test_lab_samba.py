@@ -10,6 +10,7 @@ import os
 import time
 
 import netlab
+import pytest
 import samba
 
 pytestmark = samba.pytest_marks()
@@ -56,3 +57,19 @@ def test_wins_server_serves_the_other_subnet_which_broadcasts_cannot_reach():
         assert r.returncode == 1, r.stdout
         r = samba.nmblookup(lab, 2, "-B", lab.broadcast_of(3), "FARHOST")
         assert r.returncode == 1, "a directed broadcast crossed the router: " + r.stdout
+
+
+@pytest.mark.skipif(samba.tshark_unavailable_reason() is not None, reason=samba.tshark_unavailable_reason() or "-")
+def test_wireshark_finds_nothing_wrong_in_nmbds_name_service(tmp_path):
+    """A capture on another host while nmbd starts, registers and answers: every NBNS and
+    NetBIOS datagram frame dissects without malformed or expert flags."""
+    with netlab.Lab(2) as lab:
+        with samba.Capture(lab, 2, pcap=str(tmp_path / "h2.pcap")) as cap, samba.Nmbd(lab, 1, netbios_name="SAMBAHOST"):
+            samba.nmblookup(lab, 2, "-B", lab.broadcast, "SAMBAHOST")
+            samba.nmblookup(lab, 2, "-U", lab.addr(1), "NOSUCHNAME")
+            samba.nmblookup(lab, 2, "-A", lab.addr(1))
+        registrations = samba.count(cap.pcap, "nbns.flags.opcode == 5")
+        answers = samba.count(cap.pcap, "nbns.flags.response == 1")
+        assert registrations >= 3 and answers >= 3, samba.tshark_read(cap.pcap)
+        assert samba.nbns_problems(cap.pcap) == ""
+        assert samba.nbns_problems(cap.pcap, "nbdgm") == ""

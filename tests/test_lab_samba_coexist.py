@@ -259,10 +259,10 @@ def run_cases(lab, nmbd: samba.Nmbd, probe, case_list: list[dict]) -> list[dict]
     rows = []
     for c in case_list:
         port = NBNS if c["kind"] == "nbns" else DGM
-        got = [e for e in probe_events if e["event"] == "rx" and e["id"] == c["id"]]
+        got = [e for e in probe_events if e["event"] == "rx" and e["id"] == c["id"] and e["src"] == h2]
         if c["kind"] == "nbns":
             rx = rf"^nmb packet from {re.escape(h2)}\(\d+\) header: id={c['id']} opcode=Query\(0\) response=No$"
-            answers = [e["what"] for e in replies if e["id"] == c["id"] and e["src"] == h1]
+            answers = [e["what"] for e in replies if e["sock"] == "query" and e["id"] == c["id"] and e["src"] == h1]
         else:
             name = re.escape(f"{c['name']}<00>")
             rx = (
