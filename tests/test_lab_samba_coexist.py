@@ -449,3 +449,16 @@ def test_nmbd_alias_answers_for_lanmsgs_name(measured):
     lab = measured["lab"]
     r = measured["alias lookup"]
     assert r.returncode == 0 and samba.lookup_addresses(r, "LANMSGHOST") == [lab["h1"]], r.stdout + r.stderr
+
+
+def test_nmbd_binds_the_same_sockets_with_debians_default_interfaces_settings():
+    """The facts above hold for nmbd as Debian configures it (no ``interfaces``, ``bind interfaces
+    only = no``): it binds 0.0.0.0, the host's address and the broadcast address on 137 and 138
+    all the same, so unicasts to the host's address still go to its own socket."""
+    with (
+        netlab.Lab(1) as lab,
+        samba.Nmbd(lab, 1, netbios_name="SAMBAHOST", extra={"interfaces": None, "bind interfaces only": False}),
+    ):
+        ss = lab.run(1, ["ss", "-Hulpn"]).stdout
+    bound = {tuple(line.split()[3].rsplit(":", 1)) for line in ss.splitlines() if '"nmbd"' in line}
+    assert bound == {(a, p) for a in ("0.0.0.0", lab.addr(1), lab.broadcast) for p in ("137", "138")}, ss
