@@ -178,7 +178,9 @@ def test_second_claim_of_a_name_is_refused():
 def test_two_winpeers_confirm_by_name():
     with netlab.Lab(2) as lab:
         p2 = start_winpeer(lab, 2, "WINPEER2")
-        s = lab.run(1, winpeer_argv("WINPEER1", broadcast=lab.broadcast, send=("WINPEER2", "hi"), timeout=5), timeout=30)
+        s = lab.run(
+            1, winpeer_argv("WINPEER1", broadcast=lab.broadcast, send=("WINPEER2", "hi"), timeout=5), timeout=30
+        )
         assert s.returncode == 0, s.stdout + s.stderr
         sender = read_events(s.stdout)
         assert of(sender, "resolved", name="WINPEER2<00>", address=lab.addr(2), via="broadcast")
@@ -197,7 +199,9 @@ def test_two_winpeers_confirm_by_name():
 def test_duplicate_id_is_not_reconfirmed():
     with netlab.Lab(2) as lab:
         p2 = start_winpeer(lab, 2, "WINPEER2")
-        argv = winpeer_argv("WINPEER1", broadcast=lab.broadcast, send=("WINPEER2", "twice"), timeout=4, repeat=2, first_id=1000)
+        argv = winpeer_argv(
+            "WINPEER1", broadcast=lab.broadcast, send=("WINPEER2", "twice"), timeout=4, repeat=2, first_id=1000
+        )
         s = lab.run(1, argv, timeout=30)
         assert s.returncode == 0, s.stdout + s.stderr
         sender = read_events(s.stdout)
@@ -274,13 +278,25 @@ def test_replies_never_go_to_the_source_address():
 def test_winpeer_resolves_nmbd_by_broadcast(tmp_path, client_conf):
     with netlab.Lab(3) as lab:
         nmbd = start_nmbd(lab, 3, samba_conf(tmp_path / "nmbd", "SAMBAHOST"), debug=4)
-        wait_nmblookup(lab, 2, [NMBLOOKUP, "-s", client_conf, "-B", lab.broadcast, "SAMBAHOST"], f"{lab.addr(3)} SAMBAHOST<00>", NMBD_NAME_S)
+        wait_nmblookup(
+            lab,
+            2,
+            [NMBLOOKUP, "-s", client_conf, "-B", lab.broadcast, "SAMBAHOST"],
+            f"{lab.addr(3)} SAMBAHOST<00>",
+            NMBD_NAME_S,
+        )
         p1 = start_winpeer(lab, 1, "WINPEER1")
-        s = lab.run(1, winpeer_argv("WINPEER9", broadcast=lab.broadcast, send=("SAMBAHOST", "hello samba"), timeout=1), timeout=30)
+        s = lab.run(
+            1,
+            winpeer_argv("WINPEER9", broadcast=lab.broadcast, send=("SAMBAHOST", "hello samba"), timeout=1),
+            timeout=30,
+        )
         assert s.returncode == 1, "Samba does not run the FoxPro messenger: no CONF"
         assert of(read_events(s.stdout), "resolved", name="SAMBAHOST<00>", address=lab.addr(3), via="broadcast")
         # nmbd resolves winpeer by broadcast too (it is the one answering, not the client)
-        wait_nmblookup(lab, 2, [NMBLOOKUP, "-s", client_conf, "-B", lab.broadcast, "WINPEER1"], f"{lab.addr(1)} WINPEER1<00>", 5)
+        wait_nmblookup(
+            lab, 2, [NMBLOOKUP, "-s", client_conf, "-B", lab.broadcast, "WINPEER1"], f"{lab.addr(1)} WINPEER1<00>", 5
+        )
         time.sleep(0.5)
         nmbd.stop()
         p1.stop()
@@ -294,7 +310,13 @@ def test_winpeer_registers_with_nmbd_wins(tmp_path, client_conf):
     with netlab.Lab(3) as lab:
         nmbd = start_nmbd(lab, 3, samba_conf(tmp_path / "wins", "WINSSRV", wins_server=True))
         wins = lab.addr(3)
-        wait_nmblookup(lab, 2, [NMBLOOKUP, "-s", client_conf, "-U", wins, "--recursion", "WINSSRV"], f"{wins} WINSSRV<00>", NMBD_NAME_S)
+        wait_nmblookup(
+            lab,
+            2,
+            [NMBLOOKUP, "-s", client_conf, "-U", wins, "--recursion", "WINSSRV"],
+            f"{wins} WINSSRV<00>",
+            NMBD_NAME_S,
+        )
         p1 = lab.popen(1, winpeer_argv("WINPEER1", broadcast=lab.broadcast, wins=wins))
         p1.wait_for_line(r'"event": "turned_on"', timeout=REGISTERED_S)
         evs = events(p1)
@@ -305,7 +327,11 @@ def test_winpeer_registers_with_nmbd_wins(tmp_path, client_conf):
         assert r.returncode == 0 and f"{lab.addr(1)} WINPEER1<00>" in r.stdout, r.stdout + r.stderr
 
         # an H-node winpeer finds WINPEER1 through WINS and gets its CONF
-        s = lab.run(2, winpeer_argv("WINPEER2", broadcast=lab.broadcast, wins=wins, send=("WINPEER1", "via wins"), timeout=5), timeout=30)
+        s = lab.run(
+            2,
+            winpeer_argv("WINPEER2", broadcast=lab.broadcast, wins=wins, send=("WINPEER1", "via wins"), timeout=5),
+            timeout=30,
+        )
         assert s.returncode == 0, s.stdout + s.stderr
         assert of(read_events(s.stdout), "resolved", name="WINPEER1<00>", address=lab.addr(1), via="wins")
 
@@ -330,8 +356,23 @@ def test_winpeer_registers_with_nmbd_wins(tmp_path, client_conf):
 # --------------------------------------------------------------------------
 
 
+def tshark_fields(pcap, display_filter: str, *fields: str) -> list[list[str]]:
+    argv = [TSHARK, "-r", str(pcap), "-Y", display_filter, "-T", "fields"]
+    for f in fields:
+        argv += ["-e", f]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout
+    return [line.split("\t") for line in out.splitlines() if line.strip()]
+
+
 @needs_tshark
 def test_tshark_sees_no_malformed_packets(tmp_path, client_conf):
+    """Capture winpeer's port 137/138 traffic on its host; every frame must dissect cleanly.
+
+    B-node part: registration, queries answered (nmblookup -B/-A/-U), a message
+    with CONF both ways, a refused claim, release.  With nmbd: an H-node winpeer
+    registers with WINS, is told NAM_ERR for a B-node peer, falls back to
+    broadcast, sends with the H-node datagram flags and releases to WINS.
+    """
     pcap = tmp_path / "winpeer.pcap"
     with netlab.Lab(3) as lab:
         cap = lab.popen(1, [TSHARK, "-i", "eth0", "-f", "udp port 137 or udp port 138", "-w", str(pcap)])
@@ -343,23 +384,47 @@ def test_tshark_sees_no_malformed_packets(tmp_path, client_conf):
         lab.run(2, [NMBLOOKUP, "-s", client_conf, "-B", lab.broadcast, "WINPEER1"])
         lab.run(2, [NMBLOOKUP, "-s", client_conf, "-A", lab.addr(1)])
         lab.run(2, [NMBLOOKUP, "-s", client_conf, "-U", lab.addr(1), "NOSUCHNAME"])
-        s = lab.run(2, winpeer_argv("WINPEER2", broadcast=lab.broadcast, send=("WINPEER1", "über tshark"), timeout=5), timeout=30)
+        p2 = start_winpeer(lab, 2, "WINPEER2")
+        s = lab.run(
+            3,
+            winpeer_argv("WINPEER3", broadcast=lab.broadcast, send=("WINPEER1", "über tshark"), timeout=5),
+            timeout=30,
+        )
         assert s.returncode == 0, s.stdout
-        lab.run(3, winpeer_argv("WINPEER1", broadcast=lab.broadcast), timeout=20)  # refused claim
+        clash = lab.run(3, winpeer_argv("WINPEER1", broadcast=lab.broadcast), timeout=20)
+        assert clash.returncode == 3
         p1.stop()
+        h_node = NMBD is not None
+        if h_node:
+            start_nmbd(lab, 3, samba_conf(tmp_path / "wins", "WINSSRV", wins_server=True))
+            wins = lab.addr(3)
+            wait_nmblookup(
+                lab, 2, [NMBLOOKUP, "-s", client_conf, "-U", wins, "--recursion", "WINSSRV"], "WINSSRV<00>", NMBD_NAME_S
+            )
+            argv = winpeer_argv("WINPEERH", broadcast=lab.broadcast, wins=wins, send=("WINPEER2", "h-node"), timeout=5)
+            h = lab.run(1, argv, timeout=30)
+            assert h.returncode == 0, h.stdout
+            hevs = read_events(h.stdout)
+            assert of(hevs, "registered", name="WINPEERH<00>", via="wins")
+            # WINS says NAM_ERR for WINPEER2 (a B-node): straight on to broadcast
+            (resolved,) = of(hevs, "resolved", name="WINPEER2<00>")
+            assert resolved["via"] == "broadcast" and resolved["ms"] < 1000, resolved
+        p2.stop()
         time.sleep(1)
         cap.stop()
     os.chmod(pcap, 0o644)
-    bad = subprocess.run([TSHARK, "-r", str(pcap), "-Y", "_ws.malformed || _ws.expert"], capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [TSHARK, "-r", str(pcap), "-Y", "_ws.malformed || _ws.expert"], capture_output=True, text=True, timeout=60
+    )
     assert bad.stdout.strip() == "", bad.stdout
-    flags = subprocess.run(
-        [TSHARK, "-r", str(pcap), "-Y", "nbns", "-T", "fields", "-e", "nbns.flags"], capture_output=True, text=True, timeout=60
-    ).stdout.split()
-    seen = {int(f, 16) for f in flags}
+    seen = {int(f, 16) for (f,) in tshark_fields(pcap, "nbns", "nbns.flags")}
     # registration, broadcast query, positive/negative answer, node status, defence, release
-    for want in (0x2910, 0x0110, 0x8500, 0x8503, 0x8400, 0xAD86, 0x3010):
-        assert want in seen, f"0x{want:04x} missing from {sorted(hex(f) for f in seen)}"
-    mailslot = subprocess.run(
-        [TSHARK, "-r", str(pcap), "-Y", "mailslot", "-T", "fields", "-e", "mailslot.name", "-e", "nbdgm.type"], capture_output=True, text=True, timeout=60
-    ).stdout
-    assert "\\MAILSLOT\\FOXAPP\t16" in mailslot and "\\MAILSLOT\\FOXAPP\t17" in mailslot, mailslot
+    want = {0x2910, 0x0110, 0x8500, 0x8503, 0x8400, 0xAD86, 0x3010}
+    if h_node:
+        want |= {0x2900, 0x0100, 0x3000}
+    assert want <= seen, f"missing {sorted(hex(f) for f in want - seen)} in {sorted(hex(f) for f in seen)}"
+    dgrams = tshark_fields(pcap, "mailslot", "mailslot.name", "nbdgm.type", "nbdgm.flags")
+    kinds = {(name, int(t), int(f, 16)) for name, t, f in dgrams}
+    assert ("\\MAILSLOT\\FOXAPP", 16, 0x02) in kinds and ("\\MAILSLOT\\FOXAPP", 17, 0x02) in kinds, kinds
+    if h_node:
+        assert ("\\MAILSLOT\\FOXAPP", 16, 0x0E) in kinds, kinds

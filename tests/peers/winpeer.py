@@ -53,11 +53,23 @@ OFFLINE (0, 1).  The seed never resends a message; neither does winpeer
 Deviation from the seed: FoxPro's ``cSender = localname`` (SET EXACT OFF) is a
 prefix test; winpeer compares the trimmed name exactly.
 
+Timing a test must allow for: registration takes about 2.3 s as a B-node (3 x
+750 ms; WINS answers in milliseconds), and until it ends and the mailslot is
+created (event ``turned_on``) datagrams are dropped, as by a PC still booting.
+Start a second peer after the first printed ``turned_on`` if it must see the
+first one's DETECT/ONLINE.  A name resolution that fails takes 2.25 s (B) or up
+to 4.5 s more (H, WINS silent).  Exit takes about 0.5 s (B: release x3 250 ms
+apart), well inside netlab's 2 s SIGTERM grace.
+Not implemented: WINS refresh (Samba grants at least 6 h), NAME CONFLICT DEMAND
+handling, NetBIOS scopes, multi-homing, fragments.
+
 Command line
 ------------
 ``winpeer.py [options]``                       serve until SIGTERM/SIGINT or --duration
-``winpeer.py [options] --send NAME TEXT``      send TEXT to NAME ('*' = everyone), wait
-                                               for CONF up to --timeout; exit 0 if confirmed
+``winpeer.py [options] --send NAME TEXT``      send TEXT to NAME, wait for CONF up to --timeout;
+                                               exit 0 if confirmed.  NAME '*': broadcast to
+                                               the workgroup, wait the whole --timeout and
+                                               print a ``confirmed`` for every member's CONF
 ``winpeer.py [options] --detect``              TurnOn (broadcasts DETECT), collect ONLINE
                                                answers for --timeout; print ``detected``
 
@@ -108,7 +120,7 @@ Output: one JSON object per line on stdout (flushed), always with "event" and
   online_sent      to, address, id
   detected         names (sorted list of everyone seen online)
   dropped          reason, source (ip:port) [, detail]
-  released         name, via
+  released         name, via [, answer "positive"|"negative"|null: WINS's reply]
   stopped          code
   error            reason
 
@@ -309,7 +321,7 @@ def decode_name(buf: bytes, off: int) -> tuple[bytes, bytes, int]:
 class Record:
     """A resource record: name (raw16), scope, type, class, ttl, rdata."""
 
-    __slots__ = ("name", "scope", "rtype", "rclass", "ttl", "rdata")
+    __slots__ = ("name", "rclass", "rdata", "rtype", "scope", "ttl")
 
     def __init__(self, name, scope, rtype, rclass, ttl, rdata):
         self.name, self.scope, self.rtype, self.rclass, self.ttl, self.rdata = name, scope, rtype, rclass, ttl, rdata
@@ -328,7 +340,7 @@ class Record:
 class Packet:
     """A parsed NBNS packet."""
 
-    __slots__ = ("trn_id", "flags", "questions", "answers", "authority", "additional")
+    __slots__ = ("additional", "answers", "authority", "flags", "questions", "trn_id")
 
     @property
     def is_response(self) -> bool:
@@ -389,7 +401,12 @@ def _question(raw16: bytes, qtype: int = T_NB) -> bytes:
 
 
 def _nb_record(raw16: bytes, ttl: int, nb_flags: int, address: str, rtype: int = T_NB) -> bytes:
-    return encode_name(raw16) + struct.pack("!HHIH", rtype, C_IN, ttl, 6) + struct.pack("!H", nb_flags) + socket.inet_aton(address)
+    return (
+        encode_name(raw16)
+        + struct.pack("!HHIH", rtype, C_IN, ttl, 6)
+        + struct.pack("!H", nb_flags)
+        + socket.inet_aton(address)
+    )
 
 
 def build_query(trn_id: int, raw16: bytes, flags: int) -> bytes:
@@ -422,7 +439,12 @@ def build_node_status(trn_id: int, question: bytes, names: list[tuple[bytes, int
     """NODE STATUS RESPONSE (4.2.18): our names, then 46 bytes of statistics (UNIT_ID = MAC)."""
     rdata = bytes([len(names)]) + b"".join(n + struct.pack("!H", f) for n, f in names)
     rdata += mac[:6].ljust(6, b"\x00") + b"\x00" * 40
-    return _header(trn_id, FLAGS_STATUS_ANSWER, an=1) + encode_name(question) + struct.pack("!HHIH", T_NBSTAT, C_IN, 0, len(rdata)) + rdata
+    return (
+        _header(trn_id, FLAGS_STATUS_ANSWER, an=1)
+        + encode_name(question)
+        + struct.pack("!HHIH", T_NBSTAT, C_IN, 0, len(rdata))
+        + rdata
+    )
 
 
 # --------------------------------------------------------------------------
@@ -464,11 +486,27 @@ def build_smb_mailslot(slot_path: str, data: bytes) -> bytes:
 
 
 def build_datagram(
-    msg_type: int, dgm_id: int, source_ip: str, source_port: int, source: bytes, dest: bytes, smb: bytes, snt: int = SNT_B
+    msg_type: int,
+    dgm_id: int,
+    source_ip: str,
+    source_port: int,
+    source: bytes,
+    dest: bytes,
+    smb: bytes,
+    snt: int = SNT_B,
 ) -> bytes:
     """NetBIOS DIRECT_UNIQUE / DIRECT_GROUP datagram (RFC 1002 4.4.1), one fragment."""
     names = encode_name(source) + encode_name(dest)
-    header = struct.pack("!BBH4sHHH", msg_type, DGM_FIRST | snt, dgm_id, socket.inet_aton(source_ip), source_port, len(names) + len(smb), 0)
+    header = struct.pack(
+        "!BBH4sHHH",
+        msg_type,
+        DGM_FIRST | snt,
+        dgm_id,
+        socket.inet_aton(source_ip),
+        source_port,
+        len(names) + len(smb),
+        0,
+    )
     return header + names + smb
 
 
@@ -485,7 +523,7 @@ def parse_datagram(buf: bytes) -> dict:
         raise Malformed("DGM_LENGTH runs past the packet")
     end = 14 + dgm_len
     body = buf[:end]
-    src, src_scope, off = decode_name(body, 14)
+    src, _src_scope, off = decode_name(body, 14)
     dst, dst_scope, off = decode_name(body, off)
     smb = body[off:]
     if len(smb) < SMB_FIXED or smb[:4] != b"\xffSMB" or smb[4] != 0x25:
@@ -532,7 +570,13 @@ def foxpro_val(s: str) -> int:
 
 
 def build_frame(sender: str, msg_id: int, confreq: bool, sysmsg: bool, body: str, encoding: str) -> bytes:
-    text = sender.ljust(NAME_SIZE)[:NAME_SIZE] + foxpro_str(msg_id) + ("1" if confreq else "0") + ("1" if sysmsg else "0") + body
+    text = (
+        sender.ljust(NAME_SIZE)[:NAME_SIZE]
+        + foxpro_str(msg_id)
+        + ("1" if confreq else "0")
+        + ("1" if sysmsg else "0")
+        + body
+    )
     return text.encode(encoding, errors="replace")
 
 
@@ -622,11 +666,13 @@ class Peer:
         self.dgm_id = random.randrange(0x10000)
         self.log: set[tuple[str, int]] = set()  # (sender, id) seen: the seed's log cursor
         self.sent_unconfirmed: set[int] = set()
+        self.sent_to_all: set[int] = set()
         self.confirmed = threading.Event()
         self.online: set[str] = set()
         self.slot_open = False
         self._ready_sent = False
-        self.stop = threading.Event()
+        self.stop = threading.Event()  # the action ends (signal, --duration, conflict)
+        self.closed = threading.Event()  # the network and app threads end (after the release)
         self.inbox: queue.Queue = queue.Queue()
         self.ns_sock = self._bind(args.ns_port)
         self.dgm_sock = self._bind(args.dgm_port)
@@ -654,7 +700,7 @@ class Peer:
 
     def network_loop(self) -> None:
         socks = [self.ns_sock, self.dgm_sock]
-        while not self.stop.is_set():
+        while not self.closed.is_set():
             try:
                 ready, _, _ = select.select(socks, [], [], 0.2)
             except (OSError, ValueError):
@@ -670,7 +716,12 @@ class Peer:
                     else:
                         self.on_datagram(data, src)
                 except Malformed as e:
-                    emit("dropped", reason="malformed " + ("nbns" if s is self.ns_sock else "datagram"), source=f"{src[0]}:{src[1]}", detail=str(e))
+                    emit(
+                        "dropped",
+                        reason="malformed " + ("nbns" if s is self.ns_sock else "datagram"),
+                        source=f"{src[0]}:{src[1]}",
+                        detail=str(e),
+                    )
                 except Exception as e:  # a judge must not die on a packet
                     emit("error", reason=f"while handling a packet from {src[0]}:{src[1]}: {e!r}")
 
@@ -697,19 +748,42 @@ class Peer:
             return  # we use no NetBIOS scope
         if qtype == T_NBSTAT:
             if name == WILDCARD or name in self.owned:
-                names = [(n, NAME_ACTIVE | self.nb_flags(g)) for n, g in list(self.owned.items()) if n not in self.conflicted]
+                names = [
+                    (n, NAME_ACTIVE | self.nb_flags(g)) for n, g in list(self.owned.items()) if n not in self.conflicted
+                ]
                 self.ns_send(build_node_status(p.trn_id, name, names, self.mac), src)
-                emit("query_answered", **{"from": src[0]}, port=src[1], name=show_name(name), kind="status", broadcast=broadcast)
+                emit(
+                    "query_answered",
+                    **{"from": src[0]},
+                    port=src[1],
+                    name=show_name(name),
+                    kind="status",
+                    broadcast=broadcast,
+                )
             return
         if qtype != T_NB:
             return
         if name in self.owned and name not in self.conflicted:
             self.ns_send(build_positive_answer(p.trn_id, name, self.nb_flags(self.owned[name]), self.address), src)
-            emit("query_answered", **{"from": src[0]}, port=src[1], name=show_name(name), kind="name", broadcast=broadcast)
+            emit(
+                "query_answered",
+                **{"from": src[0]},
+                port=src[1],
+                name=show_name(name),
+                kind="name",
+                broadcast=broadcast,
+            )
         elif not broadcast and not p.flags & F_RD:
             # RFC 1002 5.1.3.5: a unicast node-to-node query for a name we lack gets NAM_ERR
             self.ns_send(build_negative_answer(p.trn_id, name), src)
-            emit("query_answered", **{"from": src[0]}, port=src[1], name=show_name(name), kind="negative", broadcast=False)
+            emit(
+                "query_answered",
+                **{"from": src[0]},
+                port=src[1],
+                name=show_name(name),
+                kind="negative",
+                broadcast=False,
+            )
         # never a negative answer to a broadcast (RFC 1002 5.1.1.5), nor to RD=1 unicast
 
     def on_registration(self, p: Packet, src: tuple[str, int]) -> None:
@@ -746,7 +820,9 @@ class Peer:
             emit("dropped", reason="mailslot not open", source=source)
             return
         if len(d["data"]) > MAX_MESSAGE_SIZE:
-            emit("dropped", reason="larger than the mailslot's 250-byte limit", source=source, detail=str(len(d["data"])))
+            emit(
+                "dropped", reason="larger than the mailslot's 250-byte limit", source=source, detail=str(len(d["data"]))
+            )
             return
         self.inbox.put(d)
 
@@ -767,10 +843,8 @@ class Peer:
     def register_all(self) -> None:
         """Register NAME<00> (unique) and WORKGROUP<00> (group); raise Conflict on a negative answer."""
         names = [(self.my_unique, False), (self.my_group, True)]
-        if self.wins:
-            leftover = [(n, g) for n, g in names if not self.register_wins(n, g)]
-        else:
-            leftover = names
+        # H-node: WINS first; a name WINS never answered for is registered by broadcast
+        leftover = [(n, g) for n, g in names if not self.register_wins(n, g)] if self.wins else names
         if leftover:
             self.register_broadcast(leftover)
 
@@ -781,8 +855,12 @@ class Peer:
         for n, g in names:
             emit("registering", name=show_name(n), group=g, via="broadcast")
         for attempt in range(BCAST_REGISTER_COUNT):
+            if self.stop.is_set():
+                return  # stopped while registering: we own nothing, release nothing
             for n, g in names:
-                pkt = build_registration(ids[n], FLAGS_REGISTER_BCAST, n, REGISTER_TTL_S, self.nb_flags(g), self.address)
+                pkt = build_registration(
+                    ids[n], FLAGS_REGISTER_BCAST, n, REGISTER_TTL_S, self.nb_flags(g), self.address
+                )
                 if attempt == 0:
                     queues[n] = self._request(pkt, (self.broadcast, self.args.ns_port), ids[n])
                 else:
@@ -792,12 +870,14 @@ class Peer:
             self._watch_negative(queues, BCAST_REGISTER_INTERVAL_S, "broadcast")
         for n, g in names:
             self._forget(ids[n])
+            if self.stop.is_set():
+                continue
             self.owned[n] = g
             emit("registered", name=show_name(n), group=g, via="broadcast", ttl=REGISTER_TTL_S)
 
     def _watch_negative(self, queues: dict, seconds: float, via: str) -> None:
         deadline = time.monotonic() + seconds
-        while True:
+        while not self.stop.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
@@ -821,6 +901,8 @@ class Peer:
             self.ready()
         try:
             for attempt in range(WINS_REGISTER_COUNT):
+                if self.stop.is_set():
+                    return True  # stopped: neither registered nor worth a broadcast attempt
                 if attempt:
                     self.ns_send(pkt, dest)
                 deadline = time.monotonic() + WINS_REGISTER_TIMEOUT_S
@@ -845,7 +927,10 @@ class Peer:
                     self.owned[n] = group
                     emit("registered", name=show_name(n), group=group, via="wins", ttl=ttl)
                     return True
-            emit("error", reason=f"WINS {self.wins} did not answer the registration of {show_name(n)}; registering by broadcast")
+            emit(
+                "error",
+                reason=f"WINS {self.wins} did not answer the registration of {show_name(n)}; registering by broadcast",
+            )
             return False
         finally:
             self._forget(trn)
@@ -877,11 +962,12 @@ class Peer:
                 pkt = build_registration(trn, FLAGS_RELEASE_WINS, n, 0, self.nb_flags(g), self.address)
                 q = self._request(pkt, (self.wins, self.args.ns_port), trn)
                 try:
-                    q.get(timeout=WINS_RELEASE_WAIT_S / len(names))
+                    p, _ = q.get(timeout=WINS_RELEASE_WAIT_S / len(names))
+                    answer = "negative" if p.rcode else "positive"
                 except queue.Empty:
-                    pass
+                    answer = None
                 self._forget(trn)
-                emit("released", name=show_name(n), via="wins")
+                emit("released", name=show_name(n), via="wins", answer=answer)
         else:
             ids = {n: random.randrange(0x10000) for n, _ in names}
             for attempt in range(RELEASE_COUNT):
@@ -922,13 +1008,22 @@ class Peer:
                 return done(hit[0], "cache")
         emit("resolving", name=shown, node_type=self.node_type)
         if self.wins:
-            address = self._query(raw, (self.wins, self.args.ns_port), FLAGS_QUERY_WINS, WINS_QUERY_COUNT, WINS_QUERY_TIMEOUT_S)
+            address = self._query(
+                raw, (self.wins, self.args.ns_port), FLAGS_QUERY_WINS, WINS_QUERY_COUNT, WINS_QUERY_TIMEOUT_S
+            )
             if address:
                 return done(address, "wins")
-        address = self._query(raw, (self.broadcast, self.args.ns_port), FLAGS_QUERY_BCAST, BCAST_QUERY_COUNT, BCAST_QUERY_TIMEOUT_S)
+        address = self._query(
+            raw, (self.broadcast, self.args.ns_port), FLAGS_QUERY_BCAST, BCAST_QUERY_COUNT, BCAST_QUERY_TIMEOUT_S
+        )
         if address:
             return done(address, "broadcast")
-        emit("resolve_failed", name=shown, ms=round((time.monotonic() - started) * 1000), reason="no positive answer" + (" from WINS or" if self.wins else "") + " by broadcast")
+        emit(
+            "resolve_failed",
+            name=shown,
+            ms=round((time.monotonic() - started) * 1000),
+            reason="no positive answer" + (" from WINS or" if self.wins else "") + " by broadcast",
+        )
         return None
 
     def _query(self, raw: bytes, dest: tuple[str, int], flags: int, tries: int, interval_s: float) -> str | None:
@@ -994,7 +1089,9 @@ class Peer:
             self.msg_id += 1
             return self.msg_id
 
-    def send_message(self, recipient: str, body: str, confreq: bool, sysmsg: bool, repeat: int = 1) -> tuple[int, str | None]:
+    def send_message(
+        self, recipient: str, body: str, confreq: bool, sysmsg: bool, repeat: int = 1
+    ) -> tuple[int, str | None]:
         """The seed's SendMessage: frame to \\\\recipient\\mailslot\\SLOT; (id, address or None)."""
         recipient = recipient.strip().upper()
         msg_id = self.next_id()
@@ -1010,11 +1107,22 @@ class Peer:
             dest_name, msg_type, kind = raw_name(recipient, 0x00), DGM_DIRECT_UNIQUE, "unique"
         if not sysmsg:
             self.sent_unconfirmed.add(msg_id)
+            if recipient == "*":
+                self.sent_to_all.add(msg_id)  # every member may confirm: report each CONF
         for i in range(repeat):
             if i:
                 time.sleep(self.args.repeat_interval)
             self.dgm_id = (self.dgm_id + 1) & 0xFFFF
-            dgram = build_datagram(msg_type, self.dgm_id, self.address, self.args.dgm_port, self.my_unique, dest_name, smb, SNT_H if self.wins else SNT_B)
+            dgram = build_datagram(
+                msg_type,
+                self.dgm_id,
+                self.address,
+                self.args.dgm_port,
+                self.my_unique,
+                dest_name,
+                smb,
+                SNT_H if self.wins else SNT_B,
+            )
             try:
                 self.dgm_sock.sendto(dgram, (address, self.args.dgm_port))
             except OSError as e:
@@ -1035,7 +1143,7 @@ class Peer:
             self.slot_open = False
 
     def app_loop(self) -> None:
-        while not self.stop.is_set():
+        while not self.closed.is_set():
             try:
                 d = self.inbox.get(timeout=0.2)
             except queue.Empty:
@@ -1069,7 +1177,8 @@ class Peer:
         elif body.startswith("CONF"):
             conf_id = foxpro_val(body[5:])
             if conf_id in self.sent_unconfirmed:
-                self.sent_unconfirmed.discard(conf_id)
+                if conf_id not in self.sent_to_all:
+                    self.sent_unconfirmed.discard(conf_id)  # the seed: the first CONF confirms
                 emit("confirmed", **{"from": sender}, id=conf_id)
                 self.confirmed.set()
             else:
@@ -1092,13 +1201,17 @@ class Peer:
     # -- main ---------------------------------------------------------------
 
     def run(self) -> int:
-        threads = [threading.Thread(target=self.network_loop, daemon=True), threading.Thread(target=self.app_loop, daemon=True)]
+        threads = [
+            threading.Thread(target=self.network_loop, daemon=True),
+            threading.Thread(target=self.app_loop, daemon=True),
+        ]
         for t in threads:
             t.start()
         try:
             self.register_all()
         except Conflict:
             self.stop.set()
+            self.closed.set()
             emit("stopped", code=3)
             return 3
         code = 0
@@ -1110,6 +1223,7 @@ class Peer:
             self.turn_off()
             self.release_all()
             self.stop.set()
+            self.closed.set()
             emit("stopped", code=code)
         return code
 
@@ -1128,7 +1242,8 @@ class Peer:
             _, address = self.send_message(recipient, text, True, False, repeat=a.repeat)
             if address is None:
                 return 1
-            self.wait(a.timeout, until=self.confirmed)
+            # to '*': collect every member's CONF for the whole timeout
+            self.wait(a.timeout, until=None if recipient.strip() == "*" else self.confirmed)
             return 0 if self.confirmed.is_set() else 1
         if a.detect:
             self.wait(a.timeout)
@@ -1144,7 +1259,9 @@ class Peer:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="winpeer", description="A Windows PC running the FoxPro LAN Messenger, as seen on the network.")
+    ap = argparse.ArgumentParser(
+        prog="winpeer", description="A Windows PC running the FoxPro LAN Messenger, as seen on the network."
+    )
     ap.add_argument("--name", default=None)
     ap.add_argument("--workgroup", default=DEFAULT_WORKGROUP)
     ap.add_argument("--slot", default=DEFAULT_SLOT)
