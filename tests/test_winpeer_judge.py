@@ -10,6 +10,7 @@ The pytest process itself sends nothing: every sender runs inside the lab.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import subprocess
@@ -175,9 +176,10 @@ def test_second_claim_of_a_name_is_refused():
 # --------------------------------------------------------------------------
 
 
-def test_two_winpeers_confirm_by_name():
+@pytest.mark.parametrize("no_cache", [False, True], ids=["cache", "no-cache"])
+def test_two_winpeers_confirm_by_name(no_cache):
     with netlab.Lab(2) as lab:
-        p2 = start_winpeer(lab, 2, "WINPEER2")
+        p2 = start_winpeer(lab, 2, "WINPEER2", no_cache=no_cache)
         s = lab.run(
             1, winpeer_argv("WINPEER1", broadcast=lab.broadcast, send=("WINPEER2", "hi"), timeout=5), timeout=30
         )
@@ -194,6 +196,26 @@ def test_two_winpeers_confirm_by_name():
         # the sender's TurnOn DETECT was answered with ONLINE, also by name
         assert of(receiver, "online_sent", to="WINPEER1", address=lab.addr(1))
         assert of(sender, "online", **{"from": "WINPEER2"})
+        # WINPEER1 was resolved twice (ONLINE for its DETECT, then the CONF): the second from the cache
+        vias = [e["via"] for e in of(receiver, "resolved", name="WINPEER1<00>")]
+        assert vias == (["broadcast", "broadcast"] if no_cache else ["broadcast", "cache"]), vias
+
+
+def test_silent_wins_falls_back_to_broadcast():
+    """H-node with a WINS server that never answers: 3 x 1.5 s, then broadcast (registration and query)."""
+    with netlab.Lab(3) as lab:
+        start_winpeer(lab, 2, "WINPEER2")
+        argv = winpeer_argv("WINPEER1", broadcast=lab.broadcast, wins=lab.addr(3), send=("WINPEER2", "hi"), timeout=5)
+        s = lab.run(1, argv, timeout=60)
+        assert s.returncode == 0, s.stdout + s.stderr
+        evs = read_events(s.stdout)
+        assert of(evs, "registered", name="WINPEER1<00>", via="broadcast")
+        assert of(evs, "registered", name="WORKGROUP<00>", via="broadcast")
+        (registered,) = of(evs, "registered", name="WINPEER1<00>")
+        # both names at once: 3 x 1.5 s at WINS, then 3 x 750 ms by broadcast
+        assert 4.5 + 2.25 - 0.3 < registered["t"] < 4.5 + 2.25 + 2, registered
+        (resolved,) = of(evs, "resolved", name="WINPEER2<00>")
+        assert resolved["via"] == "broadcast" and 4500 <= resolved["ms"] < 6000, resolved
 
 
 def test_duplicate_id_is_not_reconfirmed():
@@ -394,6 +416,8 @@ def test_tshark_sees_no_malformed_packets(tmp_path, client_conf):
         clash = lab.run(3, winpeer_argv("WINPEER1", broadcast=lab.broadcast), timeout=20)
         assert clash.returncode == 3
         p1.stop()
+        lost = lab.run(1, winpeer_argv("WINPEER1", broadcast=lab.broadcast, send=("NOBODYHOME", "x"), timeout=1))
+        assert lost.returncode == 1
         h_node = NMBD is not None
         if h_node:
             start_nmbd(lab, 3, samba_conf(tmp_path / "wins", "WINSSRV", wins_server=True))
@@ -423,6 +447,11 @@ def test_tshark_sees_no_malformed_packets(tmp_path, client_conf):
     if h_node:
         want |= {0x2900, 0x0100, 0x3000}
     assert want <= seen, f"missing {sorted(hex(f) for f in want - seen)} in {sorted(hex(f) for f in seen)}"
+    # the failed resolution: 3 broadcast queries from one ephemeral port, 750 ms apart (Windows defaults)
+    queries = tshark_fields(pcap, 'nbns.name == "NOBODYHOME<00>"', "frame.time_relative", "nbns.flags", "udp.srcport")
+    assert len(queries) == 3 and {q[1] for q in queries} == {"0x0110"} and len({q[2] for q in queries}) == 1, queries
+    gaps = [float(b[0]) - float(a[0]) for a, b in itertools.pairwise(queries)]
+    assert all(0.7 < g < 0.85 for g in gaps), gaps
     dgrams = tshark_fields(pcap, "mailslot", "mailslot.name", "nbdgm.type", "nbdgm.flags")
     kinds = {(name, int(t), int(f, 16)) for name, t, f in dgrams}
     assert ("\\MAILSLOT\\FOXAPP", 16, 0x02) in kinds and ("\\MAILSLOT\\FOXAPP", 17, 0x02) in kinds, kinds

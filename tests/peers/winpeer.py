@@ -844,7 +844,7 @@ class Peer:
         """Register NAME<00> (unique) and WORKGROUP<00> (group); raise Conflict on a negative answer."""
         names = [(self.my_unique, False), (self.my_group, True)]
         # H-node: WINS first; a name WINS never answered for is registered by broadcast
-        leftover = [(n, g) for n, g in names if not self.register_wins(n, g)] if self.wins else names
+        leftover = self.register_wins(names) if self.wins else names
         if leftover:
             self.register_broadcast(leftover)
 
@@ -890,50 +890,64 @@ class Peer:
                     emit("conflict", name=show_name(n), by=src[0], rcode=p.rcode, via=via)
                     raise Conflict(show_name(n))
 
-    def register_wins(self, n: bytes, group: bool) -> bool:
-        """H-node: 0x2900 to WINS; True if WINS answered positively, False if it never answered."""
-        emit("registering", name=show_name(n), group=group, via="wins")
-        trn = random.randrange(0x10000)
-        pkt = build_registration(trn, FLAGS_REGISTER_WINS, n, REGISTER_TTL_S, self.nb_flags(group), self.address)
+    def register_wins(self, names: list[tuple[bytes, bool]]) -> list[tuple[bytes, bool]]:
+        """H-node: 0x2900 to WINS for every name at once; return the names WINS never answered.
+
+        Each name is resent every WINS_REGISTER_TIMEOUT_S up to WINS_REGISTER_COUNT
+        times; a WACK stops the resends and extends the wait by its TTL.
+        """
         dest = (self.wins, self.args.ns_port)
-        q = self._request(pkt, dest, trn)
+        state = {}
+        trns = []
+        for n, g in names:
+            emit("registering", name=show_name(n), group=g, via="wins")
+            trn = random.randrange(0x10000)
+            pkt = build_registration(trn, FLAGS_REGISTER_WINS, n, REGISTER_TTL_S, self.nb_flags(g), self.address)
+            queue_ = self._request(pkt, dest, trn)
+            trns.append(trn)
+            state[n] = {"group": g, "trn": trn, "pkt": pkt, "queue": queue_, "attempt": 1}
+            state[n]["deadline"] = time.monotonic() + WINS_REGISTER_TIMEOUT_S
         if not self._ready_sent:
             self.ready()
+        unanswered = []
         try:
-            for attempt in range(WINS_REGISTER_COUNT):
-                if self.stop.is_set():
-                    return True  # stopped: neither registered nor worth a broadcast attempt
-                if attempt:
-                    self.ns_send(pkt, dest)
-                deadline = time.monotonic() + WINS_REGISTER_TIMEOUT_S
-                while (remaining := deadline - time.monotonic()) > 0:
+            while state and not self.stop.is_set():
+                for n in list(state):
+                    st = state[n]
                     try:
-                        p, src = q.get(timeout=remaining)
+                        p, src = st["queue"].get(timeout=0.02)
                     except queue.Empty:
-                        break
-                    if src[0] != self.wins or src[1] != self.args.ns_port:
+                        p = None
+                    if p is not None and src == dest:
+                        if p.opcode == OP_WACK:
+                            ttl = min(p.answers[0].ttl if p.answers else 0, MAX_WACK_WAIT_S)
+                            emit("wack", name=show_name(n), ttl=ttl)
+                            st["deadline"] = time.monotonic() + ttl
+                            st["attempt"] = WINS_REGISTER_COUNT
+                            continue
+                        if p.opcode == OP_REGISTER:
+                            if p.rcode:
+                                emit("conflict", name=show_name(n), by=src[0], rcode=p.rcode, via="wins")
+                                raise Conflict(show_name(n))
+                            ttl = p.answers[0].ttl if p.answers else REGISTER_TTL_S
+                            self.owned[n] = st["group"]
+                            emit("registered", name=show_name(n), group=st["group"], via="wins", ttl=ttl)
+                            del state[n]
+                            continue
+                    if time.monotonic() < st["deadline"]:
                         continue
-                    if p.opcode == OP_WACK:
-                        ttl = min(p.answers[0].ttl if p.answers else 0, MAX_WACK_WAIT_S)
-                        emit("wack", name=show_name(n), ttl=ttl)
-                        deadline = time.monotonic() + ttl
-                        continue
-                    if p.opcode != OP_REGISTER:
-                        continue
-                    if p.rcode:
-                        emit("conflict", name=show_name(n), by=src[0], rcode=p.rcode, via="wins")
-                        raise Conflict(show_name(n))
-                    ttl = p.answers[0].ttl if p.answers else REGISTER_TTL_S
-                    self.owned[n] = group
-                    emit("registered", name=show_name(n), group=group, via="wins", ttl=ttl)
-                    return True
-            emit(
-                "error",
-                reason=f"WINS {self.wins} did not answer the registration of {show_name(n)}; registering by broadcast",
-            )
-            return False
+                    if st["attempt"] >= WINS_REGISTER_COUNT:
+                        emit("error", reason=f"WINS {self.wins} did not answer the registration of {show_name(n)}")
+                        unanswered.append((n, st["group"]))
+                        del state[n]
+                    else:
+                        st["attempt"] += 1
+                        st["deadline"] = time.monotonic() + WINS_REGISTER_TIMEOUT_S
+                        self.ns_send(st["pkt"], dest)
         finally:
-            self._forget(trn)
+            for trn in trns:
+                self._forget(trn)
+        return unanswered
 
     def ready(self) -> None:
         self._ready_sent = True
