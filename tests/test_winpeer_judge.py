@@ -159,7 +159,17 @@ def test_nmblookup_resolves_and_lists_winpeer(client_conf):
         assert of(evs, "stopped", code=0)
 
 
-def test_second_claim_of_a_name_is_refused():
+CONFLICT_DEMAND = r"""
+import socket, struct, sys
+sys.path.insert(0, "tests")
+from peers import winpeer as w
+rr = w.encode_name(w.raw_name(sys.argv[2])) + struct.pack("!HHIHH", w.T_NB, w.C_IN, 0, 6, 0) + bytes(4)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(struct.pack("!6H", 0x4242, 0xAD87, 0, 1, 0, 0) + rr, (sys.argv[1], 137))
+"""
+
+
+def test_second_claim_of_a_name_is_refused(client_conf):
     with netlab.Lab(3) as lab:
         p1 = start_winpeer(lab, 1, "WINPEER1")
         clash = lab.run(3, winpeer_argv("WINPEER1", broadcast=lab.broadcast), timeout=20)
@@ -167,8 +177,18 @@ def test_second_claim_of_a_name_is_refused():
         conflict = of(read_events(clash.stdout), "conflict")
         assert conflict and conflict[0]["name"] == "WINPEER1<00>" and conflict[0]["by"] == lab.addr(1)
         assert conflict[0]["rcode"] == 6  # ACT_ERR
+        assert not of(read_events(clash.stdout), "turned_on")
+
+        # a NAME CONFLICT DEMAND (RFC 1002 4.2.8) takes the name out of use
+        lab.run(3, [sys.executable, "-c", CONFLICT_DEMAND, lab.addr(1), "WINPEER1"])
+        p1.wait_for_line(r'"event": "conflict"', timeout=5)
+        r = lab.run(2, [NMBLOOKUP, "-s", client_conf, "-B", lab.broadcast, "WINPEER1"])
+        assert r.returncode == 1, r.stdout
         p1.stop()
-        assert of(events(p1), "defended", name="WINPEER1<00>", claimant=lab.addr(3))
+        evs = events(p1)
+        assert of(evs, "defended", name="WINPEER1<00>", claimant=lab.addr(3))
+        assert of(evs, "conflict", name="WINPEER1<00>", by=lab.addr(3), rcode=7, via="demand")
+        assert [e["name"] for e in of(evs, "released")] == ["WORKGROUP<00>"]
 
 
 # --------------------------------------------------------------------------

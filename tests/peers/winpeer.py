@@ -60,8 +60,8 @@ Start a second peer after the first printed ``turned_on`` if it must see the
 first one's DETECT/ONLINE.  A name resolution that fails takes 2.25 s (B) or up
 to 4.5 s more (H, WINS silent).  Exit takes about 0.5 s (B: release x3 250 ms
 apart), well inside netlab's 2 s SIGTERM grace.
-Not implemented: WINS refresh (Samba grants at least 6 h), NAME CONFLICT DEMAND
-handling, NetBIOS scopes, multi-homing, fragments.
+Not implemented: WINS refresh (Samba grants at least 6 h), NetBIOS scopes,
+multi-homing, fragments.
 
 Command line
 ------------
@@ -99,7 +99,9 @@ Output: one JSON object per line on stdout (flushed), always with "event" and
   registering      name, group, via "broadcast"|"wins"
   wack             name, ttl                       (WINS asked us to wait ttl s)
   registered       name, group, via, ttl           (ttl: granted by WINS, else ours)
-  conflict         name, by (address), rcode, via  (then exit 3 during registration)
+  conflict         name, by (address), rcode, via "broadcast"|"wins"|"demand"
+                   (registration refused: exit 3; "demand": a NAME CONFLICT DEMAND
+                   arrived later; the name is then neither answered for nor served)
   defended         name, claimant                  (we sent ACT_ERR)
   turned_on        slot                            (mailslot created, DETECT + ONLINE broadcast)
   query_answered   from, port, name, kind "name"|"status"|"negative", broadcast
@@ -734,6 +736,8 @@ class Peer:
                 q = self.pending.get(p.trn_id)
             if q is not None:
                 q.put((p, src))
+            elif p.opcode == OP_REGISTER and p.rcode == CFT_ERR and p.answers:
+                self.on_conflict_demand(p.answers[0], src)
             return
         op = p.opcode
         if op == OP_QUERY and p.questions:
@@ -785,6 +789,13 @@ class Peer:
                 broadcast=False,
             )
         # never a negative answer to a broadcast (RFC 1002 5.1.1.5), nor to RD=1 unicast
+
+    def on_conflict_demand(self, rr: Record, src: tuple[str, int]) -> None:
+        """NAME CONFLICT DEMAND (RFC 1002 4.2.8, 5.1.1.5): the name is marked in conflict and no longer used."""
+        if rr.scope or rr.name not in self.owned or rr.name in self.conflicted:
+            return
+        self.conflicted.add(rr.name)
+        emit("conflict", name=show_name(rr.name), by=src[0], rcode=CFT_ERR, via="demand")
 
     def on_registration(self, p: Packet, src: tuple[str, int]) -> None:
         claim = p.additional[0]
