@@ -1194,7 +1194,7 @@ class Peer:
         self.log.add(key)
         if not f["sysmsg"]:
             emit("message", **{"from": sender}, id=f["id"], text=body, to=show_name(d["dest"]), confreq=f["confreq"])
-            conf_id, address = self.send_message(sender, f"CONF {f['id']}", False, True)
+            _, address = self.send_message(sender, f"CONF {f['id']}", False, True)
             if address:
                 emit("conf_sent", to=sender, address=address, id=f["id"])
             else:
