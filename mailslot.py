@@ -2615,7 +2615,7 @@ class _NameService:
     def _poll_lead(self, entry: _Name) -> None:
         if self.stopping or entry.owners <= 0:
             return
-        if entry.leader is None and entry.take_lead():
+        if entry.leader is not None or entry.take_lead():
             for server in entry.config.wins:  # the old leader registered it; keep it refreshed
                 self._send_wins(entry, server, NS_OP_REGISTRATION, 1)
             return
@@ -2738,8 +2738,9 @@ class _NameService:
             local_ip = _source_address_for(peer[0], self.port)
         to_broadcast = dest in addresses.broadcast if dest is not None else p.broadcast
         if to_broadcast and not any(e.leader is not None for e in entries):
-            self.stats["left_to_leader"] += 1
-            return
+            if not any(e.take_lead() for e in entries):  # the leader may have just left
+                self.stats["left_to_leader"] += 1
+                return
         reply, event = answer_ns_request(
             p,
             self.owned(),

@@ -228,3 +228,62 @@ def test_wins_carries_names_across_a_router():
             assert listener.finish(20).returncode == 0
             gone = samba.nmblookup(lab, 3, "-U", wins, "--recursion", "LAB-H2")
             assert gone.returncode == 1, gone.stdout
+
+
+COUNT_ANSWERS = (
+    "import socket, sys, time, mailslot as M\n"
+    "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)\n"
+    "s.sendto(M.ns_name_query(0x5151, M.NetbiosName(sys.argv[1]), broadcast=True), (sys.argv[2], 137))\n"
+    "s.settimeout(0.2); got = []\n"
+    "end = time.monotonic() + 1.0\n"
+    "while time.monotonic() < end:\n"
+    "    try: data, peer = s.recvfrom(600)\n"
+    "    except TimeoutError: continue\n"
+    "    got.append(peer[0])\n"
+    "print(' '.join(got))\n"
+)
+
+
+def test_processes_of_one_host_share_the_name_and_the_last_one_releases_it():
+    with netlab.Lab(2) as lab:
+        first = lab.popen(2, [PY, "-m", "mailslot", "listen", "one"])
+        first.wait_for_line(r"^listening on ")
+        second = lab.popen(2, [PY, "-m", "mailslot", "listen", "two"])
+        second.wait_for_line(r"^listening on ")
+        time.sleep(2.5)  # past the registration: the second process must not have fought the first
+        answers = ok(lab.run(1, [PY, "-c", COUNT_ANSWERS, "LAB-H2", lab.broadcast], timeout=NEVER_HANGS_S))
+        assert answers.stdout.split() == [lab.addr(2)]  # one answer for the host, not one per process
+        first.terminate()
+        r1 = first.finish(20)
+        assert r1.returncode == 0 and "NetBIOS" not in r1.stderr, r1.stderr
+        still = samba.nmblookup(lab, 1, "-B", lab.broadcast, "LAB-H2")
+        assert samba.lookup_addresses(still, "LAB-H2") == [lab.addr(2)], still.stdout
+        second.terminate()
+        assert second.finish(20).returncode == 0
+        gone = samba.nmblookup(lab, 1, "-B", lab.broadcast, "LAB-H2")
+        assert gone.returncode == 1, gone.stdout
+
+
+def test_wins_refresh_at_half_the_ttl_and_challenges_answered_keep_the_name():
+    with netlab.Lab(3, empty_resolv_conf=True) as lab, samba.Capture(lab, 2, ports=(137,)) as cap:
+        wins = lab.addr(1)
+        short = {"min wins ttl": "6", "max wins ttl": "6"}
+        with samba.Nmbd(lab, 1, netbios_name="WINSSRV", wins_support=True, extra=short):
+            listener = start_listener(lab, 2, "--wins", wins)
+            time.sleep(4.5)  # granted 6 s: the refresh goes out at 3 s
+            # another host claims LAB-H2 at WINS: WINS challenges lanmsg, which answers, so the claim fails
+            claim = lab.run(3, winpeer_argv("LAB-H2", broadcast=lab.broadcast, wins=wins, duration=1), timeout=NEVER_HANGS_S)
+            assert claim.returncode == 3, claim.stdout + claim.stderr
+            assert any(e["event"] == "conflict" for e in read_events(claim.stdout))
+            found = samba.nmblookup(lab, 3, "-U", wins, "--recursion", "LAB-H2")
+            assert samba.lookup_addresses(found, "LAB-H2") == [lab.addr(2)], found.stdout
+            listener.terminate()
+            assert listener.finish(20).returncode == 0
+    assert samba.nbns_problems(cap.pcap) == ""
+    fields = samba.tshark_read(cap.pcap, "-Y", f"nbns && ip.src == {lab.addr(2)} && ip.dst == {wins}",
+                               "-T", "fields", "-e", "nbns.flags")  # fmt: skip
+    flags = fields.split()
+    assert flags[0] == "0x2900" and "0x4000" in flags and flags[-1] == "0x3000", flags  # register, refresh, release
+    challenged = samba.tshark_read(cap.pcap, "-Y", f"nbns && ip.src == {lab.addr(2)} && nbns.flags == 0x8500",
+                                   "-T", "fields", "-e", "ip.dst")  # fmt: skip
+    assert wins in challenged.split(), challenged  # lanmsg answered the server's challenge
