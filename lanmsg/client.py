@@ -275,7 +275,7 @@ def discover(
         def __init__(self) -> None:  # prints nothing: no stream
             pass
 
-        def event(self, kind: str, human: str | None, **fields: Any) -> None:
+        def event(self, kind: str, human: str | None, /, **fields: Any) -> None:
             if kind == "server":
                 found.append(P.Endpoint(fields["ip"], fields["port"]))
 

@@ -58,7 +58,8 @@ class Printer:
         except (AttributeError, ValueError, OSError):
             pass
 
-    def event(self, kind: str, human: str | None, **fields: Any) -> None:
+    def event(self, kind: str, human: str | None, /, **fields: Any) -> None:
+        # kind and human positional-only: a field may be called "kind" (the name service's events)
         if self.json_mode:
             record = {"event": kind, "time": iso_time()}
             record.update(fields)
