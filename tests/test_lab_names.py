@@ -287,3 +287,24 @@ def test_wins_refresh_at_half_the_ttl_and_challenges_answered_keep_the_name():
     challenged = samba.tshark_read(cap.pcap, "-Y", f"nbns && ip.src == {lab.addr(2)} && nbns.flags == 0x8500",
                                    "-T", "fields", "-e", "ip.dst")  # fmt: skip
     assert wins in challenged.split(), challenged  # lanmsg answered the server's challenge
+
+
+def test_beside_nmbd_on_its_host_lanmsg_gets_unicasts_through_nmbd_and_says_how_to_share_the_name():
+    """Samba's nmbd holds 137 and 138 on host 1's address, so unicasts to host 1 reach nmbd only.
+    lanmsg reads them from nmbd's unexpected socket; nmbd owns the name (netbios name or alias)."""
+    with netlab.Lab(2, empty_resolv_conf=True) as lab, samba.Nmbd(lab, 1, netbios_name="SAMBAHOST", aliases=("LAB-H1",)) as nmbd:
+        listener = lab.popen(1, lanmsg("listen"), env={"LANMSG_SMB_CONF": nmbd.conf})  # its private socket dir
+        listener.wait_for_line(CLOCK + r"listening as LAB-H1 on mailslot foxapp")
+        r = lab.run(2, winpeer_argv("WINPEER2", broadcast=lab.broadcast, send=("LAB-H1", "via nmbd"), timeout=10),
+                    timeout=NEVER_HANGS_S)  # fmt: skip
+        assert r.returncode == 0, r.stdout + r.stderr
+        peer = start_winpeer(lab, 2, "WINPEER2")
+        sent = ok(lab.run(1, lanmsg("send", "WINPEER2", "confirmed through nmbd"), timeout=NEVER_HANGS_S))
+        assert "confirmed by WINPEER2" in sent.stdout
+        peer.terminate()
+        peer.finish(20)
+        listener.terminate()
+        out = listener.finish(20)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert re.search(CLOCK + r"WINPEER2: via nmbd$", out.stdout, re.M), out.stdout
+        assert "netbios aliases = LAB-H1" in out.stderr, out.stderr
