@@ -66,6 +66,12 @@ clients = {
     "nmb-4242": nu.NmbdUnexpected(path, packet_type=nu.NMB_PACKET, trn_id=0x4242),
     "nmb-1111": nu.NmbdUnexpected(path, packet_type=nu.NMB_PACKET, trn_id=0x1111),
 }
+# and one by hand, for the fence only, to show the bytes on the stream
+raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+raw.settimeout(10)
+raw.connect(path)
+raw.sendall(nu.encode_query(nu.DGRAM_PACKET, -1, "\\MAILSLOT\\FENCE"))
+out(event="raw-ack", hex=raw.recv(1).hex())
 def drain(ready):
     for name, c in clients.items():
         if c in ready:
@@ -82,6 +88,10 @@ while True:
     if sys.stdin in ready and not sys.stdin.readline():
         while ready := select.select(live, [], [], 0.3)[0]:
             drain(ready)
+        stream = b""
+        while len(stream) < nu.HEADER.size or len(stream) < nu.HEADER.size + nu.HEADER.unpack_from(stream)[0]:
+            stream += raw.recv(4096)
+        out(event="raw", hex=stream.hex())
         out(event="done", open=sorted(n for n, c in clients.items() if not c.closed))
         break
 """
@@ -188,6 +198,11 @@ def measured():
         path = os.path.join(nmbd.socket_dir, nu.SOCKET_NAME)
         probe = lab.popen(1, [PY, "-c", PROBE, TESTS_DIR, path], stdin=subprocess.PIPE)
         probe.wait_for_line(r'"event": "ready"')
+        # lanmsg itself as the sender: to the address (DIRECT_GROUP to "*") and by name
+        cli = [
+            lab.run(2, [PY, "-m", "mailslot", "send", target, "foxapp", text, "--name", "LABCLI"], timeout=60)
+            for target, text in ((lab.addr(1), "cli to the address"), ("SAMBAHOST", "cli by name"))
+        ]
         rows = build_cases(lab)
         plan = [[dst, dport, sport, data.hex()] for dst, dport, sport, data in rows.values()]
         lab.run(2, [PY, "-c", SENDER, json.dumps(plan)], timeout=20)
@@ -204,6 +219,7 @@ def measured():
             "rows": rows,
             "events": probe_events,
             "lookups": (unicast, broadcast),
+            "cli": cli,
             "alive": alive,
             "path": path,
             "malformed": re.findall(r"^process_dgram: ignoring malformed\d .*$", log, re.MULTILINE),
@@ -220,8 +236,8 @@ def copies(result, client: str, label: str) -> list[bytes]:
     sent = result["rows"][label][3]
     if label.startswith("nmb"):
         return [bytes.fromhex(e["hex"]) for e in received(result, client) if bytes.fromhex(e["hex"]) == sent]
-    dgm_id = sent[2:4]
-    return [bytes.fromhex(e["hex"]) for e in received(result, client) if bytes.fromhex(e["hex"])[2:4] == dgm_id]
+    frames = [bytes.fromhex(e["hex"]) for e in received(result, client)]
+    return [f for f in frames if f[2:4] == sent[2:4] and f[14:48] == sent[14:48]]  # DGM_ID and source name
 
 
 def report(result) -> str:
@@ -240,6 +256,7 @@ def report(result) -> str:
     lines.append(f"  data ({len(raw)} bytes): {raw.hex()}")
     lines += [json.dumps(e) for e in result["events"] if e["event"] in ("edge", "closed", "done")]
     lines += [f"nmbd: {line}" for line in result["malformed"]]
+    lines += [f"raw stream for \\MAILSLOT\\FENCE: {e['hex']}" for e in result["events"] if e["event"] == "raw"]
     return "\n".join(lines)
 
 
@@ -305,6 +322,47 @@ def test_datagrams_over_576_bytes_are_cut_or_dropped(measured):
         "process_dgram: ignoring malformed3 (datasize = 494, len=407, off=88)",
         "process_dgram: ignoring malformed3 (datasize = 494, len=424, off=88)",
     ], measured["malformed"]
+
+
+def test_lanmsg_sends_arrive_through_nmbd(measured):
+    """``python -m mailslot send`` from host 2, to host 1's address (DIRECT_GROUP to ``*<00>``)
+    and by name (DIRECT_UNIQUE to SAMBAHOST<00>, resolved by nmbd's answer): nmbd takes both
+    and hands them on; lanmsg writes the mailslot name as given (``foxapp``), so nmbd's
+    case-sensitive filter for ``\\MAILSLOT\\FOXAPP`` misses them and lanmsg must ask for all."""
+    for r in measured["cli"]:
+        assert r.returncode == 0, r.stdout + r.stderr
+    got = {}
+    for client in ("all", "FOXAPP", "foxapp"):
+        for e in received(measured, client):
+            try:
+                d = mailslot.decode_datagram(bytes.fromhex(e["hex"]))
+            except mailslot.DecodeError:
+                continue  # the datagram cut to 576 bytes
+            if d.source_name.name == "LABCLI":
+                got.setdefault(client, []).append((d.msg_type, str(d.destination_name), d.mailslot, d.data))
+    expected = [
+        (0x11, "*<00>", "\\MAILSLOT\\foxapp", b"cli to the address"),
+        (0x10, "SAMBAHOST<00>", "\\MAILSLOT\\foxapp", b"cli by name"),
+    ]
+    assert got == {"all": expected, "foxapp": expected}
+
+
+def test_the_bytes_on_the_stream(measured):
+    """The ack is one zero byte; each packet is a 32-byte struct nb_packet_client_header
+    (x86_64: size_t len @0, int type @8, 4 zero bytes, time_t timestamp @16, in_addr ip @24,
+    int port @28, native byte order) followed by ``len`` bytes of packet, nothing else."""
+    lab = measured["lab"]
+    (ack,) = [e["hex"] for e in measured["events"] if e["event"] == "raw-ack"]
+    (raw,) = [bytes.fromhex(e["hex"]) for e in measured["events"] if e["event"] == "raw"]
+    fence = measured["rows"]["fence"][3]
+    assert ack == "00"
+    assert len(raw) == 32 + len(fence) and raw[32:] == fence
+    if nu.HEADER.size == 32 and sys.byteorder == "little":  # x86_64, aarch64
+        assert raw[0:8] == len(fence).to_bytes(8, "little")
+        assert raw[8:16] == bytes([1, 0, 0, 0, 0, 0, 0, 0])
+        assert abs(int.from_bytes(raw[16:24], "little") - time.time()) < 600
+        assert raw[24:28] == bytes(int(x) for x in lab["h2"].split("."))
+        assert raw[28:32] == (138).to_bytes(4, "little")
 
 
 def test_handshake_edges(measured):
