@@ -252,9 +252,10 @@ _SECTION = re.compile(r"^\s*\[([^\]]*)\]")
 def configured_socket_dir(conf: str = DEFAULT_SMB_CONF, max_bytes: int = 1 << 20) -> str | None:
     """``nmbd:socket dir`` from the [global] section of smb.conf ``conf``, or None.
 
-    A plain reading (comments, ``\\`` continuations, case-insensitive keys with
-    runs of blanks as one); ``include =`` and ``config file =`` are not followed.
-    None as well when the file cannot be read.
+    Read as Samba's lib/util/tini.c does: ``#``/``;`` comment lines, a ``\\`` at
+    the end of a line joins the next, runs of blanks count as one, keys are
+    case-insensitive, the last setting wins.  ``include =`` and ``config file =``
+    are not followed.  None as well when the file cannot be read.
     """
     try:
         with open(conf, encoding="utf-8", errors="replace") as f:
@@ -263,7 +264,7 @@ def configured_socket_dir(conf: str = DEFAULT_SMB_CONF, max_bytes: int = 1 << 20
         return None
     section = "global"
     found: str | None = None
-    for line in re.sub(r"\\\r?\n", " ", text).splitlines():
+    for line in re.sub(r"\\[ \t]?\r?\n", "", text).splitlines():
         stripped = line.strip()
         if not stripped or stripped[0] in "#;":
             continue
@@ -275,7 +276,7 @@ def configured_socket_dir(conf: str = DEFAULT_SMB_CONF, max_bytes: int = 1 << 20
             continue
         key, value = stripped.split("=", 1)
         if " ".join(key.split()).lower() == "nmbd:socket dir":
-            found = value.strip() or None
+            found = " ".join(value.split()) or None
     return found
 
 
