@@ -302,6 +302,30 @@ def find_socket(conf: str = DEFAULT_SMB_CONF) -> str | None:
     return None
 
 
+def trusted_socket_dir(path: str) -> bool:
+    """Whether the directory holding socket ``path`` can only have been set up by root or
+    by us: owned by uid 0 or our effective uid, not writable by group or others.  Anyone
+    who can place a socket there can feed us packets with any source address."""
+    try:
+        st = os.stat(os.path.dirname(path) or ".")
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid in (0, os.geteuid()) and not st.st_mode & 0o022
+
+
+NMBD_READ_BYTES = 576  # MAX_DGRAM_SIZE: nmbd's recvfrom() buffer; the rest of a datagram is lost
+
+
+def max_payload_via_nmbd(mailslot: str, scope: str = "") -> int:
+    """Largest mailslot message that still arrives whole through nmbd, for mailslot name
+    ``mailslot`` as written on the wire (``\\MAILSLOT\\FOXAPP``) and NetBIOS ``scope``:
+    576 bytes less the datagram header (14), the two names (34 each, plus the scope) and the
+    SMB up to the data (69 fixed bytes, the name, its NUL, padding to 4 bytes)."""
+    names = 2 * (34 + (len(scope) + 1 if scope else 0))
+    smb_head = 69 + len(mailslot.encode("latin-1")) + 1
+    return max(0, NMBD_READ_BYTES - 14 - names - (smb_head + 3) // 4 * 4)
+
+
 def smb_mailslot_name(data: bytes) -> bytes | None:
     """The mailslot name bytes nmbd's filter compares (no NUL), or None.
 

@@ -222,6 +222,8 @@ def measured():
             "cli": cli,
             "alive": alive,
             "path": path,
+            "trusted": nu.trusted_socket_dir(path),
+            "mode": oct(os.stat(path).st_mode & 0o7777),
             "malformed": re.findall(r"^process_dgram: ignoring malformed\d .*$", log, re.MULTILINE),
         }
     print(report(result))
@@ -369,6 +371,7 @@ def test_handshake_edges(measured):
     """A mailslot filter over 1024 bytes: nmbd hangs up without an ack.  A byte written
     after the ack: nmbd drops the client."""
     edges = {e["case"]: e for e in measured["events"] if e["event"] == "edge"}
+    assert measured["trusted"] and measured["mode"] == "0o777"  # nmbd: umask 0, directory root 0755
     assert edges["filter-too-long"]["got"] == ""
     assert edges["write-after-ack"]["closed"] is True
     assert edges["write-after-ack"]["reason"] == "nmbd closed the connection"

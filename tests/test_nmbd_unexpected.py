@@ -235,3 +235,32 @@ def test_smb_mailslot_name_is_what_nmbd_s_filter_compares():
         if cut and rng.random() < 0.5:
             cut[rng.randrange(len(cut))] = rng.randrange(256)
         nu.smb_mailslot_name(bytes(cut))  # never raises
+
+
+def test_trusted_socket_dir(tmp_path):
+    d = tmp_path / "nmbd"
+    d.mkdir(mode=0o755)
+    os.chmod(d, 0o755)
+    assert nu.trusted_socket_dir(str(d / "unexpected"))
+    os.chmod(d, 0o777)
+    assert not nu.trusted_socket_dir(str(d / "unexpected"))
+    assert not nu.trusted_socket_dir(str(tmp_path / "absent" / "unexpected"))
+
+
+def test_max_payload_via_nmbd_is_the_576_byte_datagram():
+    """What tests/test_lab_nmbd_unexpected.py measured: 406 bytes of \\MAILSLOT\\FOXAPP data
+    (a 576-byte datagram) arrive whole, one more is lost; Windows allows 424."""
+    for name in ("FOXAPP", "A", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
+        n = nu.max_payload_via_nmbd("\\MAILSLOT\\" + name)
+        d = mailslot.build_datagram(
+            msg_type=0x10,
+            source="LABSENDER",
+            destination=mailslot.NetbiosName("SAMBAHOST"),
+            mailslot=name,
+            data=bytes(n),
+            source_ip="10.0.0.2",
+            dgm_id=1,
+        )
+        assert 573 <= len(mailslot.encode_datagram(d)) <= 576
+    assert nu.max_payload_via_nmbd("\\MAILSLOT\\FOXAPP") == 406
+    assert mailslot.max_remote_payload("FOXAPP") == 424
