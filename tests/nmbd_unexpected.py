@@ -59,6 +59,30 @@ master).  All integers are in the host's native byte order and C struct layout
 ``NmbdUnexpected.read()`` never raises: a malformed or out-of-step stream, an
 EOF or a socket error closes the client (``closed`` true, ``close_reason`` says
 why) and returns what was already complete.
+
+What nmbd hands on (source3/nmbd/nmbd_packets.c, measured in the lab): every
+datagram for a name nmbd does not have, unchecked; for one of its own names
+only an SMB_COM_TRANSACTION with DataCount > 0 lying within the datagram and not
+for ``\\MAILSLOT\\BROWSE``, ``LANMAN``, ``NET\\NETLOGON``, ``NET\\NTLOGON``
+(those nmbd consumes); name-service *responses* to queries nmbd did not send
+(never requests).  It reads at most 576 bytes of a datagram: to its own name a
+longer one is dropped, to another name it is handed on cut to 576 bytes.  A
+broadcast arrives once per nmbd socket that got it (twice), besides the copy on
+lanmsg's own 0.0.0.0 socket.
+
+Adopting it in mailslot.py (Linux, port 138 only):
+
+* ``_Receiver`` holds at most one ``NmbdUnexpected(find_socket(), mailslot=None)``
+  (nmbd's filter is case-sensitive; lanmsg matches names itself), made only when
+  ``trusted_socket_dir()``; when absent or closed it retries now and then (every
+  few seconds: nmbd may start later, restart, or drop the oldest client).
+* ``fds()`` adds its descriptor; ``pump()`` also takes ``read()`` and passes each
+  ``decode_datagram(p.data)`` with peer ``p.source`` through ``classify_incoming``
+  to the slots *of this process* (owner or monitor), never ``_forward``: every
+  lanmsg process on the host has a client of its own and gets its own copy.
+* The slots' duplicate check, keyed on (source address, DGM_ID, CRC of the raw
+  bytes), already folds the copies of a broadcast together: the rebuilt bytes of a
+  well-formed datagram are the bytes sent.
 """
 
 from __future__ import annotations

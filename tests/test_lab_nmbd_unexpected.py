@@ -385,3 +385,33 @@ def test_nmbd_keeps_working(measured):
     assert measured["alive"]
     for r in (unicast, broadcast):
         assert r.returncode == 0 and samba.lookup_addresses(r, "SAMBAHOST") == [lab["h1"]], r.stdout + r.stderr
+
+
+CLIENT_LIMIT = r"""
+import select, sys
+sys.path.insert(0, sys.argv[1])
+import nmbd_unexpected as nu
+clients = []
+for i in range(3):
+    clients.append(nu.NmbdUnexpected(sys.argv[2]))
+    select.select([c for c in clients if not c.closed], [], [], 0.5)
+    for c in clients:
+        c.read()
+    print(i, [c.close_reason for c in clients], flush=True)
+"""
+
+
+def test_beyond_the_client_limit_nmbd_drops_the_oldest():
+    """``nmbd:unexpected_clients`` (default 200): one client more and nmbd disconnects the one
+    that connected first; lanmsg must reconnect on EOF."""
+    with (
+        netlab.Lab(1) as lab,
+        samba.Nmbd(lab, 1, netbios_name="SAMBAHOST", extra={"nmbd:unexpected_clients": 2}) as nmbd,
+    ):
+        r = lab.run(1, [PY, "-c", CLIENT_LIMIT, TESTS_DIR, os.path.join(nmbd.socket_dir, nu.SOCKET_NAME)], timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines() == [
+        "0 [None]",
+        "1 [None, None]",
+        "2 ['nmbd closed the connection', None, None]",
+    ]
