@@ -206,10 +206,14 @@ class ChatModel:
 
     # -- messages ----------------------------------------------------------------
 
+    def _active(self, name: str) -> None:
+        """``name`` did something: first in Tab completion (its Online event adds it when new)."""
+        if name.upper() in self.online:
+            self.online.move_to_end(name.upper())
+
     def received(self, sender: str, address: str | None, text: str, at: float) -> Line:
         self.last_sender = sender
-        if sender.upper() != self.me.upper():
-            self._seen(sender, address)
+        self._active(sender)
         if self.scrolled:
             self.unread += 1
         self.bells += 1
@@ -236,8 +240,7 @@ class ChatModel:
 
     def confirmed(self, msg_id: int, by: str, address: str | None, at: float) -> Outgoing | None:
         out = self.by_id.get(msg_id)
-        if by.upper() != self.me.upper():
-            self._seen(by, address)
+        self._active(by)
         if out is None or by.upper() in (b.upper() for b in out.confirmed_by):
             return None
         out.confirmed_by.append(by)

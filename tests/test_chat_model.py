@@ -242,7 +242,15 @@ def test_incoming_message_rendered_escaped():
     text = render(line)
     assert text.endswith("<BOB> hi \\x1b]0;title\\x07")
     assert "\x1b" not in text and m.last_sender == "BOB"
-    assert m.names() == ["BOB"]
+
+
+def test_completion_order_is_most_recently_active_first():
+    m = model()
+    m.peer_online("BOB", None, False, 0.0)
+    m.peer_online("ALICE", None, False, 0.0)
+    assert m.names() == ["ALICE", "BOB"]
+    m.received("BOB", None, "hi", 1.0)
+    assert m.names() == ["BOB", "ALICE"]
 
 
 def test_own_message_states_in_words():
