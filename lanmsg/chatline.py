@@ -11,6 +11,7 @@ including Windows consoles without VT processing.
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Any, TextIO
 
@@ -129,10 +130,33 @@ def _loop(
     session.model.take_changes()
     _flush(session, screen, bell, screen.out)
     screen.redraw()
+    resized = [False]
+
+    def on_winch(signum: int, frame: object) -> None:
+        resized[0] = True
+
+    old_winch = signal.signal(signal.SIGWINCH, on_winch) if hasattr(signal, "SIGWINCH") else None
+    try:
+        _turns(session, handler, screen, keys, stop, bell, resized)
+    finally:
+        if old_winch is not None:
+            signal.signal(signal.SIGWINCH, old_winch)
+
+
+def _turns(
+    session: ChatSession,
+    handler: InputHandler,
+    screen: LineScreen,
+    keys: Keys,
+    stop: StopSignals,
+    bell: bool,
+    resized: list[bool],
+) -> None:
     while not session.quit and not stop.stopping.is_set():
         session.pump(LISTEN_POLL_S, keys.fds())
         got = keys.read(0.0 if keys.fds() is not None else 0.05)
-        changed = False
+        changed = resized[0]
+        resized[0] = False
         for key in got:
             if key.name == "ctrl-l":
                 changed = True

@@ -82,7 +82,8 @@ def layout(
     shown = [Row("", NORMAL)] * (view - len(shown)) + shown
     status = model.status()
     if scroll:
-        status = f"-- scrolled back {scroll} (PgDn) -- | " + status
+        unread = f", unread {model.unread}" if model.unread else ""
+        status = f"-- scrolled back {scroll}{unread} (PgDn) -- | " + status
     if hint:
         status = hint + " | " + status
     out = [*shown]
@@ -223,6 +224,7 @@ def _loop(
                 curses.resizeterm(height, width)
             except curses.error:
                 pass
+            screen.stdscr.clear()  # repaint all: how a terminal keeps its rows on resize differs
             last = None
         page = max(1, height - 3)
         frame = layout(
