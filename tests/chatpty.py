@@ -24,7 +24,11 @@ WAIT_S = 20.0  # generous: the machine is shared
 
 
 class PtyChat:
-    def __init__(self, *args: str, cols: int = 80, rows: int = 24, env: dict | None = None):
+    def __init__(
+        self, *args: str, cols: int = 80, rows: int = 24, env: dict | None = None, argv: list[str] | None = None
+    ):
+        """``lanmsg chat ARGS`` (or ``argv``, a whole command line) in a ``cols`` x ``rows`` terminal;
+        ``env`` is added to this process's environment (a value of None removes a variable)."""
         self.cols, self.rows = cols, rows
         self.screen = pyte.Screen(cols, rows)
         self.stream = pyte.ByteStream(self.screen)
@@ -32,13 +36,18 @@ class PtyChat:
         self.lock = threading.Lock()
         child_env = dict(os.environ, TERM="linux", LC_ALL="C.UTF-8", PYTHONIOENCODING="utf-8")
         child_env.pop("NO_COLOR", None)
-        child_env.update(env or {})
+        for k, v in (env or {}).items():
+            if v is None:
+                child_env.pop(k, None)
+            else:
+                child_env[k] = v
+        argv = argv or [sys.executable, "-m", "lanmsg", "chat", *args]
         pid, fd = pty.fork()
         if pid == 0:  # the child: the pty's size first, then lanmsg
             try:
                 fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
                 os.chdir(ROOT)
-                os.execve(sys.executable, [sys.executable, "-m", "lanmsg", "chat", *args], child_env)
+                os.execve(argv[0], argv, child_env)
             finally:
                 os._exit(127)
         self.pid, self.fd = pid, fd
