@@ -22,10 +22,6 @@ class InputHandler:
         self.editor = LineEditor()
         self.paste: list[str] | None = None  # lines waiting for Enter (send) or Esc (cancel)
 
-    @property
-    def model(self):  # type: ignore[no-untyped-def]
-        return self.session.model
-
     def handle(self, key: Key) -> bool:
         """Apply ``key``; False when it is not an editing key (the front end may use it)."""
         ed, name = self.editor, key.name

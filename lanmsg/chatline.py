@@ -84,7 +84,7 @@ def run_line(
 ) -> int:
     out = out or sys.stdout
     try:
-        out.reconfigure(errors="backslashreplace")  # type: ignore[attr-defined]
+        getattr(out, "reconfigure")(errors="backslashreplace")  # noqa: B009 (TextIO does not declare it)
     except (AttributeError, ValueError, OSError):
         pass
     session = ChatSession(settings, log_path=log_path, target=target)

@@ -98,9 +98,9 @@ def layout(
         before = clip_end(before, room - 1)
     visible = before + clip(after, room - text_width(before))
     col = text_width(prompt) + text_width(before)
-    line = prompt + visible
-    gap = width - text_width(line) - text_width(count)
-    input_row = line + " " * max(0, gap) + count if gap >= 0 else clip(line, width)
+    typed = prompt + visible
+    gap = width - text_width(typed) - text_width(count)
+    input_row = typed + " " * max(0, gap) + count if gap >= 0 else clip(typed, width)
     out.append(Row(input_row, BAD if bytes_left is not None and bytes_left < 0 else INPUT))
     return Frame(out[-height:], (min(height - 1, len(out[-height:]) - 1), min(col, width - 1)), scroll_max)
 

@@ -3,7 +3,9 @@
 Peers are played by frames written to this machine's messenger slot (loopback only).
 """
 
+import os
 import re
+import signal
 import sys
 
 import pytest
@@ -195,13 +197,15 @@ def test_multi_line_paste_asks_first(chat, config, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("how", ["quit", "ctrl-d", "ctrl-c"])
+@pytest.mark.parametrize("how", ["quit", "ctrl-d", "ctrl-c", "sigterm"])
 def test_leaving_restores_the_terminal_and_exits_0(chat, config, mode, how):
     c = chat(*MODES[mode])
     c.wait_text("chat as LANMSGTEST")
     if how == "quit":
         c.type("/q")
         c.key("enter")
+    elif how == "sigterm":
+        os.kill(c.pid, signal.SIGTERM)
     else:
         c.key(how)
     assert c.wait_exit() == 0
