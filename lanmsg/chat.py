@@ -39,6 +39,8 @@ from .messenger import (
 )
 from .output import Printer, read_log, safe_text
 
+REFRESH_WINDOW_S = 2.5  # /refresh waits this long for ONLINE answers (peers answer within 1.028 s)
+
 
 class ChatSession:
     """One chat: the listener (joined on creation), the model, and what commands do.
@@ -67,6 +69,7 @@ class ChatSession:
         self.on_refused: Callable[[str, str], None] | None = None
         self.listener = Listener(settings, log_path=log_path)
         self.quit = False
+        self._refresh: tuple[float, set[str]] | None = None  # /refresh: until when, who answered
 
     # -- the loop ---------------------------------------------------------------
 
@@ -74,12 +77,21 @@ class ChatSession:
         """Wait at most ``timeout`` s for the network (or ``wake_fds``); apply what came."""
         for ev in self.listener.poll(timeout, wake_fds):
             self.apply(ev)
+        if self._refresh is not None and now() >= self._refresh[0]:
+            answered = self._refresh[1]
+            self._refresh = None
+            silent = [name for name, _ in self.model.sorted_online() if name.upper() not in answered]
+            for name in silent:
+                self.model.peer_silent(name, time.time())
+            self.model.info(f"refresh: {len(answered)} answered" + (f", {len(silent)} did not" if silent else ""))
 
     def apply(self, ev: Event) -> None:
         m = self.model
         if isinstance(ev, Message):
             m.received(ev.sender, ev.address, ev.text, ev.time)
         elif isinstance(ev, Online):
+            if self._refresh is not None:
+                self._refresh[1].add(ev.name.upper())
             for out in m.peer_online(ev.name, ev.address, ev.again, ev.time):
                 self._send_again(out)
         elif isinstance(ev, Offline):
@@ -117,8 +129,7 @@ class ChatSession:
         elif isinstance(cmd, C.Who):
             self.who()
         elif isinstance(cmd, C.Refresh):
-            self.listener.detect()
-            m.info("asked who is online (DETECT); answers come within about a second")
+            self.refresh()
         elif isinstance(cmd, C.Help):
             for text in C.help_lines():
                 m.info(text)
@@ -126,6 +137,13 @@ class ChatSession:
             self.quit = True
         elif isinstance(cmd, C.CommandError):
             m.error(cmd.message)
+
+    def refresh(self) -> None:
+        """The seed's Refresh: DETECT to everyone; peers that do not answer within
+        REFRESH_WINDOW_S leave the list (a peer that crashed never sent OFFLINE)."""
+        self.listener.detect()
+        self._refresh = (now() + REFRESH_WINDOW_S, set())
+        self.model.info("asked who is online (DETECT); answers come within about a second")
 
     def known_spelling(self, name: str) -> str:
         """``name`` as the peer spells it, when it is known online."""

@@ -196,6 +196,11 @@ class ChatModel:
         self.online.pop(name.upper(), None)
         self._add(Line("offline", at, name, address or ""))
 
+    def peer_silent(self, name: str, at: float) -> None:
+        """``name`` did not answer a refresh: off the list (it may have crashed without OFFLINE)."""
+        if self.online.pop(name.upper(), None) is not None:
+            self._add(Line("offline", at, name, "no answer to /refresh"))
+
     def take_queued_for(self, name: str, address: str | None = None) -> list[Outgoing]:
         keys = {name.upper()} | ({address} if address else set())
         due = [o for o in self.queue if o.to.upper() in keys]
