@@ -22,7 +22,7 @@ import mailslot
 
 from . import chatcmd as C
 from .chatmodel import CONFIRMED, FAILED, ChatModel, Outgoing
-from .listener import Confirmed, Event, Listener, Message, NotDelivered, Offline, Online
+from .listener import Confirmed, Event, Listener, Message, NotDelivered, Offline, Online, Relayed
 from .messenger import (
     EXIT_NONE,
     EXIT_OK,
@@ -100,6 +100,8 @@ class ChatSession:
             m.confirmed(ev.msg_id, ev.by, ev.address, ev.time)
         elif isinstance(ev, NotDelivered):
             m.not_delivered(ev.msg_id, ev.time)
+        elif isinstance(ev, Relayed):
+            m.relayed(ev.to, ev.text, ev.msg_id, ev.time)
         if self.on_event is not None:
             self.on_event(ev)
 

@@ -36,6 +36,7 @@ class Outgoing:
     sent_again: int = 0  # times it went out again from the queue
     queued: bool = False  # waiting for ``to`` to come online
     reason: str = ""  # why it failed, when not simply unconfirmed
+    relayed: bool = False  # sent by a one-shot lanmsg command through this chat, not typed here
 
     @property
     def everyone(self) -> bool:
@@ -88,7 +89,8 @@ def render(line: Line) -> str:
     if line.kind == "in":
         return f"{t} <{safe_text(line.who)}> {safe_text(line.text)}"
     if line.kind == "out" and line.out is not None:
-        return f"{t} -> {safe_text(line.out.to)}: {safe_text(line.text)}  [{state_words(line.out)}]"
+        by = " (sent by another lanmsg command)" if line.out.relayed else ""
+        return f"{t} -> {safe_text(line.out.to)}: {safe_text(line.text)}  [{state_words(line.out)}]{by}"
     if line.kind in ("online", "offline"):
         return f"{t} * {safe_text(line.who)} is {line.kind}{f' ({line.text})' if line.text else ''}"
     if line.kind == "history":
@@ -230,6 +232,13 @@ class ChatModel:
         self._add(Line("out", time.time() if at is None else at, self.me, text, out))
         return out
 
+    def relayed(self, to: str, text: str, msg_id: int, at: float) -> Outgoing:
+        """A one-shot command on this machine sent a message through the chat (its line shows it)."""
+        out = Outgoing(to, text, relayed=True)
+        self._add(Line("out", at, self.me, text, out))
+        self.sent(out, msg_id)
+        return out
+
     def sent(self, out: Outgoing, msg_id: int) -> None:
         out.msg_id = msg_id
         self.by_id[msg_id] = out
@@ -261,7 +270,7 @@ class ChatModel:
         if out.msg_id is not None:
             self.by_id.pop(out.msg_id, None)
         out.state, out.reason = FAILED, reason
-        if not out.everyone and out.sent_again < QUEUE_SENDS_MAX and reason != "too long":
+        if not out.everyone and not out.relayed and out.sent_again < QUEUE_SENDS_MAX and reason != "too long":
             out.queued = True
             self.queue.append(out)
             if len(self.queue) > QUEUE_MAX:

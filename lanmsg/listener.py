@@ -13,7 +13,7 @@ for (signals, a keyboard).
     from lanmsg.listener import Listener, Message
 
     with Listener(name="PINGBOT") as lst:          # DETECT + ONLINE now, OFFLINE at the end
-        for ev in lst:                             # Message, Online, Offline, Confirmed, NotDelivered
+        for ev in lst:                             # Message, Online, Offline, Confirmed, NotDelivered, ...
             if isinstance(ev, Message) and ev.text == "ping":
                 lst.send(ev.sender, "pong")        # send while listening
 
@@ -101,6 +101,7 @@ class Engine:
         self.node = Node(settings, self.slot, self.peer)
         self.ops: list[Operation] = []
         self._announced: set[int] = set()  # id() of ops whose "sent" was logged and reported
+        self._from_control: set[int] = set()  # id() of ops asked for by local one-shot commands
         self.on_event = on_event
         self.on_sent = on_sent
         self.shown = 0
@@ -162,6 +163,7 @@ class Engine:
         self._report_sent()
         self.ops[:] = [op for op in self.ops if not op.done]
         self._announced.intersection_update(id(op) for op in self.ops)
+        self._from_control.intersection_update(id(op) for op in self.ops)
         return msg is not None
 
     def _read(self, wait: float, wake_fds: list[int] | None) -> tuple[mailslot.Mailslot | None, Any]:
@@ -276,12 +278,28 @@ class Engine:
             emit({"event": "error", "message": f"bad request: {e}", "exit": EXIT_USAGE})
             emit({"event": "done", "exit": EXIT_USAGE})
             return
+        self._from_control.add(id(op))
         self.add_op(op)
+
+    def from_control(self, op: Operation) -> bool:
+        """Whether ``op`` is the request of a local one-shot command (``lanmsg send`` in another shell)."""
+        return id(op) in self._from_control
 
 
 # --------------------------------------------------------------------------
 # Typed events
 # --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Relayed:
+    """A local one-shot command (``lanmsg send`` or ``broadcast`` in another shell) sent
+    message ``msg_id`` to ``to`` through this listener; its Confirmed or NotDelivered follows."""
+
+    msg_id: int
+    to: str
+    text: str
+    time: float
 
 
 @dataclass(frozen=True)
@@ -335,7 +353,7 @@ class NotDelivered:
     time: float
 
 
-Event = Message | Online | Offline | Confirmed | NotDelivered
+Event = Message | Online | Offline | Confirmed | NotDelivered | Relayed
 
 
 def translate(ev: RawEvent, online: set[str]) -> Event | None:
@@ -414,7 +432,7 @@ class Listener:
         self._online: set[str] = set()
         self.raw_observers: list[Callable[[RawEvent], None]] = []
         try:
-            self.engine = Engine(settings, log_path=log_path, rng=rng, on_event=self._on_raw)
+            self.engine = Engine(settings, log_path=log_path, rng=rng, on_event=self._on_raw, on_sent=self._on_sent)
         except OSError as e:
             raise LanmsgError(str(e.strerror or e), EXIT_SYSTEM) from None
         self._closed = False
@@ -449,6 +467,10 @@ class Listener:
         typed = translate(ev, self._online)
         if typed is not None:
             self._queue.append(typed)
+
+    def _on_sent(self, op: Operation) -> None:
+        if self.engine.from_control(op) and isinstance(op, (SendOp, BroadcastOp)) and op.msg_id is not None:
+            self._queue.append(Relayed(op.msg_id, getattr(op, "host", "*"), op.text, time.time()))
 
     def poll(self, timeout: float = LISTEN_POLL_S, wake_fds: list[int] | None = None) -> list[Event]:
         """The events that arrived within ``timeout`` seconds (possibly none)."""

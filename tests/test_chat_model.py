@@ -267,6 +267,14 @@ def test_own_message_states_in_words():
     assert render_change(change).endswith('* "hello" to BOB: confirmed')
 
 
+def test_a_message_relayed_for_a_one_shot_command_shows_its_state_and_is_not_queued():
+    m = model()
+    out = m.relayed("BOB", "from a script", 21, 0.0)
+    assert render(m.lines[-1]).endswith("-> BOB: from a script  [pending] (sent by another lanmsg command)")
+    m.not_delivered(21, 1.0)
+    assert out.state == FAILED and not out.queued and m.queue == []
+
+
 def test_broadcast_is_confirmed_by_n():
     m = model()
     out = m.outgoing("*", "lunch")

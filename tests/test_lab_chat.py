@@ -132,6 +132,7 @@ def test_a_one_shot_send_goes_through_a_running_chat():
             r = ok(run(lab, 1, "send", "LAB-H2", "from another shell"))
             assert r.stdout.splitlines() == [f"confirmed by LAB-H2 ({lab.addr(2)})"], r.stdout
             h2.wait_for_line(r"LAB-H1: from another shell$")
+            c.wait_text("-> LAB-H2: from another shell  [confirmed] (sent by another lanmsg command)")
             c.key("ctrl-c")
             assert c.wait_exit() == 0
         finally:

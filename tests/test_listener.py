@@ -13,7 +13,7 @@ from lanmsg_proc import lanmsg
 
 import mailslot
 from lanmsg import protocol as P
-from lanmsg.listener import Confirmed, Listener, Message, NotDelivered, Offline, Online, translate
+from lanmsg.listener import Confirmed, Listener, Message, NotDelivered, Offline, Online, Relayed, translate
 from lanmsg.messenger import LanmsgError
 
 
@@ -64,6 +64,9 @@ def test_a_one_shot_send_from_another_process_goes_through_the_listener(port):
         t.join()
     assert result["r"].returncode == 0, result["r"].stderr
     assert [e.text for e in events if isinstance(e, Message)] == ["from a shell"]
+    (relayed,) = [e for e in events if isinstance(e, Relayed)]
+    assert (relayed.to, relayed.text) == (".", "from a shell")
+    assert any(isinstance(e, Confirmed) and e.msg_id == relayed.msg_id for e in events)
 
 
 def test_online_online_again_and_offline(port, config):
