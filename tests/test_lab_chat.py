@@ -6,6 +6,9 @@ Without root (or without pyte) the module skips (docs/testing.md, "The lab").
 
 import os
 import re
+import shutil
+import subprocess
+import time
 
 import netlab
 import pytest
@@ -139,3 +142,71 @@ def test_a_one_shot_send_goes_through_a_running_chat():
             c.close()
         h2.wait_for_line(r"\* LAB-H1 is offline")
         stop_listener(h2)
+
+
+# -- the same in tmux: a real terminal emulator's keys, paste and capture -------------------------
+
+
+class Tmux:
+    """One tmux server of its own (private socket, no configuration), one fixed-size window."""
+
+    def __init__(self, tmp_path, argv, env, cols=90, rows=24):
+        self.base = [shutil.which("tmux"), "-S", str(tmp_path / "tmux.sock"), "-f", os.devnull]
+        env_args = [f"{k}={v}" for k, v in env.items()]
+        self.tmux("new-session", "-d", "-x", str(cols), "-y", str(rows), "env", "-i", *env_args, *argv)
+
+    def tmux(self, *args):
+        return subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=30, check=True).stdout
+
+    def screen(self):
+        return self.tmux("capture-pane", "-p")
+
+    def wait_text(self, needle, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if needle in self.screen():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"not on the screen: {needle!r}\n{self.screen()}")
+
+    def keys(self, *keys, literal=False):
+        self.tmux("send-keys", *(["-l"] if literal else []), *keys)
+
+    def kill(self):
+        subprocess.run([*self.base, "kill-server"], capture_output=True, timeout=30)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_chat_in_tmux(tmp_path):
+    with netlab.Lab(2) as lab:
+        h2 = start_listener(lab, 2)
+        env = dict(lab.env(), TERM="screen", LANG="C.UTF-8", LC_ALL="C.UTF-8")
+        t = Tmux(tmp_path, lab.command(1, lanmsg("chat", "--to", "LAB-H2")), env)
+        try:
+            t.wait_text("* LAB-H2 is online")
+            ok(run(lab, 2, "send", "LAB-H1", "hi from tmux's neighbour"))
+            t.wait_text("<LAB-H2> hi from tmux's neighbour")
+            t.keys("half", literal=True)
+            t.keys("Left", "Left")
+            ok(run(lab, 2, "send", "LAB-H1", "mid-edit"))
+            t.wait_text("<LAB-H2> mid-edit")
+            t.keys("XY", literal=True)
+            t.wait_text("to LAB-H2> haXYlf")
+            cursor = t.tmux("display", "-p", "#{cursor_x}").strip()
+            assert cursor == str(len("to LAB-H2> haXY")), cursor
+            t.keys("Enter")
+            t.wait_text("-> LAB-H2: haXYlf  [confirmed]")
+            h2.wait_for_line(r"LAB-H1: haXYlf$")
+            # tmux pastes with bracketed-paste codes because chat asked for them
+            t.tmux("set-buffer", "line one\nline two")
+            t.tmux("paste-buffer", "-p")
+            t.wait_text("you pasted 2 lines")
+            t.keys("Enter")
+            t.wait_text("-> LAB-H2: line two  [confirmed]")
+            t.keys("/quit", literal=True)
+            t.keys("Enter")
+            h2.wait_for_line(r"\* LAB-H1 is offline")
+        finally:
+            t.kill()
+        out = stop_listener(h2).stdout
+        assert shown(out, "LAB-H1") == ["haXYlf", "line one", "line two"], out
