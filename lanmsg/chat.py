@@ -451,9 +451,14 @@ def run_chat(
     use_curses = not plain and sys.stdout.isatty() and os.environ.get("TERM", "") not in ("", "dumb")
     if use_curses:
         try:
-            import curses  # noqa: F401
+            import curses
         except ImportError:
             use_curses = False
+        else:
+            try:
+                curses.setupterm()  # a terminal curses knows, or the line mode
+            except (curses.error, OSError):
+                use_curses = False
     if use_curses:
         from .chatscreen import run_screen
 
