@@ -130,6 +130,10 @@ class MailslotError(OSError):
     """A transport or system failure (the CLI's exit code 3)."""
 
 
+class NameConflictError(MailslotError):
+    """Another computer owns this computer's NetBIOS name: it answered our registration negatively."""
+
+
 class MailslotExistsError(MailslotError, FileExistsError):
     """The mailslot name is already owned on this machine (Windows: ERROR_ALREADY_EXISTS)."""
 
@@ -237,7 +241,7 @@ def netbios_name(name: str) -> str:
     """Validate a computer or workgroup name and return its NetBIOS (upper-case) form."""
     if not isinstance(name, str) or not name:
         raise MailslotNameError("NetBIOS name must be non-empty text")
-    up = name.upper()
+    up = nb_upper(name)
     try:
         raw = up.encode("latin-1")
     except UnicodeEncodeError:
@@ -273,7 +277,7 @@ class NetbiosName(collections.namedtuple("NetbiosName", "name suffix scope", def
 
     def matches(self, other: NetbiosName) -> bool:
         return (
-            self.name.upper() == other.name.upper()
+            nb_upper(self.name) == nb_upper(other.name)
             and self.suffix == other.suffix
             and self.scope.lower() == other.scope.lower()
         )
@@ -640,6 +644,322 @@ def decode_envelope(buf: bytes) -> tuple[int, tuple[str, int], bytes]:
 
 
 # --------------------------------------------------------------------------
+# Codec: NetBIOS name service packets (RFC 1002 4.2; pure functions, no sockets)
+# --------------------------------------------------------------------------
+# Every field is big-endian.  Names are written whole (34 bytes without scope), never
+# as compression pointers: impacket, pysmb and nbtscan mis-parse compressed answers.
+# Pointers are accepted on input (nmbd's registrations use C0 0C), with bounded hops.
+
+NS_FLAG_RESPONSE = 0x8000
+NS_OPCODE_MASK = 0x7800
+NS_FLAG_AA = 0x0400  # authoritative answer
+NS_FLAG_TC = 0x0200  # truncated
+NS_FLAG_RD = 0x0100  # recursion desired
+NS_FLAG_RA = 0x0080  # recursion available
+NS_FLAG_B = 0x0010  # sent as a broadcast
+NS_RCODE_MASK = 0x000F
+
+NS_OP_QUERY = 0
+NS_OP_REGISTRATION = 5
+NS_OP_RELEASE = 6
+NS_OP_WACK = 7
+NS_OP_REFRESH = 8
+NS_OP_REFRESH_ALT = 9  # RFC 1002 4.2.4's diagram; Samba accepts both
+NS_OP_MULTIHOMED = 15  # Microsoft's multi-homed registration
+
+NS_RCODE_OK = 0
+NS_RCODE_FMT_ERR = 1
+NS_RCODE_SRV_ERR = 2
+NS_RCODE_NAM_ERR = 3
+NS_RCODE_IMP_ERR = 4
+NS_RCODE_RFS_ERR = 5
+NS_RCODE_ACT_ERR = 6
+NS_RCODE_CFT_ERR = 7
+
+NS_TYPE_A = 0x0001
+NS_TYPE_NS = 0x0002
+NS_TYPE_NULL = 0x000A
+NS_TYPE_NB = 0x0020
+NS_TYPE_NBSTAT = 0x0021
+NS_CLASS_IN = 0x0001
+
+NB_FLAG_GROUP = 0x8000
+NB_ONT_MASK = 0x6000
+NB_ONT_B = 0x0000  # a B-node: what a lanmsg responder is
+NB_ONT_P = 0x2000
+NB_ONT_M = 0x4000
+NB_ONT_H = 0x6000  # "reserved" in the RFC, H-node in Microsoft and Samba practice
+NAME_FLAG_DRG = 0x1000  # node status: deregistering
+NAME_FLAG_CNF = 0x0800  # conflict
+NAME_FLAG_ACT = 0x0400  # active
+NAME_FLAG_PRM = 0x0200  # permanent
+
+NS_HEADER_BYTES = 12
+NS_MAX_PACKET = 576  # RFC 1002 6 MAX_DATAGRAM_LENGTH; Samba's MAX_DGRAM_SIZE
+NS_MAX_POINTER_HOPS = 4  # a name is followed through at most this many compression pointers
+NS_MAX_RECORDS = 16  # per section; real packets carry 0 or 1
+NBSTAT_NAME_BYTES = 18  # 15 name bytes + suffix + NAME_FLAGS
+NBSTAT_STATS_BYTES = 46  # RFC 1002 4.2.18 STATISTICS; sent as zeros, as Samba does
+
+_NS_HEADER = struct.Struct(">HHHHHH")
+_NS_TAIL = struct.Struct(">HHIH")  # RR_TYPE, RR_CLASS, TTL, RDLENGTH
+
+
+class NSQuestion(collections.namedtuple("NSQuestion", "name qtype qclass", defaults=(NS_TYPE_NB, NS_CLASS_IN))):
+    """A question: a NetbiosName, NB (0x20) or NBSTAT (0x21), class IN."""
+
+    __slots__ = ()
+
+
+class NSRecord(collections.namedtuple("NSRecord", "name rtype rclass ttl rdata")):
+    """A resource record: NetbiosName, type, class, TTL in seconds, raw RDATA bytes."""
+
+    __slots__ = ()
+
+
+class NBEntry(collections.namedtuple("NBEntry", "flags address")):
+    """One ADDR_ENTRY of NB RDATA: NB_FLAGS (G, ONT) and a dotted IPv4 address."""
+
+    __slots__ = ()
+
+    @property
+    def group(self) -> bool:
+        return bool(self.flags & NB_FLAG_GROUP)
+
+
+class NodeStatusName(collections.namedtuple("NodeStatusName", "name suffix flags")):
+    """One NODE_NAME entry of a node status answer: name text, suffix byte, NAME_FLAGS."""
+
+    __slots__ = ()
+
+
+class NSPacket(
+    collections.namedtuple(
+        "NSPacket", "trn_id flags questions answers authority additional", defaults=((), (), (), ())
+    )
+):
+    """A name service packet: the 12-byte header's id and flags, then its four sections."""
+
+    __slots__ = ()
+
+    @property
+    def response(self) -> bool:
+        return bool(self.flags & NS_FLAG_RESPONSE)
+
+    @property
+    def opcode(self) -> int:
+        return (self.flags & NS_OPCODE_MASK) >> 11
+
+    @property
+    def rcode(self) -> int:
+        return self.flags & NS_RCODE_MASK
+
+    @property
+    def broadcast(self) -> bool:
+        return bool(self.flags & NS_FLAG_B)
+
+    @property
+    def recursion_desired(self) -> bool:
+        return bool(self.flags & NS_FLAG_RD)
+
+
+def encode_ns_packet(p: NSPacket) -> bytes:
+    """The bytes of ``p``: full names everywhere, no compression."""
+    out = bytearray(
+        _NS_HEADER.pack(
+            p.trn_id & 0xFFFF,
+            p.flags & 0xFFFF,
+            len(p.questions),
+            len(p.answers),
+            len(p.authority),
+            len(p.additional),
+        )
+    )
+    for q in p.questions:
+        out += encode_name(q.name) + struct.pack(">HH", q.qtype, q.qclass)
+    for rr in (*p.answers, *p.authority, *p.additional):
+        rdata = bytes(rr.rdata)
+        out += encode_name(rr.name) + _NS_TAIL.pack(rr.rtype, rr.rclass, rr.ttl & 0xFFFFFFFF, len(rdata)) + rdata
+    return bytes(out)
+
+
+def _decode_ns_name(buf: bytes, offset: int) -> tuple[NetbiosName, int]:
+    """A name at ``offset``, following compression pointers; the offset after it in the packet."""
+    after = None
+    position = offset
+    for _ in range(NS_MAX_POINTER_HOPS + 1):
+        if position >= len(buf):
+            raise DecodeError("truncated", "name missing")
+        if buf[position] & 0xC0 == 0xC0:
+            if position + 2 > len(buf):
+                raise DecodeError("truncated", "compression pointer cut short")
+            target = ((buf[position] & 0x3F) << 8) | buf[position + 1]
+            if after is None:
+                after = position + 2
+            if not NS_HEADER_BYTES <= target < position:  # only backwards: no loop can form
+                raise DecodeError("bad-name", f"compression pointer to offset {target}")
+            position = target
+            continue
+        name, end = decode_name(buf, position)
+        return name, end if after is None else after
+    raise DecodeError("bad-name", "too many compression pointers")
+
+
+def decode_ns_packet(buf: bytes) -> NSPacket:
+    """Parse a name service packet; DecodeError (with a ``reason``) for anything malformed."""
+    if len(buf) < NS_HEADER_BYTES:
+        raise DecodeError("truncated", f"{len(buf)} bytes, the header alone is {NS_HEADER_BYTES}")
+    if len(buf) > NS_MAX_PACKET:
+        raise DecodeError("too-large", f"{len(buf)} bytes > {NS_MAX_PACKET}")
+    trn_id, flags, qd, an, ns, ar = _NS_HEADER.unpack_from(buf, 0)
+    if max(qd, an, ns, ar) > NS_MAX_RECORDS:
+        raise DecodeError("bad-header", f"section counts {qd}/{an}/{ns}/{ar}")
+    pos = NS_HEADER_BYTES
+    questions = []
+    for _ in range(qd):
+        name, pos = _decode_ns_name(buf, pos)
+        if pos + 4 > len(buf):
+            raise DecodeError("truncated", "question type and class missing")
+        qtype, qclass = struct.unpack_from(">HH", buf, pos)
+        pos += 4
+        questions.append(NSQuestion(name, qtype, qclass))
+    sections: list[list[NSRecord]] = [[], [], []]
+    for section, count in zip(sections, (an, ns, ar), strict=True):
+        for _ in range(count):
+            name, pos = _decode_ns_name(buf, pos)
+            if pos + _NS_TAIL.size > len(buf):
+                raise DecodeError("truncated", "record header cut short")
+            rtype, rclass, ttl, rdlength = _NS_TAIL.unpack_from(buf, pos)
+            pos += _NS_TAIL.size
+            if pos + rdlength > len(buf):
+                raise DecodeError("truncated", f"RDLENGTH {rdlength} with {len(buf) - pos} bytes left")
+            rdata = bytes(buf[pos : pos + rdlength])
+            pos += rdlength
+            if rtype == NS_TYPE_NB and rdlength % 6:
+                raise DecodeError("bad-rdata", f"NB RDATA of {rdlength} bytes is not a list of 6-byte entries")
+            if rtype == NS_TYPE_NBSTAT:
+                decode_node_status(rdata)  # validates its lengths
+            section.append(NSRecord(name, rtype, rclass, ttl, rdata))
+    if pos != len(buf):
+        raise DecodeError("trailing", f"{len(buf) - pos} bytes after the last record")
+    return NSPacket(trn_id, flags, tuple(questions), *(tuple(s) for s in sections))
+
+
+def encode_nb_rdata(entries) -> bytes:
+    return b"".join(struct.pack(">H4s", e.flags, socket.inet_aton(e.address)) for e in entries)
+
+
+def decode_nb_rdata(rdata: bytes) -> list[NBEntry]:
+    """The ADDR_ENTRY list of NB RDATA (DecodeError unless it is whole 6-byte entries)."""
+    if len(rdata) % 6:
+        raise DecodeError("bad-rdata", f"NB RDATA of {len(rdata)} bytes")
+    return [
+        NBEntry(struct.unpack_from(">H", rdata, i)[0], socket.inet_ntoa(rdata[i + 2 : i + 6]))
+        for i in range(0, len(rdata), 6)
+    ]
+
+
+def encode_node_status(names, unit_id: bytes = bytes(6)) -> bytes:
+    """NBSTAT RDATA: NUM_NAMES, the 18-byte entries, then 46 bytes of statistics
+    (UNIT_ID first, the rest zero: counters would only help an attacker, as Samba says)."""
+    names = list(names)
+    out = bytearray([len(names)])
+    for n in names:
+        raw = n.name.encode("latin-1")
+        if len(raw) > NETBIOS_NAME_MAX:
+            raise ValueError(f"NetBIOS name too long: {n.name!r}")
+        out += raw.ljust(NETBIOS_NAME_MAX, b" ") + bytes([n.suffix & 0xFF]) + struct.pack(">H", n.flags)
+    out += bytes(unit_id[:6]).ljust(6, b"\0") + bytes(NBSTAT_STATS_BYTES - 6)
+    return bytes(out)
+
+
+def decode_node_status(rdata: bytes) -> tuple[list[NodeStatusName], bytes]:
+    """The names and UNIT_ID (6 bytes, a MAC address) of NBSTAT RDATA."""
+    if not rdata:
+        raise DecodeError("bad-rdata", "empty node status")
+    count = rdata[0]
+    need = 1 + count * NBSTAT_NAME_BYTES + NBSTAT_STATS_BYTES
+    if len(rdata) < need:
+        raise DecodeError("bad-rdata", f"node status of {count} names needs {need} bytes, has {len(rdata)}")
+    names = []
+    for i in range(count):
+        at = 1 + i * NBSTAT_NAME_BYTES
+        raw = rdata[at : at + 15]
+        flags = struct.unpack_from(">H", rdata, at + 16)[0]
+        names.append(NodeStatusName(raw.decode("latin-1").rstrip(" "), rdata[at + 15], flags))
+    stats_at = 1 + count * NBSTAT_NAME_BYTES
+    return names, bytes(rdata[stats_at : stats_at + 6])
+
+
+# Builders of the packets lanmsg sends.  The flag words are the ones the wire carries in
+# practice (spec notes: nmblookup, nmbd and Windows-style answers captured with tshark).
+
+
+def ns_name_query(trn_id: int, name: NetbiosName, *, broadcast: bool, recursion: bool = True) -> bytes:
+    """NAME QUERY REQUEST (4.2.12): 0x0110 broadcast, 0x0100 to a WINS server, 0x0000 node to node."""
+    flags = (NS_FLAG_RD if recursion else 0) | (NS_FLAG_B if broadcast else 0)
+    return encode_ns_packet(NSPacket(trn_id, flags, (NSQuestion(name, NS_TYPE_NB),)))
+
+
+def ns_node_status_query(trn_id: int, name: NetbiosName | None = None) -> bytes:
+    """NODE STATUS REQUEST (4.2.17) for ``name`` (default ``*``, as nmblookup -A asks)."""
+    return encode_ns_packet(NSPacket(trn_id, 0, (NSQuestion(name or NetbiosName("*"), NS_TYPE_NBSTAT),)))
+
+
+def ns_positive_answer(trn_id: int, name: NetbiosName, entries, ttl: int) -> bytes:
+    """POSITIVE NAME QUERY RESPONSE (4.2.13) as a Windows end node sends it: 0x8500."""
+    record = NSRecord(name, NS_TYPE_NB, NS_CLASS_IN, ttl, encode_nb_rdata(entries))
+    return encode_ns_packet(NSPacket(trn_id, NS_FLAG_RESPONSE | NS_FLAG_AA | NS_FLAG_RD, (), (record,)))
+
+
+def ns_negative_answer(trn_id: int, name: NetbiosName) -> bytes:
+    """NEGATIVE NAME QUERY RESPONSE (4.2.14): NAM_ERR, a NULL record with TTL 0."""
+    record = NSRecord(name, NS_TYPE_NULL, NS_CLASS_IN, 0, b"")
+    flags = NS_FLAG_RESPONSE | NS_FLAG_AA | NS_FLAG_RD | NS_RCODE_NAM_ERR
+    return encode_ns_packet(NSPacket(trn_id, flags, (), (record,)))
+
+
+def ns_node_status_answer(trn_id: int, question: NetbiosName, names, unit_id: bytes = bytes(6)) -> bytes:
+    """NODE STATUS RESPONSE (4.2.18): 0x8400, the question's name, our names, zeroed statistics."""
+    record = NSRecord(question, NS_TYPE_NBSTAT, NS_CLASS_IN, 0, encode_node_status(names, unit_id))
+    return encode_ns_packet(NSPacket(trn_id, NS_FLAG_RESPONSE | NS_FLAG_AA, (), (record,)))
+
+
+def ns_name_request(
+    trn_id: int, opcode: int, name: NetbiosName, entry: NBEntry, *, ttl: int, broadcast: bool, recursion: bool = True
+) -> bytes:
+    """A registration (4.2.2), refresh (4.2.4) or release (4.2.9) request: the question and
+    one additional record with the claimed entry.  0x2910 / 0x2900, 0x4000, 0x3010 / 0x3000."""
+    flags = (opcode << 11) | (NS_FLAG_RD if recursion else 0) | (NS_FLAG_B if broadcast else 0)
+    record = NSRecord(name, NS_TYPE_NB, NS_CLASS_IN, ttl, encode_nb_rdata([entry]))
+    return encode_ns_packet(NSPacket(trn_id, flags, (NSQuestion(name, NS_TYPE_NB),), (), (), (record,)))
+
+
+def ns_registration_answer(trn_id: int, name: NetbiosName, entry: NBEntry, rcode: int, ttl: int = 0) -> bytes:
+    """A NAME REGISTRATION RESPONSE (4.2.5/4.2.6) echoing the claimant's entry; a B-node defends
+    its name with rcode ACT_ERR (0xAD86), as nmbd does."""
+    flags = NS_FLAG_RESPONSE | (NS_OP_REGISTRATION << 11) | NS_FLAG_AA | NS_FLAG_RD | NS_FLAG_RA | rcode
+    record = NSRecord(name, NS_TYPE_NB, NS_CLASS_IN, ttl, encode_nb_rdata([entry]))
+    return encode_ns_packet(NSPacket(trn_id, flags, (), (record,)))
+
+
+def nb_upper(name: str) -> str:
+    """Upper-case a NetBIOS name as Windows compares names: ASCII letters only.
+
+    Names are bytes in the OEM code page (held here as one character per byte); str.upper()
+    would turn 0xFF into U+0178, 0xB5 into U+039C and 0xDF into "SS", which no longer encode.
+    """
+    return name.translate(_ASCII_UPPER)
+
+
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def same_nb_name(a: NetbiosName, b: NetbiosName) -> bool:
+    return nb_upper(a.name) == nb_upper(b.name) and a.suffix == b.suffix and a.scope.lower() == b.scope.lower()
+
+
+# --------------------------------------------------------------------------
 # Configuration (argument > environment > default)
 # --------------------------------------------------------------------------
 
@@ -650,56 +970,96 @@ def default_transport() -> str:
     return "native" if sys.platform == "win32" else "netbios"
 
 
-class Config(collections.namedtuple("Config", "port workgroup name broadcast")):
+class Config(collections.namedtuple("Config", "port workgroup name broadcast ns_port wins")):
     """Settings of the netbios transport (and the computer name of both); immutable.
 
     ``broadcast``: addresses group writes go to; empty = every up IPv4 interface's.
+    ``ns_port``: UDP port of the name service (137 beside the standard datagram port 138;
+    0 = off, the default with any other datagram port).  ``wins``: WINS server addresses.
     """
 
     __slots__ = ()
 
     def __new__(
-        cls, port: int = DEFAULT_PORT, workgroup: str = DEFAULT_WORKGROUP, name: str | None = None, broadcast=()
+        cls,
+        port: int = DEFAULT_PORT,
+        workgroup: str = DEFAULT_WORKGROUP,
+        name: str | None = None,
+        broadcast=(),
+        ns_port: int | None = None,
+        wins=(),
     ):
         if not isinstance(port, int) or not 0 < port < 65536:
             raise ValueError(f"invalid port {port!r}: must be 1-65535")
-        addrs = []
-        for a in broadcast:
-            try:
-                addrs.append(str(ipv4_address(a.strip())))
-            except (ValueError, AttributeError):
-                raise ValueError(f"invalid broadcast address {a!r}: need an IPv4 address") from None
+        if ns_port is None:
+            ns_port = DEFAULT_NS_PORT if port == DEFAULT_PORT else 0
+        if not isinstance(ns_port, int) or not 0 <= ns_port < 65536:
+            raise ValueError(f"invalid name service port {ns_port!r}: must be 0 (off) or 1-65535")
         return super().__new__(
             cls,
             port,
             netbios_name(workgroup),
             netbios_name(name if name is not None else default_computer_name()),
-            tuple(addrs),
+            _ipv4_list(broadcast, "broadcast address"),
+            ns_port,
+            _ipv4_list(wins, "WINS server address"),
         )
 
     @classmethod
-    def from_env(cls, environ=None, *, port=None, workgroup=None, name=None, broadcast=None) -> Config:
-        """Build from arguments, falling back to LANMSG_PORT / _WORKGROUP / _NAME / _BROADCAST."""
+    def from_env(
+        cls, environ=None, *, port=None, workgroup=None, name=None, broadcast=None, ns_port=None, wins=None
+    ) -> Config:
+        """Build from arguments, falling back to LANMSG_PORT / _WORKGROUP / _NAME / _BROADCAST /
+        _NS_PORT / _WINS."""
         env = os.environ if environ is None else environ
         if port is None and env.get("LANMSG_PORT"):
-            try:
-                port = int(env["LANMSG_PORT"])
-            except ValueError:
-                raise ValueError(f"invalid LANMSG_PORT {env['LANMSG_PORT']!r}: need a number") from None
+            port = _env_int(env, "LANMSG_PORT")
+        if ns_port is None and env.get("LANMSG_NS_PORT"):
+            ns_port = _env_int(env, "LANMSG_NS_PORT")
         if broadcast is None and env.get("LANMSG_BROADCAST"):
             broadcast = env["LANMSG_BROADCAST"]
-        if isinstance(broadcast, str):
-            broadcast = tuple(a for a in broadcast.replace(",", " ").split() if a)
-        kw = {}
+        if wins is None and env.get("LANMSG_WINS"):
+            wins = env["LANMSG_WINS"]
+        kw: dict = {}
         if port is not None:
             kw["port"] = port
+        if ns_port is not None:
+            kw["ns_port"] = ns_port
         if workgroup or env.get("LANMSG_WORKGROUP"):
             kw["workgroup"] = workgroup or env["LANMSG_WORKGROUP"]
         if name or env.get("LANMSG_NAME"):
             kw["name"] = name or env["LANMSG_NAME"]
         if broadcast:
-            kw["broadcast"] = tuple(broadcast)
+            kw["broadcast"] = _split_addresses(broadcast)
+        if wins:
+            kw["wins"] = _split_addresses(wins)
         return cls(**kw)
+
+
+DEFAULT_NS_PORT = 137  # RFC 1002: NetBIOS name service
+
+
+def _env_int(env, key: str) -> int:
+    try:
+        return int(env[key])
+    except ValueError:
+        raise ValueError(f"invalid {key} {env[key]!r}: need a number") from None
+
+
+def _split_addresses(value) -> tuple:
+    if isinstance(value, str):
+        return tuple(a for a in value.replace(",", " ").split() if a)
+    return tuple(value)
+
+
+def _ipv4_list(values, what: str) -> tuple:
+    out = []
+    for a in values:
+        try:
+            out.append(str(ipv4_address(a.strip())))
+        except (ValueError, AttributeError):
+            raise ValueError(f"invalid {what} {a!r}: need an IPv4 address") from None
+    return tuple(out)
 
 
 def resolve_transport(transport: str | None = None) -> str:
@@ -1062,7 +1422,12 @@ def _inbox_key(port: int, bare: str) -> str:
 
 
 def _inbox_address(port: int, bare: str):
-    key = _inbox_key(port, bare)
+    return _local_socket_address(_inbox_key(port, bare))
+
+
+def _local_socket_address(key: str):
+    """Where an AF_UNIX datagram socket named ``key`` lives: Linux's abstract namespace
+    (per network namespace, gone with its process), elsewhere a file in a private directory."""
     if sys.platform.startswith("linux"):
         return "\0" + key
     import hashlib
@@ -1213,15 +1578,16 @@ def learn_address(name: str, ip: str) -> None:
     if name in ("", "*") or ip == "0.0.0.0":
         return
     with _learned_lock:
-        _learned_addresses[name.upper()] = ip
-        _learned_addresses.move_to_end(name.upper())
+        key = nb_upper(name)
+        _learned_addresses[key] = ip
+        _learned_addresses.move_to_end(key)
         while len(_learned_addresses) > LEARNED_MAX:
             _learned_addresses.popitem(last=False)
 
 
 def learned_address(name: str) -> str | None:
     with _learned_lock:
-        return _learned_addresses.get(name.upper())
+        return _learned_addresses.get(nb_upper(name))
 
 
 def learned_name(ip: str) -> str | None:
@@ -1478,6 +1844,8 @@ class _NetbiosSlot:
         self._dedup = _Dedup()
         self._lock = threading.Lock()  # the receiver or a writer thread may hand over
         self._wake_r = self._wake_w = None
+        self._names: _NameService | None = None
+        self._conflict_raised = False
         self._inbox = _Inbox(config.port, bare)
         try:
             if sys.platform != "win32":
@@ -1488,6 +1856,9 @@ class _NetbiosSlot:
         except BaseException:
             self._close_local()
             raise
+        # before this slot's first frame goes out, so that a reply by name can find us
+        self._names = _NameService.attach(config)
+        self._conflict_raised = False
         if self._wake_r is not None:
             with _receivers_lock:
                 _inbox_owners[self._inbox.address] = self
@@ -1596,7 +1967,14 @@ class _NetbiosSlot:
         self._stats["delivered"] += 1
         self._pending.append(message)
 
+    def _check_name(self) -> None:
+        """Raise NameConflictError once if another computer turned out to own our name."""
+        if _name_conflicts and not self._conflict_raised and self.config.name in _name_conflicts:
+            self._conflict_raised = True
+            raise NameConflictError(errno.EADDRINUSE, _name_conflicts[self.config.name])
+
     def try_read(self) -> Message | None:
+        self._check_name()
         if not self._pending:
             self._pump(0)
         return self._pending.popleft() if self._pending else None
@@ -1604,10 +1982,14 @@ class _NetbiosSlot:
     def read(self, timeout: float | None) -> Message:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            self._check_name()
             if self._pending:
                 return self._pending.popleft()
             remaining = None if deadline is None else deadline - time.monotonic()
-            self._pump(remaining if remaining is None or remaining > 0 else 0)
+            wait = remaining if remaining is None or remaining > 0 else 0
+            if self._names is not None:  # look at the name's state now and then
+                wait = NS_LOOP_MAX_WAIT_S if wait is None else min(wait, NS_LOOP_MAX_WAIT_S)
+            self._pump(wait)
             if not self._pending and remaining is not None and remaining <= 0:
                 raise TimeoutError(errno.ETIMEDOUT, f"no message in mailslot {self.bare!r} within {timeout:g} s")
 
@@ -1627,6 +2009,9 @@ class _NetbiosSlot:
         # not wait FORWARD_WAIT_S each on a queue nobody reads any more
         self._inbox.close()
         self._receiver.detach(self)
+        if self._names is not None:
+            self._names.remove(self.config)
+            self._names = None
         self._close_local()
 
     def _close_local(self) -> None:
@@ -1641,11 +2026,11 @@ def classify_incoming(d: Datagram, peer, config: Config, addresses: _Addresses) 
     dest = d.destination_name
     if dest.scope:
         return "scope"
-    to_me = dest.name.upper() == config.name and dest.suffix == 0x00
-    to_group = (dest.name.upper() == config.workgroup and dest.suffix == 0x00) or dest.name == "*"
+    to_me = nb_upper(dest.name) == config.name and dest.suffix == 0x00
+    to_group = (nb_upper(dest.name) == config.workgroup and dest.suffix == 0x00) or dest.name == "*"
     if not (to_me or to_group):
         return "not_for_us"
-    if d.source_name.name.upper() == config.name and addresses.is_local(peer[0]):
+    if nb_upper(d.source_name.name) == config.name and addresses.is_local(peer[0]):
         return "own"  # our own machine: its owners got it directly
     return "accept"
 
@@ -1752,6 +2137,818 @@ def _deliver_local(config: Config, bare: str, data: bytes, *, required: bool) ->
             errno.ENOENT, f"no mailslot {bare!r} on this machine (ERROR_FILE_NOT_FOUND {ERROR_FILE_NOT_FOUND})"
         )
     return False
+
+
+# --------------------------------------------------------------------------
+# The netbios transport: name service (UDP 137)
+# --------------------------------------------------------------------------
+# A Windows peer replies to \\NAME\mailslot\x by resolving NAME<00> (cache, WINS,
+# broadcast, LMHOSTS, hosts, DNS), never from the datagram's source address.  So while
+# a process owns a netbios slot on a POSIX host, this computer's name is registered and
+# answered for: NAME<00> unique, WORKGROUP<00> group, as Windows and Samba register them.
+# On Windows NetBT owns UDP 137 and answers for the computer name: no responder runs there.
+#
+# Every lanmsg process of the host binds 0.0.0.0:137 (SO_REUSEADDR), so a unicast query
+# always reaches one that can answer; broadcasts reach all of them, and only the *leader*
+# (the holder of an exclusive local socket per name) answers those, registers, refreshes
+# with WINS and releases the name when it is the last owner on the host.
+
+NS_ANSWER_TTL_S = 300_000  # TTL of our answers and registrations: what Windows sends (00 04 93 E0)
+NS_BCAST_TRIES = 3  # Windows BcastNameQueryCount; also the registration's tries
+NS_BCAST_INTERVAL_S = 0.75  # Windows BcastQueryTimeout (0x2EE ms) between broadcast tries
+NS_WINS_TRIES = 3  # Windows NameSrvQueryCount
+NS_WINS_INTERVAL_S = 1.5  # Windows NameSrvQueryTimeout between WINS tries
+NS_WINS_RETRY_S = 600.0  # a WINS server that did not answer is asked again after this (Windows: 10 min)
+NS_CACHE_MAX_S = 600.0  # Windows CacheTimeout: a resolved name is kept at most this long
+NS_CACHE_MAX_ENTRIES = 1024
+NS_RELEASE_WAIT_S = 1.0  # at exit, how long to wait for WINS to confirm a release
+NS_LEADER_POLL_S = 1.0  # how often a non-leader process tries to take over an orphaned name
+NS_LOOP_MAX_WAIT_S = 1.0  # the responder thread's longest sleep
+
+# callable(kind, message) told of "defended" names and "notice"s (another name server here, no
+# port 137, a silent WINS server) and "conflict"s; None: one line on stderr for all but conflicts,
+# which reach the owner's next read as NameConflictError.
+name_service_reporter = None
+
+
+def _report_name_event(message: str, kind: str = "notice") -> None:
+    reporter = name_service_reporter
+    if reporter is not None:
+        reporter(kind, message)
+    elif kind != "conflict":
+        print(f"mailslot: {message}", file=sys.stderr, flush=True)
+
+
+class OwnedName(collections.namedtuple("OwnedName", "name group address")):
+    """A name this host answers for: a NetbiosName, whether it is a group, the address to give
+    (None: the address of the interface the question arrived on)."""
+
+    __slots__ = ()
+
+
+def answer_ns_request(
+    p: NSPacket, owned, *, local_ip: str, to_broadcast: bool, on_subnet: bool, local_claim
+) -> tuple[bytes | None, str | None]:
+    """What a B-node sends back for the request ``p``, and an event to report (pure).
+
+    ``owned``: OwnedName list; ``local_ip``: the receiving interface's address;
+    ``to_broadcast``: the request came to a broadcast address; ``on_subnet``: its source is on
+    the receiving interface's subnet; ``local_claim(address)``: whether an address is this host's.
+    Rules (RFC 1002 5.1.1.5, 5.1.2.5; what nmbd does): answer only for names we own; never
+    answer a broadcast negatively; a unicast RD=0 question for another name gets NAM_ERR;
+    defend a unique name against another host's broadcast registration with ACT_ERR.
+    """
+    if p.response or len(p.questions) != 1:
+        return None, None
+    q = p.questions[0]
+    if q.name.scope or q.qclass != NS_CLASS_IN:
+        return None, None
+    mine = next((o for o in owned if same_nb_name(o.name, q.name)), None)
+    if p.opcode == NS_OP_QUERY and q.qtype == NS_TYPE_NB:
+        if to_broadcast and not on_subnet:
+            return None, None  # a forwarded or directed broadcast from another subnet
+        if mine is not None:
+            flags = (NB_FLAG_GROUP if mine.group else 0) | NB_ONT_B
+            entry = NBEntry(flags, mine.address or local_ip)
+            return ns_positive_answer(p.trn_id, q.name, [entry], NS_ANSWER_TTL_S), "answered"
+        if not to_broadcast and not p.recursion_desired:
+            return ns_negative_answer(p.trn_id, q.name), "denied"
+        return None, None
+    if p.opcode == NS_OP_QUERY and q.qtype == NS_TYPE_NBSTAT:
+        if mine is None and q.name.name != "*":
+            return None, None
+        names = [
+            NodeStatusName(o.name.name, o.name.suffix, (NB_FLAG_GROUP if o.group else 0) | NB_ONT_B | NAME_FLAG_ACT)
+            for o in owned
+        ]
+        return ns_node_status_answer(p.trn_id, q.name, names), "status"
+    if p.opcode in (NS_OP_REGISTRATION, NS_OP_MULTIHOMED) and to_broadcast and mine is not None and not mine.group:
+        claims = [rr for rr in p.additional if rr.rtype == NS_TYPE_NB and same_nb_name(rr.name, q.name)]
+        if len(claims) != 1 or len(claims[0].rdata) != 6:
+            return None, None
+        (entry,) = decode_nb_rdata(claims[0].rdata)
+        if local_claim(entry.address):
+            return None, None  # this host: our own registration, or another lanmsg process here
+        return ns_registration_answer(p.trn_id, q.name, entry, NS_RCODE_ACT_ERR), f"defended:{entry.address}"
+    return None, None
+
+
+def _pktinfo(ancdata) -> tuple[str | None, str | None]:
+    """(local address of the receiving interface, the packet's destination) from IP_PKTINFO."""
+    for level, kind, data in ancdata:
+        if level == socket.IPPROTO_IP and kind == _IP_PKTINFO and len(data) >= 12:
+            return socket.inet_ntoa(data[4:8]), socket.inet_ntoa(data[8:12])
+    return None, None
+
+
+def _new_trn_id() -> int:
+    """A transaction id nobody can predict: a guessable one lets an off-path host poison answers."""
+    return int.from_bytes(os.urandom(2), "big")
+
+
+def _udp_socket(address: str, port: int, *, reuse: bool) -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        if reuse:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        if _IP_PKTINFO is not None:
+            s.setsockopt(socket.IPPROTO_IP, _IP_PKTINFO, 1)
+        _bind_port(s, address, port)
+        s.setblocking(False)
+        return s
+    except BaseException:
+        s.close()
+        raise
+
+
+def _udp_holders(port: int) -> list[str]:
+    """Linux: the specific local addresses some socket of this namespace has bound ``port`` to.
+
+    nmbd binds each interface address as well as 0.0.0.0; unicasts to that address reach it,
+    not a socket bound to 0.0.0.0.  lanmsg binds only 0.0.0.0."""
+    found = []
+    try:
+        with open("/proc/net/udp", encoding="ascii") as f:
+            next(f, None)
+            for line in f:
+                local = line.split()[1]
+                hexaddr, hexport = local.split(":")
+                if int(hexport, 16) == port and hexaddr != "00000000":
+                    found.append(socket.inet_ntoa(struct.pack("<I", int(hexaddr, 16))))
+    except (OSError, ValueError, IndexError):
+        return []
+    return found
+
+
+def _local_members(key_prefix: str) -> int:
+    """Linux: how many processes hold an abstract socket whose name starts with ``key_prefix``."""
+    try:
+        with open("/proc/net/unix", encoding="utf-8", errors="replace") as f:
+            return sum(1 for line in f if ("@" + key_prefix) in line)
+    except OSError:
+        return 0
+
+
+class _Name:
+    """One unique name this process owns (with its workgroup): registration state and duties."""
+
+    def __init__(self, config: Config, port: int):
+        self.name = NetbiosName(config.name, 0x00)
+        self.group = NetbiosName(config.workgroup, 0x00)
+        self.config = config
+        self.owners = 0
+        self.state = "registering"  # registering, registered, conflict, delegated
+        self.key = f"lanmsg-nbns/{port}/{config.name.encode('latin-1').hex()}"
+        self.member = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            self.member.bind(_local_socket_address(f"{self.key}/member/{os.getpid()}/{id(self):x}"))
+        except OSError:
+            pass  # only used to count owners; a failure costs an early release at worst
+        self.leader: socket.socket | None = None
+        self.wins_ttl: dict[str, int] = {}  # WINS server -> granted TTL (registered there)
+
+    def take_lead(self) -> bool:
+        if self.leader is not None:
+            return True
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            s.bind(_local_socket_address(f"{self.key}/leader"))
+        except OSError:
+            s.close()
+            return False
+        self.leader = s
+        return True
+
+    def others_on_host(self) -> int:
+        if not sys.platform.startswith("linux"):
+            return 0
+        return max(0, _local_members(f"{self.key}/member/") - 1)
+
+    def answering(self) -> bool:
+        return self.state in ("registering", "registered")
+
+    def close(self) -> None:
+        for s in (self.member, self.leader):
+            if s is not None:
+                s.close()
+        self.leader = None
+
+
+_name_services: dict = {}  # ns_port -> this process's _NameService
+_name_conflicts: dict = {}  # NAME -> message, for the slots of that name to raise once
+
+
+class _NameService:
+    """This process's name service on one port: the responder socket, a client socket for its
+    own requests (answers come back to it, never to nmbd or another responder), one thread."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.sock = _udp_socket("", port, reuse=True)
+        try:
+            self.client = _udp_socket("", 0, reuse=False)
+        except BaseException:
+            self.sock.close()
+            raise
+        self.lock = threading.RLock()
+        self.names: dict[str, _Name] = {}
+        self.pending: dict[int, tuple] = {}  # trn_id -> (kind, _Name, server or None, deadline)
+        self.timers: list = []  # (due, seq, callable)
+        self._seq = itertools.count()
+        self.stats: collections.Counter = collections.Counter()
+        self.stopping = False
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self.thread = threading.Thread(target=self._run, name=f"nbns-{port}", daemon=True)
+        self.thread.start()
+
+    @classmethod
+    def attach(cls, config: Config) -> _NameService | None:
+        """Own ``config.name`` on ``config.ns_port`` from now on; None where no responder runs."""
+        if not config.ns_port or sys.platform == "win32":
+            return None
+        with _receivers_lock:
+            ns = _name_services.get(config.ns_port)
+            if ns is None:
+                try:
+                    ns = _name_services[config.ns_port] = cls(config.ns_port)
+                except MailslotError as e:
+                    _report_name_event(
+                        f"name service off ({e.strerror}): Windows peers cannot find {config.name} by name"
+                    )
+                    return None
+                holders = _udp_holders(config.ns_port)
+                if holders:
+                    ns._notice_other_responder(config, holders)
+        ns.add(config)
+        return ns
+
+    def _notice_other_responder(self, config: Config, holders: list[str]) -> None:
+        _report_name_event(
+            f"another NetBIOS name server (Samba's nmbd?) holds UDP {self.port} on {', '.join(holders)}: "
+            f"unicast name queries and WINS challenges for {config.name} go to it, not to lanmsg. "
+            f"Let it own the name: add 'netbios aliases = {config.name}' to [global] in smb.conf and "
+            "reload it (smbcontrol nmbd reload-config); see docs/names.md"
+        )
+
+    # -- owners ---------------------------------------------------------------
+
+    def add(self, config: Config) -> None:
+        with self.lock:
+            entry = self.names.get(config.name)
+            if entry is None:
+                entry = self.names[config.name] = _Name(config, self.port)
+                if entry.take_lead():
+                    self._register(entry)
+                else:
+                    entry.state = "registered"  # another lanmsg process of this host holds it
+                    self._at(time.monotonic() + NS_LEADER_POLL_S, lambda e=entry: self._poll_lead(e))
+            entry.owners += 1
+
+    def remove(self, config: Config) -> None:
+        with self.lock:
+            entry = self.names.get(config.name)
+            if entry is None:
+                return
+            entry.owners -= 1
+            if entry.owners > 0:
+                return
+            del self.names[config.name]
+            last = not self.names
+        if entry.leader is not None and entry.answering() and entry.others_on_host() == 0:
+            self._release(entry)
+        entry.close()
+        if last:
+            self.close()
+
+    def close(self) -> None:
+        with _receivers_lock:
+            if _name_services.get(self.port) is self:
+                del _name_services[self.port]
+        self.stopping = True
+        self._wake()
+        if threading.current_thread() is not self.thread:
+            self.thread.join(2.0)
+        for s in (self.sock, self.client, self._wake_r, self._wake_w):
+            s.close()
+
+    def owned(self) -> list[OwnedName]:
+        out = []
+        for e in list(self.names.values()):
+            if e.answering():
+                out.append(OwnedName(e.name, False, None))
+                if not any(o.name == e.group for o in out):
+                    out.append(OwnedName(e.group, True, None))
+        return out
+
+    # -- registration, refresh, release ------------------------------------------
+
+    def _register(self, entry: _Name) -> None:
+        """Broadcast NAME REGISTRATION REQUESTs now (the first one before this returns), and to
+        every WINS server; the rest of the tries run on the responder thread."""
+        self._send_registration(entry, 1)
+        for server in entry.config.wins:
+            self._send_wins(entry, server, NS_OP_REGISTRATION, 1)
+
+    def _send_registration(self, entry: _Name, attempt: int) -> None:
+        if self.stopping or not entry.answering() or entry.leader is None:
+            return
+        trn_id = _new_trn_id()
+        try:
+            routes = broadcast_routes(entry.config)
+        except MailslotError as e:
+            self.stats["send_errors"] += 1
+            _report_name_event(f"cannot register {entry.name}: {e.strerror}")
+            return
+        for src, bcast in routes:
+            for name, group in ((entry.name, False), (entry.group, True)):
+                nb = NBEntry((NB_FLAG_GROUP if group else 0) | NB_ONT_B, src)
+                packet = ns_name_request(
+                    trn_id, NS_OP_REGISTRATION, name, nb, ttl=NS_ANSWER_TTL_S, broadcast=True
+                )
+                self._send(self.client, packet, (bcast, self.port))
+        with self.lock:
+            self.pending[trn_id] = ("register", entry, None)
+        now = time.monotonic()
+        if attempt < NS_BCAST_TRIES:
+            self._at(now + NS_BCAST_INTERVAL_S, lambda: self._send_registration(entry, attempt + 1))
+        else:
+            self._at(now + NS_BCAST_INTERVAL_S, lambda: self._registration_done(entry, trn_id))
+
+    def _registration_done(self, entry: _Name, trn_id: int) -> None:
+        with self.lock:
+            self.pending.pop(trn_id, None)
+            if entry.state == "registering":
+                entry.state = "registered"  # silence means success (RFC 1002 5.1.1.1)
+
+    def _send_wins(self, entry: _Name, server: str, opcode: int, attempt: int, trn_id: int | None = None) -> None:
+        if self.stopping or entry.leader is None or not entry.answering():
+            return
+        trn_id = trn_id if trn_id is not None else _new_trn_id()
+        try:
+            src = _source_address_for(server, self.port)
+        except MailslotError as e:
+            _report_name_event(f"cannot reach WINS server {server}: {e.strerror}")
+            return
+        flags_recursion = opcode == NS_OP_REGISTRATION
+        nb = NBEntry(NB_ONT_H, src)
+        packet = ns_name_request(
+            trn_id, opcode, entry.name, nb, ttl=NS_ANSWER_TTL_S, broadcast=False, recursion=flags_recursion
+        )
+        self._send(self.client, packet, (server, self.port))
+        with self.lock:
+            self.pending[trn_id] = ("wins", entry, server)
+        due = time.monotonic() + NS_WINS_INTERVAL_S
+        if attempt < NS_WINS_TRIES:
+            self._at(due, lambda: self._wins_retry(entry, server, opcode, attempt + 1, trn_id))
+        else:
+            self._at(due, lambda: self._wins_silent(entry, server, opcode, trn_id))
+
+    def _wins_retry(self, entry: _Name, server: str, opcode: int, attempt: int, trn_id: int) -> None:
+        with self.lock:
+            waiting = self.pending.get(trn_id)
+            if waiting is None or waiting[0] != "wins":  # answered, or a WACK said to wait
+                return
+        self._send_wins(entry, server, opcode, attempt, trn_id)
+
+    def _wins_silent(self, entry: _Name, server: str, opcode: int, trn_id: int) -> None:
+        with self.lock:
+            waiting = self.pending.pop(trn_id, None)
+        if waiting is None:
+            return
+        self.stats["wins_unanswered"] += 1
+        _report_name_event(
+            f"WINS server {server} did not answer the registration of {entry.name}; "
+            f"trying again in {NS_WINS_RETRY_S:g} s"
+        )
+        self._at(time.monotonic() + NS_WINS_RETRY_S, lambda: self._send_wins(entry, server, opcode, 1))
+
+    def _on_wins_answer(self, entry: _Name, server: str, p: NSPacket) -> None:
+        if p.opcode == NS_OP_WACK:
+            wait = p.answers[0].ttl if p.answers else 60
+            with self.lock:
+                self.pending[p.trn_id] = ("wack", entry, server)
+            self._at(time.monotonic() + wait + NS_WINS_INTERVAL_S, lambda: self._wins_silent(entry, server, NS_OP_REGISTRATION, p.trn_id)
+            )
+            return
+        with self.lock:
+            self.pending.pop(p.trn_id, None)
+        if p.rcode == NS_RCODE_OK:
+            ttl = p.answers[0].ttl if p.answers else NS_ANSWER_TTL_S
+            ttl = max(ttl, 2)
+            entry.wins_ttl[server] = ttl
+            self.stats["wins_registered"] += 1
+            self._at(time.monotonic() + ttl / 2, lambda: self._send_wins(entry, server, NS_OP_REFRESH, 1))
+            return
+        self._conflict(entry, server, p.rcode, via="WINS server ")
+
+    def _release(self, entry: _Name) -> None:
+        """Give the name up: a broadcast NAME RELEASE on every route, and a release to each WINS
+        server, waiting up to NS_RELEASE_WAIT_S for the servers to confirm."""
+        try:
+            routes = broadcast_routes(entry.config)
+        except MailslotError:
+            routes = []
+        for src, bcast in routes:
+            for name, group in ((entry.name, False), (entry.group, True)):
+                nb = NBEntry((NB_FLAG_GROUP if group else 0) | NB_ONT_B, src)
+                packet = ns_name_request(_new_trn_id(), NS_OP_RELEASE, name, nb, ttl=0, broadcast=True, recursion=False)
+                self._send(self.client, packet, (bcast, self.port))
+        waiting = {}
+        for server in entry.wins_ttl:
+            try:
+                src = _source_address_for(server, self.port)
+            except MailslotError:
+                continue
+            trn_id = _new_trn_id()
+            packet = ns_name_request(
+                trn_id, NS_OP_RELEASE, entry.name, NBEntry(NB_ONT_H, src), ttl=0, broadcast=False, recursion=False
+            )
+            waiting[trn_id] = (packet, server)
+        if not waiting:
+            return
+        with self.lock:
+            for trn_id, (_, server) in waiting.items():
+                self.pending[trn_id] = ("release", entry, server)
+        deadline = time.monotonic() + NS_RELEASE_WAIT_S
+        resend_at = 0.0
+        while time.monotonic() < deadline:
+            with self.lock:
+                left = [t for t in waiting if t in self.pending]
+            if not left:
+                return
+            if time.monotonic() >= resend_at:
+                for t in left:
+                    self._send(self.client, waiting[t][0], (waiting[t][1], self.port))
+                resend_at = time.monotonic() + NS_RELEASE_WAIT_S / 3
+            time.sleep(0.01)
+        with self.lock:
+            for t in waiting:
+                self.pending.pop(t, None)
+
+    def _conflict(self, entry: _Name, holder: str, rcode: int, *, via: str = "") -> None:
+        local = _addresses(entry.config).is_local(holder)
+        with self.lock:
+            if entry.state in ("conflict", "delegated"):
+                return
+            entry.state = "delegated" if local and not via else "conflict"
+        if entry.state == "delegated":
+            message = (
+                f"{entry.name} is registered by another NetBIOS server on this host ({holder}, Samba's nmbd?); "
+                "it answers for the name, so lanmsg does not"
+            )
+            _report_name_event(message)
+            return
+        what = {NS_RCODE_ACT_ERR: "ACT_ERR: the name is active there", NS_RCODE_RFS_ERR: "RFS_ERR: refused"}.get(
+            rcode, f"rcode {rcode}"
+        )
+        message = (
+            f"the NetBIOS name {entry.name} belongs to {via}{holder} ({what}); "
+            "choose another name with --name or LANMSG_NAME"
+        )
+        self.stats["conflicts"] += 1
+        _name_conflicts[entry.name.name] = message
+        _report_name_event(message, "conflict")
+
+    def _poll_lead(self, entry: _Name) -> None:
+        if self.stopping or entry.owners <= 0:
+            return
+        if entry.leader is not None or entry.take_lead():
+            for server in entry.config.wins:  # the old leader registered it; keep it refreshed
+                self._send_wins(entry, server, NS_OP_REGISTRATION, 1)
+            return
+        self._at(time.monotonic() + NS_LEADER_POLL_S, lambda: self._poll_lead(entry))
+
+    # -- the responder thread ------------------------------------------------------
+
+    def _at(self, due: float, action) -> None:
+        import heapq
+
+        with self.lock:
+            heapq.heappush(self.timers, (due, next(self._seq), action))
+        self._wake()
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:
+            pass
+
+    def _send(self, s: socket.socket, packet: bytes, address: tuple[str, int]) -> None:
+        try:
+            s.sendto(packet, address)
+            self.stats["sent"] += 1
+        except OSError:
+            self.stats["send_errors"] += 1
+
+    def _run(self) -> None:
+        import heapq
+
+        while not self.stopping:
+            with self.lock:
+                due = self.timers[0][0] if self.timers else None
+            wait = NS_LOOP_MAX_WAIT_S if due is None else max(0.0, min(NS_LOOP_MAX_WAIT_S, due - time.monotonic()))
+            try:
+                ready, _, _ = select.select([self.sock, self.client, self._wake_r], [], [], wait)
+            except (OSError, ValueError):
+                return  # closed under us
+            if self.stopping:
+                return
+            if self._wake_r in ready:
+                try:
+                    while self._wake_r.recv(64):
+                        pass
+                except OSError:
+                    pass
+            for s in (self.sock, self.client):
+                if s in ready:
+                    self._drain(s)
+            while True:
+                with self.lock:
+                    if not self.timers or self.timers[0][0] > time.monotonic():
+                        break
+                    _, _, action = heapq.heappop(self.timers)
+                try:
+                    action()
+                except Exception:  # a timer's failure must not end the responder
+                    self.stats["errors"] += 1
+
+    def _drain(self, s: socket.socket) -> None:
+        for _ in range(256):
+            try:
+                if _IP_PKTINFO is not None:
+                    payload, anc, _, peer = s.recvmsg(NS_MAX_PACKET + 1, socket.CMSG_SPACE(12))
+                    local_ip, dest = _pktinfo(anc)
+                else:
+                    payload, peer = s.recvfrom(NS_MAX_PACKET + 1)
+                    local_ip = dest = None
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self.stats["dropped_socket_error"] += 1
+                return
+            self.stats["received"] += 1
+            try:
+                p = decode_ns_packet(payload)
+            except DecodeError as e:
+                self.stats["dropped_malformed"] += 1
+                self.stats[f"dropped_{e.reason}"] += 1
+                continue
+            try:
+                if s is self.client:
+                    self._on_answer(p, peer)
+                else:
+                    self._on_request(p, peer, local_ip, dest)
+            except Exception:  # hostile bytes never end the responder
+                self.stats["dropped_error"] += 1
+
+    def _on_answer(self, p: NSPacket, peer) -> None:
+        if not p.response or peer[1] != self.port:
+            self.stats["dropped_unexpected"] += 1
+            return
+        with self.lock:
+            waiting = self.pending.get(p.trn_id)
+        if waiting is None:
+            self.stats["dropped_unexpected"] += 1
+            return
+        kind, entry, server = waiting
+        if kind in ("wins", "wack") and peer[0] == server:
+            self._on_wins_answer(entry, server, p)
+        elif kind == "release" and peer[0] == server:
+            with self.lock:
+                self.pending.pop(p.trn_id, None)
+        elif kind == "register" and p.rcode != NS_RCODE_OK and p.opcode == NS_OP_REGISTRATION:
+            self._conflict(entry, peer[0], p.rcode)
+        else:
+            self.stats["dropped_unexpected"] += 1
+
+    def _on_request(self, p: NSPacket, peer, local_ip: str | None, dest: str | None) -> None:
+        if p.response:
+            self.stats["dropped_unexpected"] += 1
+            return
+        with self.lock:
+            entries = list(self.names.values())
+        if not entries:
+            return
+        config = entries[0].config
+        addresses = _addresses(config)
+        if local_ip is None:
+            local_ip = _source_address_for(peer[0], self.port)
+        to_broadcast = dest in addresses.broadcast if dest is not None else p.broadcast
+        if to_broadcast and not any(e.leader is not None for e in entries):
+            if not any(e.take_lead() for e in entries):  # the leader may have just left
+                self.stats["left_to_leader"] += 1
+                return
+        reply, event = answer_ns_request(
+            p,
+            self.owned(),
+            local_ip=local_ip,
+            to_broadcast=to_broadcast,
+            on_subnet=_same_subnet(peer[0], local_ip),
+            local_claim=addresses.is_local,
+        )
+        if reply is None:
+            self.stats["ignored"] += 1
+            return
+        self._send(self.sock, reply, peer)
+        kind = (event or "").split(":")[0]
+        self.stats[kind] += 1
+        if kind == "defended":
+            q = p.questions[0].name
+            _report_name_event(f"defended {q} against a registration by {event.split(':', 1)[1]}", "defended")
+
+
+def _same_subnet(address: str, local_ip: str) -> bool:
+    if address == local_ip or address.startswith("127."):
+        return True
+    for iface in ipv4_interfaces():
+        if iface.address == local_ip:
+            a, b, m = (struct.unpack("!I", socket.inet_aton(x))[0] for x in (address, local_ip, iface.netmask))
+            return a & m == b & m
+    return False
+
+
+# -- resolver ----------------------------------------------------------------------
+
+_ns_cache_lock = threading.Lock()
+_ns_cache: collections.OrderedDict = collections.OrderedDict()  # (NAME, suffix) -> (addresses, expiry)
+
+
+def _cached(name: NetbiosName) -> list[str] | None:
+    key = (nb_upper(name.name), name.suffix)
+    with _ns_cache_lock:
+        hit = _ns_cache.get(key)
+        if hit is None:
+            return None
+        if hit[1] <= time.monotonic():
+            del _ns_cache[key]
+            return None
+        return list(hit[0])
+
+
+def _cache(name: NetbiosName, addresses: list[str], ttl: int) -> None:
+    key = (nb_upper(name.name), name.suffix)
+    with _ns_cache_lock:
+        _ns_cache[key] = (tuple(addresses), time.monotonic() + min(max(ttl, 1), NS_CACHE_MAX_S))
+        _ns_cache.move_to_end(key)
+        while len(_ns_cache) > NS_CACHE_MAX_ENTRIES:
+            _ns_cache.popitem(last=False)
+
+
+def forget_name(name: str, suffix: int = 0x00) -> None:
+    """Drop ``name`` from the name cache (after it stopped answering there, say)."""
+    with _ns_cache_lock:
+        _ns_cache.pop((nb_upper(name), suffix), None)
+
+
+def _matching_answer(p: NSPacket, trn_id: int, name: NetbiosName) -> list[NBEntry] | None:
+    """The entries of a valid positive answer to our query, [] for a negative one, None if it is
+    not an answer to it (the resolver's checks: id, response, opcode, record name and type)."""
+    if p.trn_id != trn_id or not p.response or p.opcode != NS_OP_QUERY or len(p.answers) != 1:
+        return None
+    rr = p.answers[0]
+    if not same_nb_name(rr.name, name):
+        return None
+    if p.rcode != NS_RCODE_OK:
+        return []
+    if rr.rtype != NS_TYPE_NB:
+        return None
+    return [e for e in decode_nb_rdata(rr.rdata) if e.address != "0.0.0.0"]
+
+
+def _ask(
+    s: socket.socket, name: NetbiosName, targets, *, broadcast: bool, tries: int, interval: float, port: int, stop
+) -> tuple[str, list[str], int] | None:
+    """Send a NAME QUERY to ``targets`` up to ``tries`` times; ('ok', addresses, ttl) for the first
+    positive answer, ('negative', [], 0) for a negative one, None on silence or when ``stop()``."""
+    trn_id = _new_trn_id()
+    packet = ns_name_query(trn_id, name, broadcast=broadcast, recursion=True)
+    for _ in range(tries):
+        for target in targets:
+            try:
+                s.sendto(packet, (target, port))
+            except OSError:
+                continue
+        deadline = time.monotonic() + interval
+        while (left := deadline - time.monotonic()) > 0:
+            if stop():
+                return None
+            ready, _, _ = select.select([s], [], [], min(left, 0.05))
+            if not ready:
+                continue
+            try:
+                payload, peer = s.recvfrom(NS_MAX_PACKET + 1)
+            except OSError:
+                continue
+            if peer[1] != port:
+                continue
+            try:
+                entries = _matching_answer(decode_ns_packet(payload), trn_id, name)
+            except DecodeError:
+                continue
+            if entries is None:
+                continue
+            if not entries:
+                if broadcast:
+                    continue  # nobody answers a broadcast negatively; ignore whoever does
+                return "negative", [], 0
+            ttl = decode_ns_packet(payload).answers[0].ttl
+            return "ok", [e.address for e in entries], ttl
+    return None
+
+
+def query_name(name: str, config: Config | None = None, *, suffix: int = 0x00, stop=None) -> list[str]:
+    """Addresses of ``name<suffix>`` by the NetBIOS name service, as an H-node asks: the cache,
+    each WINS server (3 tries 1.5 s apart), then a broadcast on every route (3 tries 750 ms
+    apart).  [] when nobody answers.  ``stop()``: return [] as soon as it is true."""
+    config = config if config is not None else Config.from_env()
+    nb = NetbiosName(netbios_name(name), suffix)
+    hit = _cached(nb)
+    if hit:
+        return hit
+    if not config.ns_port:
+        return []
+    stop = stop or (lambda: False)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        s.bind(("", 0))
+        for server in config.wins:
+            got = _ask(s, nb, [server], broadcast=False, tries=NS_WINS_TRIES, interval=NS_WINS_INTERVAL_S,
+                       port=config.ns_port, stop=stop)  # fmt: skip
+            if got is not None and got[0] == "ok":
+                _cache(nb, got[1], got[2])
+                return got[1]
+            if got is not None:
+                break  # WINS says no such name: on to the broadcast, as an H-node does
+        try:
+            routes = [b for _, b in broadcast_routes(config)]
+        except MailslotError:
+            routes = []
+        got = _ask(s, nb, routes, broadcast=True, tries=NS_BCAST_TRIES, interval=NS_BCAST_INTERVAL_S,
+                   port=config.ns_port, stop=stop)  # fmt: skip
+        if got is not None and got[0] == "ok":
+            _cache(nb, got[1], got[2])
+            return got[1]
+    return []
+
+
+class NameLookup:
+    """A name resolution running on its own thread: ``done``, ``addresses`` ([] = not found),
+    ``source`` ("netbios" or "dns").  The NetBIOS name service and hosts/DNS run side by side;
+    the first positive answer wins, so a name DNS knows resolves no slower than before."""
+
+    def __init__(self, name: str, config: Config, *, dns: bool = True):
+        self.name, self.config = name, config
+        self.addresses: list[str] = []
+        self.source: str | None = None
+        self.error: str | None = None
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._cancelled = False
+        self._running = 1 + dns
+        threading.Thread(target=self._netbios, daemon=True).start()
+        if dns:
+            threading.Thread(target=self._dns, daemon=True).start()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def cancel(self) -> None:
+        """Stop asking (the answer came another way); ``done`` soon after."""
+        self._cancelled = True
+
+    def wait(self, timeout: float | None = None) -> list[str]:
+        self._done.wait(timeout)
+        return self.addresses
+
+    def _finish(self, addresses: list[str], source: str, error: str | None = None) -> None:
+        with self._lock:
+            self._running -= 1
+            if addresses and not self.addresses:
+                self.addresses, self.source = addresses, source
+                self._done.set()
+            if error and not self.error:
+                self.error = error
+            if self._running == 0:
+                self._done.set()
+
+    def _netbios(self) -> None:
+        try:
+            found = query_name(self.name, self.config, stop=lambda: bool(self.addresses) or self._cancelled)
+        except (OSError, ValueError) as e:
+            found = []
+            self.error = str(e)
+        self._finish(found, "netbios")
+
+    def _dns(self) -> None:
+        try:
+            infos = socket.getaddrinfo(self.name, None, socket.AF_INET, socket.SOCK_DGRAM)
+            self._finish([infos[0][4][0]], "dns")
+        except (OSError, UnicodeError) as e:
+            self._finish([], "dns", str(e))
 
 
 # --------------------------------------------------------------------------
@@ -1935,7 +3132,7 @@ def classify_target(target: str, config: Config, address: str | None = None) -> 
         return Target("local", ".")
     if t == "*":
         return Target("group", config.workgroup)
-    up = t.upper()
+    up = nb_upper(t)
     if up == config.name:
         return Target("local", ".")
     if up == config.workgroup:
@@ -2016,7 +3213,7 @@ def _netbios_write(dest: Target, bare: str, data: bytes, config: Config) -> int:
         _deliver_local(config, bare, data, required=False)  # as Windows does for \\*\
         _send_datagrams(config, sends)
         return len(data)
-    ip = dest.address or _resolve(dest.name)
+    ip = dest.address or _resolve(dest.name, config)
     if _addresses(config).is_local(ip) and dest.name in ("*", config.name):
         _deliver_local(config, bare, data, required=True)
         return len(data)
@@ -2026,20 +3223,30 @@ def _netbios_write(dest: Target, bare: str, data: bytes, config: Config) -> int:
     return len(data)
 
 
-def _resolve(name: str) -> str:
-    """IPv4 address of computer ``name``: heard from it before, or DNS / hosts file."""
+def _resolve(name: str, config: Config) -> str:
+    """IPv4 address of computer ``name``: heard from it before, else resolve_name()."""
     known = learned_address(name)
     if known:
         return known
-    try:
-        infos = socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_DGRAM)
-    except (socket.gaierror, UnicodeError) as e:
-        raise MailslotError(
-            errno.EHOSTUNREACH,
-            f"cannot find computer {name!r}: not heard from yet and "
-            f"not in DNS or the hosts file ({e}); give its IPv4 address",
-        ) from None
-    return infos[0][4][0]
+    return resolve_name(name, config)[0]
+
+
+def resolve_name(name: str, config: Config | None = None) -> list[str]:
+    """Addresses of computer ``name`` as Windows finds them: the name cache, WINS, a broadcast
+    NAME QUERY (RFC 1002), racing hosts/DNS.  MailslotError when nothing knows the name."""
+    config = config if config is not None else Config.from_env()
+    lookup = NameLookup(name, config)
+    found = lookup.wait()
+    if found:
+        return found
+    where = "WINS, a NetBIOS broadcast" if config.wins else "a NetBIOS broadcast"
+    if not config.ns_port:
+        where = "the NetBIOS name service is off (--ns-port)"
+    raise MailslotError(
+        errno.EHOSTUNREACH,
+        f"cannot find computer {name!r}: no answer from {where}; not heard from yet and "
+        f"not in DNS or the hosts file ({lookup.error}); give its IPv4 address",
+    )
 
 
 # --------------------------------------------------------------------------
@@ -2066,6 +3273,33 @@ def add_transport_arguments(parser) -> None:
         help="broadcast address for group writes, repeatable (default every up IPv4 "
         "interface, env LANMSG_BROADCAST); 127.255.255.255 keeps them on loopback",
     )
+    parser.add_argument(
+        "--wins",
+        action="append",
+        metavar="ADDRESS",
+        help="WINS server: register this computer's name there and ask it first when resolving, "
+        "repeatable (env LANMSG_WINS)",
+    )
+    parser.add_argument(
+        "--ns-port",
+        type=int,
+        metavar="N",
+        help="UDP port of the NetBIOS name service (default 137 with --port 138, else 0 = off; "
+        "env LANMSG_NS_PORT)",
+    )
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM ends a command as Ctrl-C does: slots close, so the computer name is released."""
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, stop)
+    except (ValueError, OSError, AttributeError):
+        pass  # not the main thread, or no SIGTERM here
 
 
 def config_from_args(args) -> Config:
@@ -2074,6 +3308,8 @@ def config_from_args(args) -> Config:
         workgroup=args.workgroup,
         name=args.name,
         broadcast=tuple(args.broadcast) if args.broadcast else None,
+        ns_port=getattr(args, "ns_port", None),
+        wins=tuple(args.wins) if getattr(args, "wins", None) else None,
     )
 
 
@@ -2118,11 +3354,25 @@ def main(argv=None) -> int:
     p_send.add_argument("text", nargs="?", default=None)
     p_send.add_argument("--hex", help="send these bytes (hex) instead of TEXT")
     add_transport_arguments(p_send)
+    p_resolve = sub.add_parser(
+        "resolve", help="print the IPv4 addresses of computer NAME (NetBIOS name service: WINS, broadcast; DNS)"
+    )
+    p_resolve.add_argument("host", metavar="NAME", help="a computer name, e.g. DESK3011")
+    add_transport_arguments(p_resolve)
     args = parser.parse_args(argv)
     if hasattr(sys.stdout, "reconfigure"):  # a message the console cannot encode must not end listen
         sys.stdout.reconfigure(errors="backslashreplace")
     try:
         config = config_from_args(args)
+        if args.command == "resolve":
+            try:
+                found = resolve_name(args.host, config)
+            except MailslotError as e:
+                print(f"mailslot: {e.strerror}", file=sys.stderr)
+                return EXIT_NOTHING
+            print("\n".join(found), flush=True)
+            return EXIT_OK
+        _stop_on_sigterm()
         if args.command == "send":
             if (args.text is None) == (args.hex is None):
                 parser.error("give TEXT or --hex HEX")

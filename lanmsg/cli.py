@@ -23,7 +23,7 @@ from .messenger import (
     listen,
     run_operation,
 )
-from .output import Printer, error, safe_text
+from .output import Printer, error, note, safe_text
 
 DISCOVER_TIMEOUT_S = 3.0
 
@@ -314,6 +314,20 @@ def _reporter(printer: Printer, command: str):
     return report
 
 
+def _name_reporter(printer: Printer):
+    """How the name service's news reach the user: a note on stderr (and an event with --json).
+    A conflict reaches a long-running command as its exit (3), a one-shot one as a note."""
+
+    def report(kind: str, message: str) -> None:
+        if kind == "conflict":
+            return
+        note(message)
+        if printer.json_mode:
+            printer.event("name", None, kind=kind, message=message)
+
+    return report
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(only=_command_in(argv) or "")
@@ -322,6 +336,7 @@ def main(argv=None) -> int:
         if args.command == "keygen":
             return keygen(args.file, args.force)
         printer = Printer(args.json)
+        mailslot.name_service_reporter = _name_reporter(printer)
         key, window = _key(args)
         if args.command in ("announce", "discover"):
             from . import discovery

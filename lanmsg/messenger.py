@@ -311,6 +311,7 @@ class SendOp(Operation):
         self.host, self.text, self.timeout, self.resends, self.wait = host, text, timeout, resends, wait
         self.msg_id: int | None = None
         self.resolve_deadline: float | None = None
+        self.lookup: mailslot.NameLookup | None = None
 
     def start(self, node: Node, t: float) -> None:
         if not self.text_fits(node, self.text):
@@ -330,12 +331,18 @@ class SendOp(Operation):
         ):
             self._send(node, t, host, None)  # Windows, this machine, DNS or a name heard before
         else:
-            # a messenger name on the netbios transport: ask who is out there
+            # a name on the netbios transport: ask the NetBIOS name service (WINS, broadcast) as
+            # Windows would, and who answers a DETECT; the first answer wins
             self.resolve_deadline = t + min(RESOLVE_TIMEOUT_S, self.timeout or RESOLVE_TIMEOUT_S)
+            if node.settings.config.ns_port:
+                self.lookup = mailslot.NameLookup(host, node.settings.config, dns=False)
             node.run_actions(node.peer.detect(t))
 
     def _send(self, node: Node, t: float, target: str, address: str | None) -> None:
         self.resolve_deadline = None
+        if self.lookup is not None:
+            self.lookup.cancel()
+            self.lookup = None
         self.msg_id = self.send_user_text(
             node, t, target, address, self.text, track=self.wait, timeout=self.timeout, resends=self.resends
         )
@@ -357,8 +364,14 @@ class SendOp(Operation):
             self.finish(EXIT_NONE)
 
     def tick(self, node: Node, t: float) -> None:
-        if self.resolve_deadline is not None and t >= self.resolve_deadline:
-            self.fail(f"no peer named {self.host!r} answered on mailslot {node.settings.slot!r}", EXIT_NONE)
+        if self.resolve_deadline is None:
+            return
+        lookup = self.lookup
+        if lookup is not None and lookup.done and lookup.addresses:
+            self._send(node, t, self.host.strip(), lookup.addresses[0])
+        elif t >= self.resolve_deadline and (lookup is None or lookup.done):
+            also = ", nor a NetBIOS name query" if lookup is not None else ""
+            self.fail(f"no peer named {self.host!r} answered on mailslot {node.settings.slot!r}{also}", EXIT_NONE)
 
 
 class BroadcastOp(Operation):
@@ -690,6 +703,9 @@ def run_on_node(node: Node, req: dict, report) -> int:
             events = node.run_actions(node.receive(slot.read(wait)))
         except TimeoutError:
             events = []
+        except mailslot.NameConflictError as e:  # one-shot: say it, and go on with the operation
+            note(e.strerror)
+            events = []
         events += node.run_actions(peer.tick(now()))
         for ev in events:
             op.on_event(node, ev, now())
@@ -751,6 +767,8 @@ def via_listener(settings: Settings, req: dict, report) -> int:
                 msg = reply.read(remaining)
             except TimeoutError:
                 continue
+            except mailslot.NameConflictError:
+                continue  # the listener owns the name and reports it
             if not msg.local:
                 continue
             try:

@@ -3,6 +3,11 @@
 #   tshark   - Wireshark's dissector judges every datagram format we send
 #   nftables - packet loss in the network-namespace lab (netem is missing on some kernels)
 #   iproute2 - network namespaces, veth, bridge
+#   samba, samba-common-bin - Samba's nmbd (NetBIOS name and datagram server) and nmblookup, a
+#              reference peer and judge run only inside lab hosts (tests/samba.py).  Installing
+#              samba must not start nmbd/smbd in the root namespace, where nmbd would broadcast on
+#              the machine's real network: /usr/sbin/policy-rc.d (exit 101) is put in place first
+#              if missing, so Debian starts no service on installation.
 # Run as root on Debian/Ubuntu.  Python test tools come from pip (pyproject's [test] extra).
 set -euo pipefail
 if [ "$(id -u)" != 0 ]; then
@@ -14,11 +19,15 @@ command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
+have nmbd || need+=(samba)
+have nmblookup || need+=(samba-common-bin)
 if [ ${#need[@]} -eq 0 ]; then
-    echo "install-test-tools: tshark, nft, ip, setpriv present"
+    echo "install-test-tools: tshark, nft, ip, setpriv, nmbd, nmblookup present"
     exit 0
 fi
-# Packages must not start daemons outside the lab (see docs/testing.md).
+# Packages must not start daemons outside the lab (see docs/testing.md): with samba in the
+# list, nmbd would otherwise start in the root namespace and broadcast on the real network.
 if [ ! -x /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
     chmod +x /usr/sbin/policy-rc.d

@@ -18,6 +18,24 @@ every process in the lab's namespaces and deletes them, even after a failure::
         lab.loss(2, 20)                   # 20 % loss on host 2's link, both ways (nftables)
         print(p.finish(10).stdout)
 
+``Lab(n, subnets=2)`` builds two such LANs joined by a router::
+
+    <prefix>-sw   switch namespace: bridges br0 (subnet 1) and br1 (subnet 2)
+    <prefix>-rt   router: eth1 = 10.213.0.254/24 on br0, eth2 = 10.213.1.254/24
+                  on br1, IPv4 forwarding on, IPv6 off
+    <prefix>-hI   hosts 1..k on subnet 1 (10.213.0.I/24), hosts k+1..n on
+                  subnet 2 (10.213.1.I/24), k = ``split`` (default: half of n,
+                  rounded up); default route via the router's leg on its subnet
+
+Unicast crosses the router; broadcasts do not (the kernel never forwards the
+limited broadcast 255.255.255.255, and forwards a directed broadcast only with
+the bc_forwarding sysctl, which stays off).  ``addr(i)``, ``broadcast_of(i)``,
+``side(i)``, ``hosts_on(side)`` and ``router_addr(side)`` give the addresses::
+
+    with Lab(3, subnets=2) as lab:       # h1, h2 on 10.213.0.0/24; h3 on 10.213.1.0/24
+        lab.addr(3), lab.broadcast_of(3)  # "10.213.1.3", "10.213.1.255"
+        lab.router_addr(2), lab.side(3)   # "10.213.1.254", 2
+
 Each process runs in its host's network namespace and in a UTS namespace of
 its own whose host name is ``lab-hI`` (so each host has its own computer name),
 with the repository on PYTHONPATH and an environment cleaned of every
@@ -33,6 +51,8 @@ never fail, where a lab cannot be built.  See docs/testing.md, "The lab".
 Command line (as root)::
 
     python3 tests/netlab.py check [N]    build an N-host lab, check a broadcast reaches every host
+    python3 tests/netlab.py check-routed build a routed 4-host lab (two subnets), check unicast
+                                         crosses the router and broadcasts do not
     python3 tests/netlab.py cleanup      remove labs left behind by killed test runs
 """
 
@@ -52,15 +72,16 @@ import threading
 import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_NET = "10.213.0"  # first three octets of the lab's /24
+DEFAULT_NET = "10.213.0"  # first three octets of the lab's /24 (a routed lab's second: third octet + 1)
 DEFAULT_PORT = 138
 MAX_HOSTS = 250
+ROUTER_HOST = 254  # last octet of the router's leg on each subnet of a routed lab
 NFT_TABLE = "lanmsglab"
 NETNS_ETC = "/etc/netns"  # ip netns exec mounts /etc/netns/<ns>/FILE over /etc/FILE
 COMMAND_TIMEOUT_S = 30  # for the ip/nft/sh commands that build and tear down a lab
 
 # <prefix> is "lm" + the owning process id + a per-process letter sequence.
-_PREFIX_RE = re.compile(r"^lm(\d+)([a-z]+)-(?:sw|h\d+)$")
+_PREFIX_RE = re.compile(r"^lm(\d+)([a-z]+)-(?:sw|rt|h\d+)$")
 _SBIN = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
 _lab_numbers = itertools.count()
 
@@ -368,6 +389,10 @@ class Lab:
 
     ``net``: the first three octets of the lab's /24 (default 10.213.0, or
     LANMSG_LAB_NET).  ``port``: LANMSG_PORT given to every process.
+    ``subnets``: 1 (one LAN) or 2 (two LANs joined by a router; the second /24
+    is ``net`` with its third octet plus one).  ``split``: how many hosts are on
+    subnet 1 when there are two (default: half, rounded up; at least one host
+    on each).
     ``unprivileged_ports``: let every uid bind ports below 1024 in the hosts.
     ``empty_resolv_conf``: give every host an empty /etc/resolv.conf (through
     /etc/netns/<ns>/, which ``ip netns exec`` mounts over /etc), so nothing in
@@ -382,22 +407,43 @@ class Lab:
         port: int = DEFAULT_PORT,
         unprivileged_ports: bool = False,
         empty_resolv_conf: bool = False,
+        subnets: int = 1,
+        split: int | None = None,
     ):
         if not isinstance(hosts, int) or not 1 <= hosts <= MAX_HOSTS:
             raise ValueError(f"hosts must be 1..{MAX_HOSTS}")
+        if subnets not in (1, 2):
+            raise ValueError("subnets must be 1 or 2")
         net = net or os.environ.get("LANMSG_LAB_NET") or DEFAULT_NET
         try:
             network = ipaddress.IPv4Network(f"{net}.0/24")
         except ValueError:
             raise ValueError(f"bad lab net {net!r}: want three octets such as 10.213.0") from None
+        self.nets = [net]
+        if subnets == 2:
+            if hosts < 2:
+                raise ValueError("a lab with two subnets needs at least two hosts")
+            split = (hosts + 1) // 2 if split is None else split
+            if not isinstance(split, int) or not 1 <= split < hosts:
+                raise ValueError(f"split must be 1..{hosts - 1}: at least one host on each subnet")
+            a, b, c = net.split(".")
+            if int(c) >= 255:
+                raise ValueError(f"lab net {net!r} leaves no room for a second /24 after it")
+            self.nets.append(f"{a}.{b}.{int(c) + 1}")
+        else:
+            split = hosts
         self.hosts = hosts
+        self.subnets = subnets
+        self.split = split
         self.net = net
         self.network = network
+        self.networks = [ipaddress.IPv4Network(f"{n}.0/24") for n in self.nets]
         self.port = port
         self.unprivileged_ports = unprivileged_ports
         self.empty_resolv_conf = empty_resolv_conf
         self.prefix = f"lm{os.getpid()}{_letters(next(_lab_numbers))}"
         self.switch = f"{self.prefix}-sw"
+        self.router = f"{self.prefix}-rt" if subnets == 2 else None
         self._procs: list[LabProcess] = []
         self._created: list[str] = []
         self._up = False
@@ -411,12 +457,37 @@ class Lab:
 
     def addr(self, i: int) -> str:
         """IPv4 address of host ``i``."""
-        self._check(i)
-        return f"{self.net}.{i}"
+        return f"{self.nets[self.side(i) - 1]}.{i}"
 
     @property
     def broadcast(self) -> str:
+        """The directed broadcast address of subnet 1 (of every host in a one-subnet lab)."""
         return str(self.network.broadcast_address)
+
+    def side(self, i: int) -> int:
+        """The subnet (1 or 2) host ``i`` is on; always 1 in a one-subnet lab."""
+        self._check(i)
+        return 1 if i <= self.split else 2
+
+    def hosts_on(self, side: int) -> list[int]:
+        """The hosts on subnet ``side`` (1 or 2)."""
+        self._check_side(side)
+        return [i for i in range(1, self.hosts + 1) if self.side(i) == side]
+
+    def broadcast_of(self, i: int) -> str:
+        """The directed broadcast address of host ``i``'s subnet."""
+        return str(self.networks[self.side(i) - 1].broadcast_address)
+
+    def router_addr(self, side: int) -> str:
+        """The router's address on subnet ``side`` (a routed lab only): the hosts' gateway there."""
+        if self.subnets != 2:
+            raise ValueError("this lab has one subnet and no router (use Lab(n, subnets=2))")
+        self._check_side(side)
+        return f"{self.nets[side - 1]}.{ROUTER_HOST}"
+
+    def _check_side(self, side: int) -> None:
+        if side not in range(1, self.subnets + 1):
+            raise ValueError(f"no subnet {side!r} in a lab with {self.subnets}")
 
     @staticmethod
     def hostname(i: int) -> str:
@@ -448,20 +519,20 @@ class Lab:
         try:
             self._add_namespace(self.switch)
             self._sysctls(self.switch, {"net.ipv6.conf.all.disable_ipv6": 1, "net.ipv6.conf.default.disable_ipv6": 1})
+            bridges = [f"br{k}" for k in range(self.subnets)]
             _run(
                 [ip, "-n", self.switch, "-batch", "-"],
                 input="\n".join(
-                    [
-                        "link set lo up",
-                        "link add br0 type bridge stp_state 0 mcast_snooping 0",
-                        "link set br0 up",
-                    ]
+                    ["link set lo up"]
+                    + [f"link add {br} type bridge stp_state 0 mcast_snooping 0\nlink set {br} up" for br in bridges]
                 )
                 + "\n",
             )
-            a, b, c = (int(x) for x in self.net.split("."))
+            if self.router:
+                self._add_router(ip)
             for i in range(1, self.hosts + 1):
                 ns = self.ns(i)
+                a, b, c = (int(x) for x in self.nets[self.side(i) - 1].split("."))
                 self._add_namespace(ns)
                 if self.empty_resolv_conf:
                     _write_netns_resolv_conf(ns)
@@ -477,21 +548,59 @@ class Lab:
                         [
                             "link set lo up",
                             f"link add eth0 address {mac} type veth peer name p{i} netns {self.switch}",
-                            f"addr add {self.addr(i)}/24 broadcast {self.broadcast} dev eth0",
+                            f"addr add {self.addr(i)}/24 broadcast {self.broadcast_of(i)} dev eth0",
                             "link set eth0 up",
-                            "route add default dev eth0",
+                            (
+                                f"route add default via {self.router_addr(self.side(i))} dev eth0"
+                                if self.router
+                                else "route add default dev eth0"
+                            ),
                         ]
                     )
                     + "\n",
                 )
             _run(
                 [ip, "-n", self.switch, "-batch", "-"],
-                input="".join(f"link set p{i} master br0 up\n" for i in range(1, self.hosts + 1)),
+                input="".join(f"link set p{i} master br{self.side(i) - 1} up\n" for i in range(1, self.hosts + 1)),
             )
         except BaseException:
             self.down()
             raise
         self._up = True
+
+    def _add_router(self, ip: str) -> None:
+        """The router namespace: leg ethK (K = 1, 2) on bridge br(K-1), forwarding on."""
+        self._add_namespace(self.router)
+        self._sysctls(
+            self.router,
+            {
+                "net.ipv6.conf.all.disable_ipv6": 1,
+                "net.ipv6.conf.default.disable_ipv6": 1,
+                "net.ipv4.ip_forward": 1,
+                # the kernel's defaults, stated: directed broadcasts are not forwarded
+                "net.ipv4.conf.all.bc_forwarding": 0,
+                "net.ipv4.conf.default.bc_forwarding": 0,
+            },
+        )
+        lines = ["link set lo up"]
+        for side in (1, 2):
+            a, b, c = (int(x) for x in self.nets[side - 1].split("."))
+            lines += [
+                (
+                    f"link add eth{side} address 02:{a:02x}:{b:02x}:{c:02x}:00:{ROUTER_HOST:02x} "
+                    f"type veth peer name r{side} netns {self.switch}"
+                ),
+                (
+                    f"addr add {self.router_addr(side)}/24 broadcast {self.networks[side - 1].broadcast_address} "
+                    f"dev eth{side}"
+                ),
+                f"link set eth{side} up",
+            ]
+        _run([ip, "-n", self.router, "-batch", "-"], input="\n".join(lines) + "\n")
+        _run(
+            [ip, "-n", self.switch, "-batch", "-"],
+            input="link set r1 master br0 up\nlink set r2 master br1 up\n",
+        )
 
     def _add_namespace(self, ns: str) -> None:
         _run([_need("ip", "iproute2"), "netns", "add", ns])
@@ -503,7 +612,9 @@ class Lab:
             if not re.fullmatch(r"[a-z0-9_]+(\.[a-z0-9_]+)+", key):
                 raise ValueError(f"bad sysctl name {key!r}")
             path = "/proc/sys/" + key.replace(".", "/")
-            if key.startswith("net.ipv6."):  # a kernel without IPv6 has nothing to disable
+            if key.startswith("net.ipv6.") or key.endswith(".bc_forwarding"):
+                # a kernel without IPv6 has nothing to disable; one without bc_forwarding
+                # (before 5.3) never forwards directed broadcasts
                 script.append(f"[ ! -e {path} ] || echo {int(value)} > {path}")
             else:
                 script.append(f"echo {int(value)} > {path}")
@@ -743,6 +854,61 @@ def _check(n: int) -> int:
     return 0 if ok == n - 1 else 1
 
 
+_ROUTED_RECEIVER = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("", int(sys.argv[1])))
+s.settimeout(10)
+print("ready", flush=True)
+got = []
+while True:
+    data, peer = s.recvfrom(100)
+    if data == b"end":
+        break
+    got.append(data.decode())
+print("got", " ".join(sorted(got)))
+"""
+
+_ROUTED_SENDER = r"""
+import socket, sys, time
+port, targets = int(sys.argv[1]), sys.argv[2:]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+for t in targets:
+    tag, addr = t.split("=")
+    s.sendto(tag.encode(), (addr, port))
+time.sleep(0.2)  # the broadcasts before the end markers, whatever path they take
+for t in targets:
+    tag, addr = t.split("=")
+    if tag.startswith("u"):
+        s.sendto(b"end", (addr, port))
+"""
+
+
+def routed_check(port: int = 1138) -> dict[int, list[str]]:
+    """In a routed 4-host lab (h1, h2 | router | h3, h4) h1 sends to 255.255.255.255 ("lb"),
+    its own subnet's broadcast ("b1"), the other subnet's broadcast ("b2") and unicast to each
+    other host ("uI"); returns {host: sorted tags received}.  Expected: {2: [b1, lb, u2],
+    3: [u3], 4: [u4]}: unicast crosses the router, no broadcast does."""
+    with Lab(4, subnets=2) as lab:
+        receivers = {i: lab.popen(i, [sys.executable, "-c", _ROUTED_RECEIVER, port]) for i in (2, 3, 4)}
+        for p in receivers.values():
+            p.wait_for_line("^ready")
+        targets = ["lb=255.255.255.255", f"b1={lab.broadcast_of(1)}", f"b2={lab.broadcast_of(3)}"]
+        targets += [f"u{i}={lab.addr(i)}" for i in receivers]
+        lab.run(1, [sys.executable, "-c", _ROUTED_SENDER, port, *targets])
+        out = {}
+        for i, p in receivers.items():
+            line = p.wait_for_line("^got")
+            out[i] = line.split()[1:]
+            p.finish(5)
+        return out
+
+
+ROUTED_EXPECTED = {2: ["b1", "lb", "u2"], 3: ["u3"], 4: ["u4"]}
+
+
 def main(argv=None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["check"] and len(args) <= 2:
@@ -751,6 +917,14 @@ def main(argv=None) -> int:
             print(f"netlab: {reason}", file=sys.stderr)
             return 2
         return _check(int(args[1]) if len(args) == 2 else 3)
+    if args == ["check-routed"]:
+        reason = unavailable_reason()
+        if reason:
+            print(f"netlab: {reason}", file=sys.stderr)
+            return 2
+        got = routed_check()
+        print(f"check-routed: received {got}, expected {ROUTED_EXPECTED}")
+        return 0 if got == ROUTED_EXPECTED else 1
     if args == ["cleanup"]:
         removed = cleanup_stale()
         print(f"netlab: removed {len(removed)} stale namespaces" + (f": {' '.join(removed)}" if removed else ""))

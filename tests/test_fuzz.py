@@ -656,3 +656,93 @@ def _is_json_object(raw: bytes) -> bool:
         return isinstance(json.loads(raw), dict)
     except (ValueError, RecursionError):
         return False
+
+
+# --------------------------------------------------------------------------
+# NetBIOS name service packets (mailslot.py, RFC 1002 4.2)
+# --------------------------------------------------------------------------
+
+ns_types = st.sampled_from([mailslot.NS_TYPE_NB, mailslot.NS_TYPE_NBSTAT, mailslot.NS_TYPE_NULL, mailslot.NS_TYPE_A])
+nb_entries = st.lists(st.builds(mailslot.NBEntry, u16s, ipv4), max_size=4)
+status_names = st.lists(
+    st.builds(mailslot.NodeStatusName, odd_nb_text.filter(lambda s: len(s.encode("latin-1")) <= 15), st.integers(0, 255), u16s),
+    max_size=4,
+)
+
+
+@st.composite
+def ns_records(draw):
+    rtype = draw(ns_types)
+    if rtype == mailslot.NS_TYPE_NB:
+        rdata = mailslot.encode_nb_rdata(draw(nb_entries))
+    elif rtype == mailslot.NS_TYPE_NBSTAT:
+        rdata = mailslot.encode_node_status(draw(status_names), draw(st.binary(min_size=6, max_size=6)))
+    else:
+        rdata = draw(st.binary(max_size=8))
+    return mailslot.NSRecord(draw(nb_names), rtype, draw(u16s), draw(st.integers(0, 2**32 - 1)), rdata)
+
+
+ns_packets = st.builds(
+    mailslot.NSPacket,
+    u16s,
+    u16s,
+    st.lists(st.builds(mailslot.NSQuestion, nb_names, u16s, u16s), max_size=2).map(tuple),
+    st.lists(ns_records(), max_size=2).map(tuple),
+    st.lists(ns_records(), max_size=1).map(tuple),
+    st.lists(ns_records(), max_size=2).map(tuple),
+)
+encoded_ns = ns_packets.map(mailslot.encode_ns_packet).filter(lambda b: len(b) <= mailslot.NS_MAX_PACKET)
+
+
+def decode_ns_or_error(buf: bytes):
+    """decode_ns_packet's contract: a packet whose encoding decodes to itself, or DecodeError."""
+    try:
+        p = mailslot.decode_ns_packet(buf)
+    except DecodeError as e:
+        assert e.reason and isinstance(e.reason, str)
+        return None
+    again = mailslot.encode_ns_packet(p)  # without compression: equal to buf unless buf had pointers
+    assert b"\xc0" in buf or again == buf
+    assert len(again) > mailslot.NS_MAX_PACKET or mailslot.decode_ns_packet(again) == p
+    return p
+
+
+@FUZZ
+@given(ns_packets)
+def test_ns_packet_round_trip(p):
+    buf = mailslot.encode_ns_packet(p)
+    assume(len(buf) <= mailslot.NS_MAX_PACKET)
+    case()
+    assert mailslot.decode_ns_packet(buf) == p
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=700), mutated(encoded_ns)))
+def test_ns_packet_random_and_mutated(buf):
+    case()
+    decode_ns_or_error(buf)
+
+
+owned_names = st.lists(st.builds(mailslot.OwnedName, nb_names, st.booleans(), st.just(None)), max_size=3)
+
+
+@FUZZ
+@given(st.one_of(encoded_ns, mutated(encoded_ns)), owned_names, st.booleans(), st.booleans(), ipv4)
+def test_ns_responder_answers_any_request_with_a_valid_packet_or_nothing(buf, owned, to_broadcast, on_subnet, local):
+    try:
+        p = mailslot.decode_ns_packet(buf)
+    except DecodeError:
+        return
+    case()
+    reply, event = mailslot.answer_ns_request(
+        p, owned, local_ip=local, to_broadcast=to_broadcast, on_subnet=on_subnet, local_claim=lambda a: a == local
+    )
+    if reply is None:
+        assert event is None
+        return
+    answer = mailslot.decode_ns_packet(reply)
+    assert answer.response and answer.trn_id == p.trn_id and len(answer.answers) == 1
+    if to_broadcast:
+        assert answer.rcode in (0, mailslot.NS_RCODE_ACT_ERR)  # never a negative answer to a broadcast query
+    if answer.opcode == mailslot.NS_OP_QUERY and answer.answers[0].rtype == mailslot.NS_TYPE_NB and answer.rcode == 0:
+        assert any(mailslot.same_nb_name(o.name, p.questions[0].name) for o in owned)  # only for names we own
