@@ -210,3 +210,34 @@ def test_chat_in_tmux(tmp_path):
             t.kill()
         out = stop_listener(h2).stdout
         assert shown(out, "LAB-H1") == ["haXYlf", "line one", "line two"], out
+
+
+# -- against a Windows-faithful FoxPro peer (tests/peers/winpeer.py) ---------------------------
+
+
+def test_chat_with_a_windows_faithful_foxpro_peer():
+    """winpeer replies only by name (NBNS), as Windows does: chat must be found by its name."""
+    from peers.winpeer import read_events, winpeer_argv
+
+    with netlab.Lab(3, empty_resolv_conf=True) as lab:
+        c = start_chat(lab, 1)
+        try:
+            peer = lab.popen(2, winpeer_argv("WINPEER2", broadcast=lab.broadcast_of(2)))
+            peer.wait_for_line(r'"event": ?"turned_on"', timeout=30)
+            c.wait_text(f"* WINPEER2 is online ({lab.addr(2)})")
+            enter(c, "/to winpeer2")
+            c.wait_for(lambda: c.display()[-1].startswith("to WINPEER2> "), "the peer's spelling in the prompt")
+            enter(c, "hello windows")
+            c.wait_text("-> WINPEER2: hello windows  [confirmed]")
+            # a one-shot Windows-faithful sender finds chat by NetBIOS name and gets its CONF
+            r = lab.run(3, winpeer_argv("WINPEER3", broadcast=lab.broadcast_of(3), send=("LAB-H1", "hi chat"), timeout=10), timeout=60)  # fmt: skip
+            assert r.returncode == 0, r.stdout + r.stderr
+            c.wait_text("<WINPEER3> hi chat")
+            enter(c, "/quit")
+            assert c.wait_exit() == 0
+            peer.wait_for_line(r'"event": ?"offline".*"from": ?"LAB-H1"', timeout=30)
+            peer.terminate()
+            events = read_events(peer.finish(20).stdout)
+            assert [e["text"] for e in events if e["event"] == "message"] == ["hello windows"]
+        finally:
+            c.close()

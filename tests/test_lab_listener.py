@@ -63,3 +63,22 @@ def test_listener_reports_not_delivered_for_an_absent_host():
     with netlab.Lab(2) as lab:
         r = ok(lab.run(1, [PY, "-c", script, f"{lab.net}.9"], timeout=60))
         assert r.stdout.splitlines() == ["NotDelivered True 4"], r.stdout
+
+
+def test_ping_bot_confirms_a_windows_faithful_foxpro_peer():
+    """winpeer (tests/peers/winpeer.py) confirms and replies only by NetBIOS name, as Windows does."""
+    from peers.winpeer import read_events, winpeer_argv
+
+    with netlab.Lab(3, empty_resolv_conf=True) as lab:
+        bot = lab.popen(1, [PY, "-c", ping_bot_source()])
+        peer = lab.popen(2, winpeer_argv("WINPEER2", broadcast=lab.broadcast_of(2)))
+        peer.wait_for_line(r'"event": ?"turned_on"', timeout=30)
+        # a one-shot Windows-faithful sender resolves LAB-H1 by NetBIOS name and pings the bot
+        r = lab.run(3, winpeer_argv("WINPEER3", broadcast=lab.broadcast_of(3), send=("LAB-H1", "ping"), timeout=10), timeout=60)  # fmt: skip
+        assert r.returncode == 0, r.stdout + r.stderr  # the bot confirmed, found by name
+        bot.wait_for_line(r"^ping from WINPEER3$")
+        bot.send_signal(signal.SIGINT)
+        assert bot.finish(20).returncode == 0
+        peer.wait_for_line(r'"event": ?"offline".*"from": ?"LAB-H1"', timeout=30)
+        peer.terminate()
+        assert any(e["event"] == "online" and e["from"] == "LAB-H1" for e in read_events(peer.finish(20).stdout))
