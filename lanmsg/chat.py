@@ -165,18 +165,26 @@ class ChatSession:
 
     def resolve(self, name: str, timeout: float = RESOLVE_TIMEOUT_S) -> bool:
         """Whether ``name`` can be reached: "*", ".", an address, a peer known online, or one
-        that answers a DETECT within ``timeout`` seconds (as ``lanmsg send NAME`` looks it up)."""
+        found as ``lanmsg send NAME`` finds it: an answer to a DETECT within ``timeout`` seconds,
+        or the NetBIOS name service."""
         if name in ("*", ".") or _ipv4(name) or name.upper() in self.model.online:
             return True
         if self.settings.transport == "native" or "." in name or mailslot.learned_address(name):
             return True
+        config = self.settings.config
+        lookup = mailslot.NameLookup(name, config, dns=False) if getattr(config, "ns_port", None) else None
         self.listener.detect()
         end = now() + timeout
-        while now() < end:
-            self.pump(min(0.1, max(0.0, end - now())))
-            if name.upper() in self.model.online:
-                return True
-        return False
+        try:
+            while True:
+                if name.upper() in self.model.online or (lookup is not None and lookup.done and lookup.addresses):
+                    return True
+                if now() >= end and (lookup is None or lookup.done):
+                    return False
+                self.pump(0.1)
+        finally:
+            if lookup is not None:
+                lookup.cancel()
 
     def who(self) -> None:
         m = self.model
