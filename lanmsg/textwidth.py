@@ -89,18 +89,22 @@ def wrap(text: str, width: int, indent: int = 0) -> list[str]:
             line += word
             line_w += w
             continue
+        if w > width - indent:
+            # longer than any line (a URL, CJK text without spaces): fill this line, then cut by cells
+            while line_w + w > avail:
+                head = clip(word, avail - line_w)
+                if not head and not line.strip(" "):
+                    head = word[0]  # a wide character on a one-cell line
+                line += head
+                flush()
+                word = word[len(head) :]
+                w = text_width(word)
+            line, line_w = line + word, line_w + w
+            continue
         if line.strip(" "):
             flush()
         else:
             line, line_w = "", 0
-        while w > avail:  # a word longer than a whole line: cut it by cells
-            head = clip(word, avail)
-            if not head:  # a wide character on a one-cell line
-                head = word[0]
-            line = head
-            flush()
-            word = word[len(head) :]
-            w = text_width(word)
         line, line_w = word, w
     if line or not lines:
         lines.append(prefix + line.rstrip(" "))

@@ -51,6 +51,9 @@ def test_wrap_breaks_at_spaces_and_indents_continuations():
     assert wrap("", 10) == [""]
     assert wrap("日本語", 4) == ["日本", "語"]
     assert wrap("a日", 1) == ["a", "日"]  # a wide character alone on a one-cell line
+    # text without spaces longer than a line (CJK, a URL) fills the line it starts on
+    assert wrap("<李> " + "你好" * 6, 10, indent=2) == ["<李> 你好", "  你好你好", "  你好你好", "  你好"]
+    assert wrap("see https://x.org/long/path", 12) == ["see https://", "x.org/long/p", "ath"]
 
 
 # -- line editor ----------------------------------------------------------------

@@ -18,6 +18,7 @@ pytest.importorskip("curses")
 from chatpty import PtyChat
 
 import mailslot
+from lanmsg.textwidth import text_width
 
 MODES = {"full": (), "plain": ("--plain",)}
 COLOUR_SGR = re.compile(rb"\x1b\[[0-9;]*(?:3[0-9]|4[0-9]|9[0-7]|10[0-7])(?:;[0-9;]*)?m")
@@ -105,6 +106,31 @@ def test_cjk_and_emoji_take_two_cells(chat, config, mode):
     assert c.cursor()[0] == len("to *> ") + 2 + 2 + 2 + 1
     c.key("left", 2)
     c.wait_for(lambda: c.cursor()[0] == len("to *> ") + 4, "cursor before the emoji")
+    if mode == "full":
+        # the bytes-left count stays flush right: the wide characters took their two cells each
+        row = input_row(c)
+        left = 212 - len("日本☕x".encode())
+        assert text_width(row) == 80 and row.endswith(f" {left}"), row
+        # a received line with wide characters wraps by cells, never past the edge
+        long = "你好" * 50
+        peer_says(config, "李", 3, long)
+        c.wait_text("<李> 你好你好")
+        rows = [line for line in c.display() if "你好" in line]
+        assert len(rows) >= 2 and all(text_width(line) == 80 for line in rows), rows
+        assert "".join(line.strip() for line in rows).endswith(long)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_bell_rings_on_incoming_messages_only_with_bell(chat, config, mode):
+    c = chat(*MODES[mode], "--bell")
+    c.wait_text("chat as LANMSGTEST")
+    peer_presence(config, "ALICE", 1, "ONLINE")
+    c.wait_text("* ALICE is online")
+    with c.lock:
+        assert b"\x07" not in bytes(c.raw)  # presence does not ring
+    peer_says(config, "ALICE", 2, "ding")
+    c.wait_text("<ALICE> ding")
+    c.wait_for(lambda: b"\x07" in bytes(c.raw), "a BEL")
 
 
 @pytest.mark.parametrize("mode", MODES)
