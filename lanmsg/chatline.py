@@ -19,7 +19,7 @@ from .chat import ChatSession
 from .chatinput import InputHandler
 from .chatmodel import render, render_change
 from .messenger import EXIT_OK, LISTEN_POLL_S, Settings, StopRequested, StopSignals, _how
-from .terminal import Keys, open_keys, terminal_size
+from .terminal import KEY_POLL_S, Keys, open_keys, terminal_size
 from .textwidth import clip, clip_end, text_width
 
 LOW_BUDGET = 40  # the prompt shows the bytes left when fewer remain
@@ -153,7 +153,7 @@ def _turns(
     resized: list[bool],
 ) -> None:
     while not session.quit and not stop.stopping.is_set():
-        session.pump(LISTEN_POLL_S, keys.fds())
+        session.pump(LISTEN_POLL_S if keys.fds() is not None else KEY_POLL_S, keys.fds())
         got = keys.read(0.0 if keys.fds() is not None else 0.05)
         changed = resized[0]
         resized[0] = False

@@ -20,7 +20,7 @@ from .chat import ChatSession
 from .chatinput import InputHandler
 from .chatmodel import CONFIRMED, FAILED, ChatModel, Line, render
 from .messenger import EXIT_OK, LISTEN_POLL_S, Settings, StopRequested, StopSignals, _how
-from .terminal import PosixKeys, open_keys, terminal_size
+from .terminal import KEY_POLL_S, PosixKeys, open_keys, terminal_size
 from .textwidth import clip, clip_end, pad, text_width, wrap
 
 WRAP_INDENT = 9  # continuation rows start under the text, past "HH:MM:SS "
@@ -245,7 +245,7 @@ def _loop(
         if bell and model.bells:
             curses.beep()
         model.bells = 0
-        session.pump(LISTEN_POLL_S, keys.fds())
+        session.pump(LISTEN_POLL_S if keys.fds() is not None else KEY_POLL_S, keys.fds())
         for key in keys.read(0.0 if keys.fds() is not None else 0.05):
             if key.name == "pgup":
                 scroll += page

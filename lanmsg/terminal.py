@@ -17,6 +17,7 @@ from .keys import Key, VTDecoder, windows_key
 BRACKETED_PASTE_ON = "\x1b[?2004h"
 BRACKETED_PASTE_OFF = "\x1b[?2004l"
 ESC_WAIT_S = 0.05  # a lone ESC is a key if nothing follows within this time
+KEY_POLL_S = 0.05  # where keys cannot be waited for with select() (Windows), they are polled this often
 
 
 class Keys(Protocol):
