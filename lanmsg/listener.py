@@ -508,8 +508,9 @@ class Listener:
     def send(self, to: str, text: str, *, resends: int = P.RESENDS) -> int:
         """Send ``text`` to ``to`` (a messenger name, an IPv4 address, "." or "*" for everyone);
         return the message's id at once.  Its fate comes as a Confirmed or NotDelivered event
-        (after about 3 s with the defaults).  A name never heard before is looked up with a
-        DETECT first (this call then waits up to 1.5 s, handling what arrives meanwhile).
+        (after about 3 s with the defaults).  A name never heard before is looked up first, as
+        ``lanmsg send`` does (DETECT and the NetBIOS name service; this call then waits up to
+        1.5 s, handling what arrives meanwhile).
         Raises LanmsgError: exit code 2 when the text does not fit (nothing was sent), 1 when
         no peer of that name answered, 3 when the transport refused."""
         self._check_open()
