@@ -227,6 +227,9 @@ def _loop(
             screen.stdscr.clear()  # repaint all: how a terminal keeps its rows on resize differs
             last = None
         page = max(1, height - 3)
+        new = model.take_new()
+        if scroll:  # the view stays where it is while lines arrive below it
+            scroll += sum(len(wrap(render(line), width, indent=WRAP_INDENT)) for line in new)
         frame = layout(
             model,
             handler.editor.text,
@@ -240,7 +243,6 @@ def _loop(
         if frame != last:
             screen.draw(frame)
             last = frame
-        model.take_new()
         model.take_changes()
         if bell and model.bells:
             curses.beep()
@@ -255,6 +257,8 @@ def _loop(
                 last = None
                 screen.stdscr.clear()
             else:
+                if key.name == "enter" and handler.paste is None:
+                    scroll = 0  # what you send is what you see
                 handler.handle(key)
             if session.quit:
                 break

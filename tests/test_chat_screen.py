@@ -250,8 +250,10 @@ def test_pgup_scrolls_and_counts_unread(chat, config):
     c.key("pgup")
     c.wait_for(lambda: "scrolled back" in c.display()[-2], "scrolled status")
     assert "<BOB> line 14" not in c.text()
+    view = c.display()[:-2]
     peer_says(config, "BOB", 200, "while away")
-    c.wait_for(lambda: "scrolled back 7, unread 1" in c.display()[-2], "unread count")
-    c.key("pgdn")
+    c.wait_for(lambda: "scrolled back 8, unread 1" in c.display()[-2], "unread count")
+    assert c.display()[:-2] == view  # the view stays put while lines arrive below it
+    c.key("pgdn", 2)
     c.wait_text("<BOB> while away")
     assert "unread" not in c.display()[-2]
