@@ -217,7 +217,7 @@ def _loop(
     width, height = terminal_size()
     last: Frame | None = None
     while not session.quit and not stop.stopping.is_set():
-        if resized[0]:
+        if resized[0] or terminal_size() != (width, height):  # Windows has no SIGWINCH: compare
             resized[0] = False
             width, height = terminal_size()
             try:

@@ -419,3 +419,48 @@ def test_windows_keys():
     assert windows_key("\x08") == Key("backspace")
     assert windows_key("\x04") == Key("ctrl-d")
     assert windows_key("é") == Key("text", "é")
+
+
+# -- the full screen's layout (pure) -------------------------------------------------
+
+
+def test_layout_rows_status_and_input_line():
+    from lanmsg.chatscreen import STATUS, layout
+    from lanmsg.textwidth import text_width
+
+    m = model()
+    for i in range(10):
+        m.received("BOB", None, f"message {i} " + "x" * 30, float(i))
+    m.peer_online("BOB", "10.0.0.2", False, 0.0)
+    f = layout(m, "hello 日本", 6, 200, 40, 8)
+    assert len(f.rows) == 8 and all(text_width(r.text) <= 40 for r in f.rows)
+    assert f.rows[-2].style == STATUS and f.rows[-2].text.startswith("ME on foxapp | to *")
+    assert f.rows[-1].text.startswith("to *> hello 日本") and f.rows[-1].text.endswith(" 200")
+    assert f.cursor == (7, len("to *> hello "))
+    assert "online (10.0.0.2)" in f.rows[-3].text  # the newest line at the bottom of the view
+    # scrolled back: older rows, and the status bar says so
+    g = layout(m, "", 0, 212, 40, 8, scroll=3)
+    assert g.rows[-2].text.startswith("-- scrolled back 3 (PgDn) --")
+    assert g.rows[:-2] != f.rows[:-2]
+    assert g.scroll_max >= 3
+
+
+def test_layout_too_long_input_is_marked_and_the_cursor_stays_visible():
+    from lanmsg.chatscreen import BAD, layout
+
+    m = model()
+    text = "y" * 300
+    f = layout(m, text, 300, -88, 40, 5)
+    assert f.rows[-1].style == BAD and f.rows[-1].text.endswith("-88 too long")
+    assert f.cursor[1] < 40
+    tiny = layout(m, "abc", 1, 209, 10, 3)
+    assert len(tiny.rows) == 3 and tiny.cursor[0] == 2
+
+
+def test_no_color_rules():
+    from lanmsg.chatscreen import colour_allowed
+
+    assert colour_allowed({"TERM": "xterm"})
+    assert not colour_allowed({"TERM": "xterm", "NO_COLOR": "1"})
+    assert colour_allowed({"TERM": "xterm", "NO_COLOR": ""})  # empty: not set (no-color.org)
+    assert not colour_allowed({"TERM": "dumb"})
