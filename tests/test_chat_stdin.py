@@ -106,3 +106,14 @@ def test_log_records_both_directions(port, tmp_path):
     with open(log, encoding="utf-8") as f:
         records = [json.loads(line) for line in f]
     assert [(r["dir"], r["text"]) for r in records] == [("out", "remember me"), ("in", "remember me")]
+
+
+def test_with_a_key_the_budget_is_168_bytes(port, tmp_path):
+    key = str(tmp_path / "group.key")
+    assert lanmsg("keygen", key).returncode == 0
+    r = lanmsg("chat", "--key-file", key, "--to", ".", "--json", input="y" * 169 + "\n" + "y" * 168 + "\n")
+    assert r.returncode == 1, r.stderr  # one line refused
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert next(e for e in events if e["event"] == "refused")["limit"] == 168
+    assert [e["text"] for e in events if e["event"] == "message"] == ["y" * 168]
+    assert any(e["event"] == "confirmed" for e in events)
