@@ -45,6 +45,7 @@ FLOOD_SPREAD = 0.7  # the busy queries are spread over this share of the flood
 
 LABELS = {
     "floor": "`python3 -c pass` (the floor)",
+    "imports": "`python3 -c 'import mailslot, argparse'` (what `resolve` imports, no query)",
     "resolve": "`python3 -m mailslot resolve LAB-H2`",
     "nmblookup": "`nmblookup -B 10.213.0.255 LAB-H2`",
     "resolve_nmbd": "`python3 -m mailslot resolve LAB-H3`",
@@ -71,7 +72,10 @@ def nmblookup_conf(ctx) -> str | None:
 
 def _cases(ctx, conf: str | None, targets: dict) -> tuple[list[dict], list[dict]]:
     py, bcast = ctx.py, ctx.lab.broadcast
-    cases = [{"name": "floor", "argv": [py, "-c", "pass"]}]
+    cases = [
+        {"name": "floor", "argv": [py, "-c", "pass"]},
+        {"name": "imports", "argv": [py, "-c", "import mailslot, argparse"]},
+    ]
     for label, (name, ip) in targets.items():
         suffix = "" if label == "lanmsg" else f"_{label}"
         cases.append(
@@ -230,6 +234,12 @@ def _busy(ctx, listener, names_py: list, name: str, ip: str) -> dict:
 # --------------------------------------------------------------------------
 
 
+def slowest_answer_ms(res: dict) -> float:
+    """The slowest answer of all (idle and busy, every responder)."""
+    rows = [*res["idle"].values(), res["busy"]]
+    return max(r[k]["max"] for r in rows for k in ("unicast", "broadcast") if r[k])
+
+
 def answer_ok(res: dict) -> bool:
     """Every responder's median answer, unicast and broadcast, idle and busy, under the target."""
     rows = list(res["idle"].values()) + [res["busy"]]
@@ -247,7 +257,11 @@ def render_process(res: dict) -> list[str]:
         v = res["process"][k]
         med, iqr, rng = fmt_spread(v["ms"])
         ratio = v.get("vs_floor")
-        who = " (nmbd answers)" if k.endswith("_nmbd") else (" (`lanmsg listen` answers)" if k != "floor" else "")
+        who = (
+            " (nmbd answers)"
+            if k.endswith("_nmbd")
+            else (" (`lanmsg listen` answers)" if "resolve" in k or "nmblookup" in k else "")
+        )
         lines.append(
             f"| {label}{who} | {med} | {iqr} | {rng} | {fmt(ratio, 2) + 'x' if k != 'floor' else '1x'} "
             f"| {len(v['failures'])} of {res['runs']} |"

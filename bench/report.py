@@ -85,7 +85,7 @@ def names_summary_rows(nm: dict) -> list[str]:
         f"broadcast {fmt(idle['broadcast']['median'], 2)} ms; flooded: {fmt(busy['unicast']['median'], 2)} and "
         f"{fmt(busy['broadcast']['median'], 2)} ms | `nmblookup -B` waits {case_names.TARGET_ANSWER_MS:.0f} ms "
         f"| well under {case_names.TARGET_ANSWER_MS:.0f} ms | {_met(case_names.answer_ok(nm))} "
-        f"(slowest median {fmt(worst, 2)} ms) |",
+        f"(slowest median {fmt(worst, 2)} ms, slowest answer {fmt(case_names.slowest_answer_ms(nm), 1)} ms) |",
         f"| 6. a name nobody owns | `query_name` gives up after {fmt(nm['nobody_query_name']['median'], 0)} ms "
         f"| 3 broadcast tries 750 ms apart: {fmt(case_names.EXPECTED_FAILURE_MS, 0)} ms | (no target: measured) | |",
     ]
@@ -318,8 +318,15 @@ def names_section(nm: dict, p: dict) -> list[str]:
         "Reading the figures:",
         "",
         f"* `python3 -m mailslot resolve` adds {fmt(res_ms - floor)} ms to the bare interpreter "
-        f"({fmt(floor)} ms): importing mailslot and argparse, one broadcast NAME QUERY and its answer (about "
-        f"{fmt(idle['broadcast']['median'], 2)} ms, table above), and the hosts/DNS lookup run beside it. "
+        f"({fmt(floor)} ms): "
+        + (
+            f"importing mailslot and argparse alone adds {fmt(pr['imports']['ms']['median'] - floor)} ms; "
+            if pr.get("imports", {}).get("ms")
+            else ""
+        )
+        + f"one broadcast NAME QUERY and its answer take about "
+        f"{fmt(idle['broadcast']['median'], 2)} ms (table above); the rest is runpy, argparse's parser, the "
+        "broadcast routes and the hosts/DNS lookup started beside the query. "
         + (
             f"`nmblookup -B`, a C program, takes {fmt(pr['nmblookup']['ms']['median'])} ms: the difference "
             "is the interpreter's start-up and imports, not the network."
