@@ -132,7 +132,7 @@ def section(res: dict, plots: dict, start: str, end: str) -> str:
         "## lanmsg beside the tools users would otherwise pick",
         "",
         f"Measured {res['date']} with `{res['command']}` in {res['elapsed_s'] / 60:.1f} minutes "
-        f"(`sudo python3 bench/suite.py` takes about 4 minutes on an idle machine like this one, plus 15 s to "
+        f"(`sudo python3 bench/suite.py` takes about 5 minutes on an idle machine like this one, plus 15 s to "
         f"install the compared tools the first time; see bench/README.md). Every case runs in one lab of "
         f"{1 + max(p['sweep'])} network-namespace hosts on one bridge (tests/netlab.py): host 1 asks, the others "
         "serve or listen. Each command is timed as a whole process inside host 1 (the lab's own `ip netns exec` "
@@ -325,8 +325,9 @@ def names_section(nm: dict, p: dict) -> list[str]:
             else ""
         )
         + f"one broadcast NAME QUERY and its answer take about "
-        f"{fmt(idle['broadcast']['median'], 2)} ms (table above); the rest is runpy, argparse's parser, the "
-        "broadcast routes and the hosts/DNS lookup started beside the query. "
+        f"{fmt(idle['broadcast']['median'], 2)} ms (table above); the rest is the command's own work around "
+        "the query (runpy, the parser, the broadcast routes, the threads of the NetBIOS query and of the "
+        "hosts/DNS lookup beside it), not timed one by one here. "
         + (
             f"`nmblookup -B`, a C program, takes {fmt(pr['nmblookup']['ms']['median'])} ms: the difference "
             "is the interpreter's start-up and imports, not the network."

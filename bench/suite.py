@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """lanmsg's benchmark suite: one command, one lab, every case, one results page.
 
-    sudo python3 bench/suite.py            # everything (about 4 minutes), writes docs/performance.md
-    sudo python3 bench/suite.py --quick    # a smoke run (about 30 s), writes nothing unless --out is given
+    sudo python3 bench/suite.py            # everything (about 5 minutes), writes docs/performance.md
+    sudo python3 bench/suite.py --quick    # a smoke run (about 40 s), writes nothing unless --out is given
 
 Installs what it compares against (scripts/install-bench-tools.sh: avahi-daemon,
 avahi-utils, Samba's nmblookup and a venv with pinned python-zeroconf), byte-compiles lanmsg, raises
@@ -60,7 +60,7 @@ PAGE_HEAD = (
 COMMAND = "sudo python3 bench/suite.py"
 # What pip's generated `lanmsg` script does (project.scripts lanmsg = "lanmsg.cli:main").
 CONSOLE_SCRIPT = "import sys; from lanmsg.cli import main; sys.argv[0] = 'lanmsg'; sys.exit(main())"
-FULL_RUN_MINUTES = 4
+FULL_RUN_MINUTES = 5
 
 
 class Params:
@@ -154,7 +154,7 @@ def tool_versions(venv: str | None) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="smoke run: 3 hosts, 2-3 runs per case (about 30 s)")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 3 hosts, 2-3 runs per case (about 40 s)")
     ap.add_argument("--out", help="results page (default docs/performance.md; a --quick run writes none)")
     ap.add_argument("--img-dir", help="where the SVG plots go (default: img/ beside the page)")
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "out", "suite.json"), help="raw results")

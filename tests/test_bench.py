@@ -1,7 +1,7 @@
 """The benchmark suite still runs: a smoke run of bench/suite.py in a small lab.
 
 ``bench/suite.py --quick`` builds a 3-host lab and runs every case a couple of
-times (about 30 s); comparisons whose tools are not installed (avahi,
+times (about 40 s); comparisons whose tools are not installed (avahi,
 python-zeroconf, Samba's nmblookup: scripts/install-bench-tools.sh; nmbd) are
 left out, not failed.
 The figures of a smoke run mean nothing; what is checked is that every case
