@@ -1908,6 +1908,9 @@ class _Receiver:
         self.slots: dict[str, _NetbiosSlot] = {}  # wire name (upper case) -> _NetbiosSlot
         self.stats: collections.Counter[str] = collections.Counter()
         self._cmsg_size = socket.CMSG_SPACE(12) if _IP_PKTINFO is not None else 0
+        self.nmbd: _NmbdTap | None = None  # Samba's nmbd on this host hands us the unicasts it got
+        self._nmbd_next_look = 0.0
+        self._look_for_nmbd()
 
     @classmethod
     def attach(cls, slot: _NetbiosSlot) -> _Receiver:
@@ -1929,9 +1932,37 @@ class _Receiver:
         with self.lock:  # the last slot: pass on what is still queued, then close
             _drain_and_forward(self.sock, self.config)
             self.sock.close()
+            if self.nmbd is not None:
+                self.nmbd.close()
 
     def fileno(self) -> int:
         return self.sock.fileno()
+
+    def filenos(self) -> list[int]:
+        """What to wait on: the socket, and nmbd's stream when connected."""
+        tap = self.nmbd
+        return [self.sock.fileno()] if tap is None or tap.closed else [self.sock.fileno(), tap.fileno()]
+
+    def _look_for_nmbd(self) -> None:
+        """Connect to nmbd's unexpected socket when nmbd holds this port on an address of this host."""
+        if self.port != DEFAULT_PORT or not sys.platform.startswith("linux"):
+            return
+        if self.nmbd is not None and not self.nmbd.closed:
+            return
+        now = time.monotonic()
+        if now < self._nmbd_next_look:
+            return
+        self._nmbd_next_look = now + NMBD_RETRY_S
+        if not _udp_holders(self.port):
+            return
+        path = _nmbd_socket_path()
+        if path is None:
+            return
+        try:
+            self.nmbd = _NmbdTap(path)
+            self.stats["nmbd_connected"] += 1
+        except (OSError, ValueError):
+            self.stats["nmbd_unavailable"] += 1
 
     def pump(self) -> None:
         """Take in every datagram already queued on the socket."""
@@ -1947,13 +1978,18 @@ class _Receiver:
                         payload, peer = self.sock.recvfrom(0x10000)
                         dest = None
                 except (BlockingIOError, InterruptedError):
-                    return
+                    break
                 except OSError:
                     self.stats["dropped_socket_error"] += 1
-                    return
+                    break
                 self._dispatch(payload, peer, dest)
+            self._look_for_nmbd()
+            if self.nmbd is not None:
+                for payload, peer in self.nmbd.read():
+                    self.stats["via_nmbd"] += 1
+                    self._dispatch(payload, peer, None, via_nmbd=True)
 
-    def _dispatch(self, payload: bytes, peer: UdpAddress, dest: str | None) -> None:
+    def _dispatch(self, payload: bytes, peer: UdpAddress, dest: str | None, *, via_nmbd: bool = False) -> None:
         self.stats["received"] += 1
         try:
             d = decode_datagram(payload)
@@ -1975,7 +2011,9 @@ class _Receiver:
         if owner is not None:
             owner.accept_network(d, peer, payload)
             return
-        if dest is not None and dest in addresses.broadcast:
+        if via_nmbd:
+            self.stats["other_mailslot"] += 1  # every lanmsg process of the host reads its own copy
+        elif dest is not None and dest in addresses.broadcast:
             watchers = [slot for slot in list(self.slots.values()) if wire_name in slot.monitored]
             for slot in watchers:
                 slot.accept_network(d, peer, payload)
@@ -2030,7 +2068,7 @@ class _NetbiosSlot:
         return (
             None
             if inbox_fd is None or self._wake_r is None
-            else [self._receiver.fileno(), inbox_fd, self._wake_r.fileno()]
+            else [*self._receiver.filenos(), inbox_fd, self._wake_r.fileno()]
         )
 
     def _wake(self) -> None:
@@ -2304,6 +2342,122 @@ def _deliver_local(config: Config, bare: str, data: bytes, *, required: bool) ->
 
 
 # --------------------------------------------------------------------------
+# Samba's nmbd on the same host: its "unexpected" packet socket (Linux)
+# --------------------------------------------------------------------------
+# nmbd binds UDP 138 on each interface address besides 0.0.0.0, so a unicast datagram to
+# this host reaches nmbd, never a socket bound to 0.0.0.0.  nmbd hands every datagram it
+# does not use itself to the clients of <nmbd:socket dir>/unexpected (Samba's own tools read
+# their replies there; source3/libsmb/unexpected.c).  A netbios receiver on port 138 reads
+# that stream too, so lanmsg works beside nmbd without taking anything from it.
+# The protocol, measured in the lab (tests/test_lab_nmbd_unexpected.py): the client sends a
+# struct nb_packet_query in native layout {int type; size_t mailslot_namelen; int trn_id}
+# (type 1 = datagrams, no name filter: nmbd's filter is case-sensitive), nmbd answers one
+# byte 0x00, then writes frames {size_t len; int type; time_t timestamp; struct in_addr ip;
+# int port} + len bytes of datagram.  The client never writes again.
+
+NMBD_SOCKET_DIRS = ("/run/samba/nmbd", "/var/run/samba/nmbd", "/usr/local/samba/var/run/nmbd")  # builds' defaults
+NMBD_SMB_CONF = "/etc/samba/smb.conf"  # read for `nmbd:socket dir`; LANMSG_SMB_CONF names another
+NMBD_RETRY_S = 5.0  # a receiver without the stream looks for nmbd again this often (it may start later)
+NMBD_HANDSHAKE_S = 1.0
+NMBD_DGRAM_PACKET = 1  # enum packet_type, source3/include/nameserv.h
+NMBD_FRAME_MAX = 0x10000  # nmbd builds at most 1 KiB; a longer length means the stream is out of step
+NMBD_READ_MAX = 1 << 20  # bytes one pump takes from the stream at most
+_NMBD_QUERY = struct.Struct("@iNi0N")
+_NMBD_HEADER = struct.Struct(f"@Ni{'q' if struct.calcsize('@l') == 8 else 'l'}4si0N")
+
+
+def _nmbd_socket_path() -> str | None:
+    """nmbd's unexpected socket: ``nmbd:socket dir`` of smb.conf's [global], else a default."""
+    configured = None
+    try:
+        with open(os.environ.get("LANMSG_SMB_CONF") or NMBD_SMB_CONF, encoding="utf-8", errors="replace") as f:
+            section = "global"
+            for line in f.read(1 << 20).splitlines():
+                text = line.strip()
+                if text.startswith("["):
+                    section = text.strip("[] \t").lower()
+                elif section == "global" and "=" in text and text[0] not in "#;":
+                    key, value = text.split("=", 1)
+                    if " ".join(key.split()).lower() == "nmbd:socket dir":
+                        configured = value.strip() or None
+    except OSError:
+        pass
+    for d in (configured,) if configured else NMBD_SOCKET_DIRS:
+        path = os.path.join(d, "unexpected")
+        try:
+            st = os.stat(d)
+        except OSError:
+            continue
+        # whoever can put a socket there can feed us datagrams with any source address
+        if st.st_uid in (0, os.geteuid()) and not st.st_mode & 0o022 and os.path.exists(path):
+            return path
+    return None
+
+
+class _NmbdTap:
+    """A client of nmbd's unexpected socket: ``read()`` gives (datagram, UDP source) pairs and
+    never raises; a broken stream closes it (``closed``)."""
+
+    def __init__(self, path: str):
+        self.sock: socket.socket | None = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._buf = bytearray()
+        try:
+            self.sock.settimeout(NMBD_HANDSHAKE_S)
+            self.sock.connect(path)
+            self.sock.sendall(_NMBD_QUERY.pack(NMBD_DGRAM_PACKET, 0, -1))
+            if self.sock.recv(1) != b"\x00":
+                raise ConnectionError(f"{path}: no acknowledgement")
+            self.sock.setblocking(False)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def closed(self) -> bool:
+        return self.sock is None
+
+    def fileno(self) -> int:
+        return -1 if self.sock is None else self.sock.fileno()
+
+    def read(self) -> list[tuple[bytes, tuple[str, int]]]:
+        taken = 0
+        while self.sock is not None and taken < NMBD_READ_MAX:
+            try:
+                chunk = self.sock.recv(0x10000)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                self.close()
+                break
+            if not chunk:
+                self.close()  # nmbd stopped or dropped us; the receiver connects again later
+                break
+            taken += len(chunk)
+            self._buf += chunk
+        out: list[tuple[bytes, UdpAddress]] = []
+        pos = 0
+        buf = self._buf
+        while len(buf) - pos >= _NMBD_HEADER.size:
+            length, kind, _, ip, port = _NMBD_HEADER.unpack_from(buf, pos)
+            if length > NMBD_FRAME_MAX or kind != NMBD_DGRAM_PACKET or not 0 <= port <= 0xFFFF:
+                self.close()
+                return out
+            end = pos + _NMBD_HEADER.size + length
+            if end > len(buf):
+                break
+            out.append((bytes(buf[pos + _NMBD_HEADER.size : end]), (socket.inet_ntoa(ip), port)))
+            pos = end
+        del buf[:pos]
+        return out
+
+    def close(self) -> None:
+        if self.sock is not None:
+            sock, self.sock = self.sock, None
+            sock.close()
+        self._buf.clear()
+
+
+# --------------------------------------------------------------------------
 # The netbios transport: name service (UDP 137)
 # --------------------------------------------------------------------------
 # A Windows peer replies to \\NAME\mailslot\x by resolving NAME<00> (cache, WINS,
@@ -2477,6 +2631,7 @@ class _Name:
             pass  # only used to count owners; a failure costs an early release at worst
         self.leader: socket.socket | None = None
         self.wins_ttl: dict[str, int] = {}  # WINS server -> granted TTL (registered there)
+        self.registrations: list[int] = []  # transaction ids of the broadcast registration's tries
 
     def take_lead(self) -> bool:
         if self.leader is not None:
@@ -2639,6 +2794,7 @@ class _NameService:
                 self._send(self.client, packet, (bcast, self.port))
         with self.lock:
             self.pending[trn_id] = ("register", entry, None)
+            entry.registrations.append(trn_id)
         now = time.monotonic()
         if attempt < NS_BCAST_TRIES:
             self._at(now + NS_BCAST_INTERVAL_S, lambda: self._send_registration(entry, attempt + 1))
@@ -2647,7 +2803,9 @@ class _NameService:
 
     def _registration_done(self, entry: _Name, trn_id: int) -> None:
         with self.lock:
-            self.pending.pop(trn_id, None)
+            for sent in entry.registrations:  # a late negative answer after this is not heeded
+                self.pending.pop(sent, None)
+            entry.registrations.clear()
             if entry.state == "registering":
                 entry.state = "registered"  # silence means success (RFC 1002 5.1.1.1)
 

@@ -95,6 +95,11 @@ def comparison_tools() -> dict[str, str | None]:
     return {name: netlab.tool(name) for name in ("avahi-daemon", "avahi-browse", "avahi-publish", "dbus-daemon")}
 
 
+def nmblookup_path() -> str | None:
+    """Samba's nmblookup (case 6 compares with it; run only inside lab hosts), or None."""
+    return netlab.tool("nmblookup")
+
+
 @contextlib.contextmanager
 def neighbour_table(hosts: int):
     """Raise the neighbour-table limits of the root namespace for a lab of ``hosts``; restore them after.

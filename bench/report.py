@@ -5,6 +5,7 @@ from __future__ import annotations
 import case_detect
 import case_discovery
 import case_flood
+import case_names
 import case_rates
 import case_startup
 from common import BUSY_WARNING_CORES, fmt
@@ -66,7 +67,34 @@ def summary_rows(res: dict) -> list[str]:
         f"{fmt(s['nowait']['ms']['median'])} ms | floor {fmt(s['floor']['ms']['median'])} ms: "
         f"**{s['help']['vs_floor']:.2f}x** and **{s['nowait']['vs_floor']:.2f}x** | (no target: measured) | |"
     )
+    if "names" in res:
+        rows += names_summary_rows(res["names"])
     return rows
+
+
+def names_summary_rows(nm: dict) -> list[str]:
+    pr, idle, busy = nm["process"], nm["idle"]["lanmsg"], nm["busy"]
+    beside = f"floor {fmt(pr['floor']['ms']['median'])} ms"
+    if "nmblookup" in pr:
+        beside = f"`nmblookup -B` {fmt(pr['nmblookup']['ms']['median'])} ms, " + beside
+    worst = max(x[k]["median"] for x in (idle, busy) for k in ("unicast", "broadcast"))
+    return [
+        (
+            f"| 6. name resolution, whole process | `python3 -m mailslot resolve` "
+            f"{fmt(pr['resolve']['ms']['median'])} ms | {beside} | (no target: measured) | |"
+        ),
+        (
+            f"| 6. responder answer time | `lanmsg listen` idle: unicast {fmt(idle['unicast']['median'], 2)} ms, "
+            f"broadcast {fmt(idle['broadcast']['median'], 2)} ms; flooded: {fmt(busy['unicast']['median'], 2)} and "
+            f"{fmt(busy['broadcast']['median'], 2)} ms | `nmblookup -B` waits {case_names.TARGET_ANSWER_MS:.0f} ms "
+            f"| well under {case_names.TARGET_ANSWER_MS:.0f} ms | {_met(case_names.answer_ok(nm))} "
+            f"(slowest median {fmt(worst, 2)} ms, slowest answer {fmt(case_names.slowest_answer_ms(nm), 1)} ms) |"
+        ),
+        (
+            f"| 6. a name nobody owns | `query_name` gives up after {fmt(nm['nobody_query_name']['median'], 0)} ms "
+            f"| 3 broadcast tries 750 ms apart: {fmt(case_names.EXPECTED_FAILURE_MS, 0)} ms | (no target: measured) | |"
+        ),
+    ]
 
 
 def machine_rows(res: dict) -> list[str]:
@@ -83,6 +111,9 @@ def machine_rows(res: dict) -> list[str]:
     tools = res.get("tools", {})
     if tools.get("avahi"):
         rows.append(f"| avahi | {tools['avahi']} (Debian), avahi-daemon with a private D-Bus per lab host |")
+    if tools.get("samba"):
+        version = tools["samba"].removeprefix("Version ")
+        rows.append(f"| Samba | {version} (Debian): nmblookup with a private client conf, nmbd; lab hosts only |")
     if tools.get("zeroconf"):
         z = tools["zeroconf"].split()
         rows.append(f"| python-zeroconf | {z[0]} (PyPI, pinned) under Python {z[1] if len(z) > 1 else '?'} |")
@@ -108,7 +139,7 @@ def section(res: dict, plots: dict, start: str, end: str) -> str:
         "",
         (
             f"Measured {res['date']} with `{res['command']}` in {res['elapsed_s'] / 60:.1f} minutes "
-            f"(`sudo python3 bench/suite.py` takes about 4 minutes on an idle machine like this one, plus 15 s to "
+            f"(`sudo python3 bench/suite.py` takes about 5 minutes on an idle machine like this one, plus 15 s to "
             f"install the compared tools the first time; see bench/README.md). Every case runs in one lab of "
             f"{1 + max(p['sweep'])} network-namespace hosts on one bridge (tests/netlab.py): host 1 asks, the others "
             "serve or listen. Each command is timed as a whole process inside host 1 (the lab's own `ip netns exec` "
@@ -261,9 +292,99 @@ def section(res: dict, plots: dict, start: str, end: str) -> str:
         "",
     ]
     L += [*case_startup.render(s, p["startup_runs"]), ""]
+    if "names" in res:
+        L += names_section(res["names"], p)
     L += where_the_time_goes(res)
     L.append(end)
     return "\n".join(L)
+
+
+def names_section(nm: dict, p: dict) -> list[str]:
+    pr, idle, busy = nm["process"], nm["idle"]["lanmsg"], nm["busy"]
+    floor = pr["floor"]["ms"]["median"]
+    nmbd = "nmbd" in nm["idle"]
+    L = [
+        "### 6. Name resolution (NetBIOS name service, UDP 137)",
+        "",
+        "Host 2 runs `lanmsg listen`; while it owns its mailslot it answers NAME QUERY for its computer name "
+        "LAB-H2 on UDP 137. "
+        + (
+            "Host 3 runs Samba's nmbd as LAB-H3 (private smb.conf, no elections: tests/samba.py), a second "
+            "responder to compare with. "
+            if nmbd
+            else f"(Samba's nmbd as a second responder: not in this run, {nm.get('nmbd_missing')}.) "
+        )
+        + f"On host 1, interleaved in random order, {nm['runs']} rounds; `nmblookup` runs with a private "
+        "minimal client conf (`-s`), so /etc/samba/smb.conf is never read. `resolve` races the NetBIOS "
+        "broadcast against hosts/DNS (an empty resolv.conf here: DNS fails at once), as `lanmsg send NAME` does.",
+        "",
+    ]
+    L += [*case_names.render_process(nm), ""]
+    L += [
+        f"**Responder answer time.** From a raw UDP socket on host 1 (bench/inhost/names.py): NAME QUERYs "
+        f"built with `mailslot.ns_name_query`, unicast to the responder's address and broadcast to "
+        f"10.213.0.255, alternating ({nm['queries']} of each per responder), each timed from `sendto()` to "
+        f"its answer (lost after 1 s). Then the same ({busy['unicast']['n'] if busy['unicast'] else 0} of "
+        f"each) while host 3 floods the listener with {busy['rate']:,} messenger datagrams/s "
+        f"(bench/inhost/flood.py; {busy['sent']:,} sent in {busy['send_s']:.1f} s, "
+        + (
+            f"{busy['kernel_drops']:,} of them dropped by host 2's kernel because the listener could not keep up"
+            if busy["kernel_drops"]
+            else "none dropped by host 2's kernel"
+        )
+        + ("; nmbd stopped" if nmbd else "")
+        + "). Target (issue 12): well under 250 ms, since `nmblookup -B` waits only that long.",
+        "",
+    ]
+    L += [*case_names.render_answers(nm), ""]
+    L += [
+        (
+            "**The resolver in one process.** `mailslot.query_name(NAME, config)` with the name cache cleared "
+            "before each call (`mailslot.forget_name`): a socket, the broadcast routes, one broadcast NAME QUERY "
+            "and its answer. Then a name nobody owns: 3 broadcast tries 750 ms apart (Windows' "
+            f"BcastNameQueryCount and BcastQueryTimeout), so about {case_names.EXPECTED_FAILURE_MS:.0f} ms."
+        ),
+        "",
+    ]
+    L += [*case_names.render_resolver(nm), ""]
+    L += ["A name nobody owns, whole process:", ""]
+    L += [*case_names.render_nobody(nm), ""]
+    res_ms = pr["resolve"]["ms"]["median"]
+    L += [
+        "Reading the figures:",
+        "",
+        f"* `python3 -m mailslot resolve` adds {fmt(res_ms - floor)} ms to the bare interpreter "
+        f"({fmt(floor)} ms): "
+        + (
+            f"importing mailslot and argparse alone adds {fmt(pr['imports']['ms']['median'] - floor)} ms; "
+            if pr.get("imports", {}).get("ms")
+            else ""
+        )
+        + f"one broadcast NAME QUERY and its answer take about "
+        f"{fmt(idle['broadcast']['median'], 2)} ms (table above); the rest is the command's own work around "
+        "the query (runpy, the parser, the broadcast routes, the threads of the NetBIOS query and of the "
+        "hosts/DNS lookup beside it), not timed one by one here. "
+        + (
+            f"`nmblookup -B`, a C program, takes {fmt(pr['nmblookup']['ms']['median'])} ms: the difference "
+            "is the interpreter's start-up and imports, not the network."
+            if "nmblookup" in pr
+            else ""
+        ),
+        "* A name nobody owns fails after the third broadcast try's 750 ms wait in lanmsg, as on Windows; "
+        + (
+            f"`nmblookup -B` gives up after {fmt(nm['nobody_process']['nmblookup_nobody']['ms']['median'], 0)} ms, "
+            "which is why a responder must answer well inside 250 ms for nmblookup (and Samba's own "
+            "broadcast lookups) to see it."
+            if "nmblookup_nobody" in nm["nobody_process"]
+            else "nmblookup was not installed in this run."
+        ),
+        (
+            "* The responder answers on its own thread (`_NameService`), so a listener busy with a flood of "
+            "messages still answers; the flooded rows measure what the GIL and the shared CPU cost it."
+        ),
+        "",
+    ]
+    return L
 
 
 def flood_notes(fl: dict) -> list[str]:

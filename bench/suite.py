@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """lanmsg's benchmark suite: one command, one lab, every case, one results page.
 
-    sudo python3 bench/suite.py            # everything (about 4 minutes), writes docs/performance.md
-    sudo python3 bench/suite.py --quick    # a smoke run (about 30 s), writes nothing unless --out is given
+    sudo python3 bench/suite.py            # everything (about 5 minutes), writes docs/performance.md
+    sudo python3 bench/suite.py --quick    # a smoke run (about 40 s), writes nothing unless --out is given
 
 Installs what it compares against (scripts/install-bench-tools.sh: avahi-daemon,
-avahi-utils and a venv with pinned python-zeroconf), byte-compiles lanmsg, raises
+avahi-utils, Samba's nmblookup and a venv with pinned python-zeroconf), byte-compiles lanmsg, raises
 the kernel's neighbour-table limits for the run, builds a lab of network
 namespaces (tests/netlab.py: the asker on host 1 and up to 50 servers or
 listeners beside it), and measures, with each case repeated and interleaved:
@@ -16,6 +16,9 @@ listeners beside it), and measures, with each case repeated and interleaved:
 3. ``detect`` with 10, 25 and 50 listeners;
 4. a listener under a flood of 10,000 messages/s for 10 s, without and with ``--log``;
 5. start-up of ``lanmsg --help`` and ``lanmsg send --no-wait``;
+6. NetBIOS name resolution: ``python3 -m mailslot resolve`` beside ``nmblookup -B``,
+   the responder's answer time (idle and flooded), ``query_name`` in one process,
+   and how long a name nobody owns takes to fail;
 
 then bench/run.py (mailslot.py's codec and loopback figures).  Every datagram
 stays inside the lab (or on loopback for bench/run.py).  Raw results:
@@ -41,6 +44,7 @@ sys.path.insert(0, ROOT)
 import case_detect
 import case_discovery
 import case_flood
+import case_names
 import case_rates
 import case_startup
 import labkit
@@ -56,7 +60,7 @@ PAGE_HEAD = (
 COMMAND = "sudo python3 bench/suite.py"
 # What pip's generated `lanmsg` script does (project.scripts lanmsg = "lanmsg.cli:main").
 CONSOLE_SCRIPT = "import sys; from lanmsg.cli import main; sys.argv[0] = 'lanmsg'; sys.exit(main())"
-FULL_RUN_MINUTES = 4
+FULL_RUN_MINUTES = 5
 
 
 class Params:
@@ -75,6 +79,11 @@ class Params:
         self.flood_rate = 1000 if quick else 10_000
         self.flood_s = 1 if quick else 10
         self.fsync_records = 30 if quick else 300
+        self.names_runs = 3 if quick else 21  # whole-process resolve rounds
+        self.names_nobody_runs = 1 if quick else 5  # a name nobody owns: each run takes about 2.3 s
+        self.name_queries = 20 if quick else 500  # raw NAME QUERYs of each kind to an idle responder
+        self.name_busy_queries = 20 if quick else 300  # the same during the flood
+        self.name_inproc = 5 if quick else 100  # query_name calls in one process
 
     @property
     def hosts(self) -> int:
@@ -120,6 +129,7 @@ def install_tools(skip: bool) -> tuple[str | None, str | None]:
             return None, f"scripts/install-bench-tools.sh failed: {r.stderr.strip()[-300:]}"
         venv = r.stdout.strip().splitlines()[-1]
     missing = [k for k, v in labkit.comparison_tools().items() if v is None]
+    missing += [] if labkit.nmblookup_path() else ["nmblookup"]
     if missing:
         return (venv if os.path.exists(venv) else None), f"not installed: {', '.join(missing)}"
     if not os.path.exists(venv):
@@ -132,6 +142,9 @@ def tool_versions(venv: str | None) -> dict:
     if labkit.comparison_tools()["avahi-daemon"]:
         r = subprocess.run([labkit.comparison_tools()["avahi-daemon"], "--version"], capture_output=True, text=True)
         out["avahi"] = r.stdout.strip() or r.stderr.strip()
+    if labkit.nmblookup_path():  # -V prints the version before any smb.conf is read
+        r = subprocess.run([labkit.nmblookup_path(), "-V"], capture_output=True, text=True)
+        out["samba"] = r.stdout.strip()
     if venv:
         r = subprocess.run(
             [venv, "-c", "import zeroconf, sys; print(zeroconf.__version__, sys.version.split()[0])"],
@@ -144,7 +157,7 @@ def tool_versions(venv: str | None) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="smoke run: 3 hosts, 2-3 runs per case (about 30 s)")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 3 hosts, 2-3 runs per case (about 40 s)")
     ap.add_argument("--out", help="results page (default docs/performance.md; a --quick run writes none)")
     ap.add_argument("--img-dir", help="where the SVG plots go (default: img/ beside the page)")
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "out", "suite.json"), help="raw results")
@@ -264,6 +277,13 @@ def run_cases(ctx: Context, profile: bool, load: dict) -> dict:
     sweep = ", ".join(map(str, ctx.p.sweep))
     measure("detect", "detect", f"case 3: detect with {sweep} listeners", lambda: case_detect.run(ctx))
     measure(
+        "names",
+        "name resolution",
+        f"case 6: name resolution ({ctx.p.names_runs} interleaved rounds, {ctx.p.name_queries} raw queries "
+        "of each kind, idle and flooded)",
+        lambda: case_names.run(ctx),
+    )
+    measure(
         "discovery",
         "discovery",
         f"case 1: discovery, 1 server ({ctx.p.discovery_runs} rounds), then "
@@ -307,6 +327,19 @@ def verdicts(res: dict) -> list[str]:
             f"flood{' with --log' if run['log'] else ''}: {run['shown']:,} of {run['sent']:,} shown, "
             f"peak RSS {run['peak_rss_mb']:.1f} MB, {run['cpu_s']:.2f} CPU s"
         )
+    nm = res["names"]
+    lines.append(
+        f"names: resolve {nm['process']['resolve']['ms']['median']:.1f} ms"
+        + (
+            f", nmblookup -B {nm['process']['nmblookup']['ms']['median']:.1f} ms"
+            if "nmblookup" in nm["process"]
+            else ""
+        )
+        + f", floor {nm['process']['floor']['ms']['median']:.1f} ms; answer unicast "
+        f"{nm['idle']['lanmsg']['unicast']['median']:.2f} ms, broadcast {nm['idle']['lanmsg']['broadcast']['median']:.2f}"
+        f" ms (target < 250 ms: {ok(case_names.answer_ok(nm))}); a name nobody owns fails after "
+        f"{nm['nobody_query_name']['median']:.0f} ms"
+    )
     lines.append(
         f"start-up: --help {s['help']['vs_floor']:.2f}x, send --no-wait {s['nowait']['vs_floor']:.2f}x "
         f"the floor ({s['floor']['ms']['median']:.1f} ms)"

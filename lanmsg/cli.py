@@ -113,6 +113,17 @@ def _listen_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _chat_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--log",
+        metavar="FILE",
+        help="append every message sent and received as JSON lines; its last 50 are shown on start",
+    )
+    p.add_argument("--to", metavar="NAME", default="*", help="whom lines go to at first (default *: everyone)")
+    p.add_argument("--plain", action="store_true", help="line mode instead of full screen")
+    p.add_argument("--bell", action="store_true", help="ring the terminal bell on incoming messages")
+
+
 def _send_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("host", metavar="HOST", help="peer's messenger name, DNS name or IPv4 address; '.' = this machine")
     p.add_argument("text", metavar="TEXT", nargs="+", help="the message; '-' reads it from standard input")
@@ -180,6 +191,11 @@ COMMANDS = {
         "join the group: show messages and presence, confirm and answer until Ctrl-C",
         P.DEFAULT_SLOT,
         _listen_arguments,
+    ),
+    "chat": (
+        "join the group and talk: full screen, line mode (--plain), or lines from standard input",
+        P.DEFAULT_SLOT,
+        _chat_arguments,
     ),
     "send": ("send a message to one peer and wait for its confirmation", P.DEFAULT_SLOT, _send_arguments),
     "broadcast": ("send a message to everyone in the workgroup", P.DEFAULT_SLOT, _broadcast_arguments),
@@ -366,6 +382,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not math.isfinite(args.stats_interval) or args.stats_interval < 0:
                 raise ValueError("--stats-interval must be 0 or a positive number of seconds")
             return listen(settings, printer, log_path=args.log, stats_interval=args.stats_interval)
+        if args.command == "chat":
+            from .chat import run_chat
+
+            return run_chat(settings, printer, log_path=args.log, target=args.to, plain=args.plain, bell=args.bell)
         if args.command == "send":
             if args.retries < 0 or (args.timeout is not None and args.timeout < 0):
                 raise ValueError("--retries and --timeout must not be negative")

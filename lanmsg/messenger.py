@@ -26,7 +26,7 @@ import mailslot
 
 from . import auth
 from . import protocol as P
-from .output import MessageLog, Printer, lazy_json, note, safe_text
+from .output import Printer, lazy_json, note, safe_text
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the start-up path
 if TYPE_CHECKING:
@@ -580,164 +580,62 @@ def listen(
     stats_interval: float | None = STATS_INTERVAL_S,
 ) -> int:
     """Run the listener until stopped.  ``stats_interval``: seconds between "stats"
-    events (JSON output only; None or 0: none), the counts the "stopped" event ends with."""
-    try:
-        slot = _open_slot(settings, settings.slot)
-    except mailslot.MailslotExistsError:
-        raise LanmsgError(
-            f"mailslot {settings.slot!r} already exists on this machine: another lanmsg listen "
-            "(or another messenger) owns it",
-            EXIT_SYSTEM,
-        ) from None
-    try:
-        control = _open_slot(settings, settings.control_slot())
-    except BaseException:
-        slot.close()
-        raise
-    log = MessageLog(log_path) if log_path else None
-    peer = P.Peer(settings.name, encoding=settings.encoding, max_frame=settings.max_frame, rng=rng)
-    node = Node(settings, slot, peer)
-    ops: list[Operation] = []  # requests of local clients being carried out
-    shown = duplicates = 0
-    stop = stop or StopSignals()
+    events (JSON output only; None or 0: none), the counts the "stopped" event ends with.
+    The loop itself is lanmsg.listener.Engine, shared with ``chat`` and the library listener."""
+    from .listener import Engine
 
-    def handle(events: Iterable[P.Event]) -> None:
-        nonlocal shown, duplicates
-        for ev in events:
-            if isinstance(ev, P.MessageReceived):
-                if ev.duplicate:
-                    duplicates += 1
-                    continue
-                shown += 1
-                if log:
-                    log.append(
-                        {
-                            "dir": "in",
-                            "time": time.time(),
-                            "from": ev.sender,
-                            "address": ev.address,
-                            "id": ev.msg_id,
-                            "text": ev.text,
-                        }
-                    )
-                printer.event(
-                    "message",
-                    f"{_clock()} {safe_text(ev.sender)}: {safe_text(ev.text)}",
-                    **{"from": ev.sender, "address": ev.address, "id": ev.msg_id, "text": ev.text},
-                )
-            elif isinstance(ev, P.PresenceChanged):
-                state = "online" if ev.online else "offline"
-                where = f" ({ev.address})" if ev.address else ""
-                printer.event(
-                    state, f"{_clock()} * {safe_text(ev.name)} is {state}{where}", name=ev.name, address=ev.address
-                )
-            for op in ops:
-                op.on_event(node, ev, now())
-
-    def process(items: Iterable[P.Transmit | P.Event]) -> None:
-        node.run_actions(items, on_event=lambda ev: handle([ev]))
-
-    def counts() -> Record:
-        return {
-            "shown": shown,
-            "duplicates": duplicates,
-            "frames_dropped": dict(node.frames_dropped),
-            "datagrams": slot.stats if not slot.closed else {},
-            "send_errors": node.send_errors,
-        }
-
-    def on_control(msg: mailslot.Message) -> None:
-        if not msg.local:
-            node.count_drop("control-not-local")
-            return
-        try:
-            req = lazy_json().loads(auth.strip_trailer(msg.data).decode("utf-8"))
-            reply_to = mailslot.normalize_mailslot_name(str(req["reply"]))
-            if not reply_to.upper().startswith(REPLY_PREFIX):
-                raise ValueError("reply slot outside LANMSG\\REPLY\\")
-        # RecursionError: json.loads of deeply nested brackets ("[" * 50000) raises it, not ValueError
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
-            node.count_drop("bad-control-request")
-            return
-
-        def emit(record: Record, reply_to: str = reply_to) -> None:
-            try:
-                mailslot.write(
-                    ".",
-                    reply_to,
-                    lazy_json().dumps(record).encode("utf-8"),
-                    transport=settings.transport,
-                    config=settings.config,
-                )
-            except (OSError, ValueError):
-                pass  # the client has gone
-
-        refusal = _control_refusal(node, req, msg.data)
-        if refusal is not None:
-            emit({"event": "error", "message": refusal, "exit": EXIT_USAGE})
-            emit({"event": "done", "exit": EXIT_USAGE})
-            return
-        try:
-            op = operation_from_request(req, emit)
-        except (ValueError, KeyError, TypeError) as e:
-            emit({"event": "error", "message": f"bad request: {e}", "exit": EXIT_USAGE})
-            emit({"event": "done", "exit": EXIT_USAGE})
-            return
-        ops.append(op)
-        op.start(node, now())
-        if isinstance(op, (SendOp, BroadcastOp)) and log and op.msg_id is not None:
-            log.append(
-                {"dir": "out", "time": time.time(), "to": getattr(op, "host", "*"), "id": op.msg_id, "text": op.text}
+    def show(ev: P.Event) -> None:
+        if isinstance(ev, P.MessageReceived):
+            printer.event(
+                "message",
+                f"{_clock()} {safe_text(ev.sender)}: {safe_text(ev.text)}",
+                **{"from": ev.sender, "address": ev.address, "id": ev.msg_id, "text": ev.text},
+            )
+        elif isinstance(ev, P.PresenceChanged):
+            state = "online" if ev.online else "offline"
+            where = f" ({ev.address})" if ev.address else ""
+            printer.event(
+                state, f"{_clock()} * {safe_text(ev.name)} is {state}{where}", name=ev.name, address=ev.address
             )
 
+    engine = Engine(settings, log_path=log_path, rng=rng, on_event=show)
+    stop = stop or StopSignals()
     next_stats = now() + stats_interval if stats_interval else None
     try:
         with stop:
             # "listening" only once Ctrl-C and SIGTERM are ours: a script that signals as soon
             # as it reads the line must get the clean stop (OFFLINE, exit 0)
-            how = settings.transport + (f", UDP {settings.config.port}" if settings.transport == "netbios" else "")
-            how += f", key {settings.key_id}" if settings.key_id else ""
             printer.event(
                 "listening",
-                f"{_clock()} listening as {settings.name} on mailslot {settings.slot} ({how}); Ctrl-C to leave",
+                f"{_clock()} listening as {settings.name} on mailslot {settings.slot} ({_how(settings)}); "
+                "Ctrl-C to leave",
                 name=settings.name,
                 slot=settings.slot,
                 transport=settings.transport,
                 key=settings.key_id,
                 **({"auth_window": settings.auth_window} if settings.key_id else {}),
             )
-            process(peer.start(now()))
+            engine.start()
             while not stop.stopping.is_set():
                 if next_stats is not None and now() >= next_stats:
-                    printer.event("stats", None, **counts())
+                    printer.event("stats", None, **engine.counts())
                     next_stats = now() + (stats_interval or 0.0)  # not None here
-                deadline = peer.next_deadline()
-                wait = LISTEN_POLL_S if deadline is None else max(0.0, min(LISTEN_POLL_S, deadline - now()))
-                try:
-                    which, msg = mailslot.read_any([slot, control], wait)
-                except TimeoutError:
-                    pass
-                else:
-                    if which is slot:
-                        process(node.receive(msg))
-                    elif which is control:
-                        on_control(msg)
-                process(peer.tick(now()))
-                for op in ops:
-                    op.tick(node, now())
-                ops[:] = [op for op in ops if not op.done]
+                engine.step(LISTEN_POLL_S)
     except (KeyboardInterrupt, StopRequested):
         pass
     finally:
-        for t in peer.stop(now()):
-            node.transmit(t)
+        engine.started = True  # a stop before the join still says goodbye, as before
+        engine.leave()
         stop.finished.set()
-        printer.event("stopped", f"{_clock()} left the group (OFFLINE sent)", **counts())
-        control.close()
-        slot.close()
-        if log:
-            log.close()
+        printer.event("stopped", f"{_clock()} left the group (OFFLINE sent)", **engine.counts())
+        engine.close()
     return EXIT_OK
+
+
+def _how(settings: Settings) -> str:
+    """The transport (and port, key) a listener runs with, for its first line."""
+    how = settings.transport + (f", UDP {settings.config.port}" if settings.transport == "netbios" else "")
+    return how + (f", key {settings.key_id}" if settings.key_id else "")
 
 
 def _clock() -> str:

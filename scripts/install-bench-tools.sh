@@ -2,6 +2,10 @@
 # Install what bench/suite.py compares lanmsg against (run as root on Debian/Ubuntu):
 #   avahi-daemon, avahi-utils, dbus-daemon  (Debian)  - avahi-publish / avahi-browse, run only
 #                                                       inside lab network namespaces
+#   samba-common-bin                         (Debian)  - nmblookup, run only inside lab hosts with
+#                                                       a private client conf (-s); Samba's nmbd
+#                                                       (package samba) is used when present, not
+#                                                       installed here
 #   python-zeroconf, py-spy                  (PyPI)   - pinned, in a venv under ~/.cache/lanmsg
 # Usage: scripts/install-bench-tools.sh [PYTHON]   (the interpreter the venv is built on;
 #        default python3).  Prints the venv's python on its last line.
@@ -22,9 +26,11 @@ need=()
 command -v avahi-daemon >/dev/null 2>&1 || [ -x /usr/sbin/avahi-daemon ] || need+=(avahi-daemon)
 command -v avahi-browse >/dev/null 2>&1 || need+=(avahi-utils)
 command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus-daemon)
+command -v nmblookup >/dev/null 2>&1 || need+=(samba-common-bin)
 if [ ${#need[@]} -gt 0 ]; then
     # avahi-daemon and dbus-daemon must never start in the root namespace (avahi would
-    # announce on the machine's real network): policy-rc.d 101 keeps apt from starting them.
+    # announce on the machine's real network), nor any Samba service samba-common-bin may
+    # bring: policy-rc.d 101 keeps apt from starting them.
     if [ ! -x /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
         chmod +x /usr/sbin/policy-rc.d

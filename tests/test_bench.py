@@ -1,8 +1,9 @@
 """The benchmark suite still runs: a smoke run of bench/suite.py in a small lab.
 
 ``bench/suite.py --quick`` builds a 3-host lab and runs every case a couple of
-times (about 30 s); comparisons whose tools are not installed (avahi,
-python-zeroconf: scripts/install-bench-tools.sh) are left out, not failed.
+times (about 40 s); comparisons whose tools are not installed (avahi,
+python-zeroconf, Samba's nmblookup: scripts/install-bench-tools.sh; nmbd) are
+left out, not failed.
 The figures of a smoke run mean nothing; what is checked is that every case
 ran, found what it looked for and wrote its part of the page.
 """
@@ -49,6 +50,13 @@ def test_a_smoke_run_of_the_suite_measures_every_case_and_writes_the_page(tmp_pa
         assert run["shown"] > 0 and run["confirmations"] > 0
     for case in ("floor", "help", "nowait", "send"):
         assert res["startup"][case]["failures"] == [], res["startup"][case]
+    names = res["names"]
+    for case, timed in list(names["process"].items()) + list(names["nobody_process"].items()):
+        assert timed["failures"] == [] and timed["ms"]["n"] >= 1, (case, timed)
+    for responder in names["idle"].values():
+        assert responder["unicast_lost"] == 0 and responder["broadcast_lost"] == 0, responder
+    assert names["busy"]["unicast"]["n"] >= 1 and names["busy"]["broadcast"]["n"] >= 1, names["busy"]
+    assert names["idle"]["lanmsg"]["query_name_failed"] == 0 and names["nobody_found"] == 0
     text = page.read_text()
     for heading in (
         "### 1. Discovery latency",
@@ -56,6 +64,7 @@ def test_a_smoke_run_of_the_suite_measures_every_case_and_writes_the_page(tmp_pa
         "### 3. detect",
         "### 4. A listener under a flood",
         "### 5. Start-up",
+        "### 6. Name resolution",
         "### Summary",
     ):
         assert heading in text

@@ -300,3 +300,49 @@ def test_wins_refresh_at_half_the_ttl_and_challenges_answered_keep_the_name():
     challenged = samba.tshark_read(cap.pcap, "-Y", f"nbns && ip.src == {lab.addr(2)} && nbns.flags == 0x8500",
                                    "-T", "fields", "-e", "ip.dst")  # fmt: skip
     assert wins in challenged.split(), challenged  # lanmsg answered the server's challenge
+
+
+def test_beside_nmbd_on_its_host_lanmsg_gets_unicasts_through_nmbd_and_says_how_to_share_the_name():
+    """Samba's nmbd holds 137 and 138 on host 1's address, so unicasts to host 1 reach nmbd only.
+    lanmsg reads them from nmbd's unexpected socket; nmbd owns the name (netbios name or alias)."""
+    with (
+        netlab.Lab(2, empty_resolv_conf=True) as lab,
+        samba.Nmbd(lab, 1, netbios_name="SAMBAHOST", aliases=("LAB-H1",)) as nmbd,
+    ):
+        listener = lab.popen(1, lanmsg("listen"), env={"LANMSG_SMB_CONF": nmbd.conf})  # its private socket dir
+        listener.wait_for_line(CLOCK + r"listening as LAB-H1 on mailslot foxapp")
+        r = lab.run(2, winpeer_argv("WINPEER2", broadcast=lab.broadcast, send=("LAB-H1", "via nmbd"), timeout=10),
+                    timeout=NEVER_HANGS_S)  # fmt: skip
+        assert r.returncode == 0, r.stdout + r.stderr
+        peer = start_winpeer(lab, 2, "WINPEER2")
+        sent = ok(lab.run(1, lanmsg("send", "WINPEER2", "confirmed through nmbd"), timeout=NEVER_HANGS_S))
+        assert "confirmed by WINPEER2" in sent.stdout
+        peer.terminate()
+        peer.finish(20)
+        listener.terminate()
+        out = listener.finish(20)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert re.search(CLOCK + r"WINPEER2: via nmbd$", out.stdout, re.M), out.stdout
+        assert "netbios aliases = LAB-H1" in out.stderr, out.stderr
+
+
+def test_a_received_oem_name_never_breaks_a_later_send():
+    """A datagram whose source name holds bytes 0xFF, 0xB5 and 0xDF reaches a listener; a later
+    `lanmsg send <that address>` (handed to the listener, which knows the name) still works."""
+    script = (
+        "import socket, sys, mailslot as M\n"
+        "frame = b'PC\\xff\\xb5\\xdfX'.ljust(24) + b'1'.rjust(12) + b'00' + b'hello'\n"
+        "d = M.build_datagram(msg_type=M.MSG_DIRECT_UNIQUE, source='PC\\xff\\xb5\\xdfX', destination=M.NetbiosName('LAB-H2'),"
+        " mailslot='foxapp', data=frame, source_ip=sys.argv[1], dgm_id=7)\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+        "s.bind(('', 138)); s.sendto(M.encode_datagram(d), (sys.argv[2], 138))\n"
+    )
+    with netlab.Lab(2) as lab:
+        listener = start_listener(lab, 2)
+        ok(lab.run(1, [PY, "-c", script, lab.addr(1), lab.addr(2)], timeout=NEVER_HANGS_S))
+        listener.wait_for_line(r"hello$")
+        r = lab.run(2, lanmsg("send", "--no-wait", lab.addr(1), "back to you"), timeout=NEVER_HANGS_S)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "codec" not in r.stderr and "too long" not in r.stderr
+        listener.terminate()
+        assert listener.finish(20).returncode == 0

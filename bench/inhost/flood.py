@@ -4,7 +4,8 @@
 
 Builds R*S distinct messenger frames (each asking for confirmation) as NetBIOS
 datagrams to TARGET_NAME's mailslot foxapp, as lanmsg sends them, then sends
-them from UDP port 138 at R per second, paced every millisecond, for S seconds.
+them from UDP port 138 at R per second, paced every millisecond, for S seconds
+(saying "sending" on stdout as it starts).
 A thread counts the CONF datagrams that come back to port 138.  Prints one
 JSON object: sent, send time, confirmations received (after a grace period).
 """
@@ -83,6 +84,7 @@ def main() -> int:
     send = s.send
     sent = errors = 0
     total = len(datagrams)
+    print("sending", flush=True)  # for a bench that measures something else during the flood
     t0 = time.perf_counter()
     while sent < total:
         due = min(total, int((time.perf_counter() - t0) * args.rate) + 1)

@@ -3,9 +3,10 @@
     python timer.py SPEC.json  ->  one JSON object on stdout
 
 SPEC: {"rounds": N, "cases": [{"name", "argv", "env" (added), "expect" (regex the
-stdout must match), "phase": true (an untimed random 0-1 s pause first)}],
-"settle_s": pause between commands, "timeout_s": per command}.  The result maps
-each case name to its times in ms and the failed runs (exit code, output).
+stdout must match), "rc" (the exit code that means success, default 0), "phase": true
+(an untimed random 0-1 s pause first)}], "settle_s": pause between commands,
+"timeout_s": per command}.  The result maps each case name to its times in ms and
+the failed runs (exit code, output).
 Timing runs here, inside the host, so the lab's own entry (ip netns exec, the
 UTS namespace) is not part of any figure.
 """
@@ -35,7 +36,7 @@ for _ in range(spec["rounds"]):
             out[c["name"]]["failures"].append({"rc": None, "out": "timeout"})
             continue
         ms = (time.perf_counter() - t) * 1000
-        ok = r.returncode == 0 and (not c.get("expect") or re.search(c["expect"], r.stdout, re.M))
+        ok = r.returncode == c.get("rc", 0) and (not c.get("expect") or re.search(c["expect"], r.stdout, re.M))
         if ok:
             out[c["name"]]["ms"].append(ms)
         else:

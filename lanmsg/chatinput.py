@@ -1,0 +1,103 @@
+"""Keys to actions for both interactive front ends of ``lanmsg chat`` (full screen and line mode).
+
+``InputHandler.handle(key)`` edits the line, submits it to the session on Enter,
+completes names on Tab, walks the history on Up/Down, and holds a multi-line paste
+until the user says whether to send it.  Scrolling keys are left to the front end
+(``handle`` returns False for keys it did not use).
+"""
+
+from __future__ import annotations
+
+from .chat import ChatSession
+from .chatcmd import COMMAND_WORDS
+from .keys import Key
+from .lineedit import LineEditor
+
+PASTE_LINES_MAX = 20  # a paste of more lines is refused whole
+
+
+class InputHandler:
+    def __init__(self, session: ChatSession) -> None:
+        self.session = session
+        self.editor = LineEditor()
+        self.paste: list[str] | None = None  # lines waiting for Enter (send) or Esc (cancel)
+
+    def handle(self, key: Key) -> bool:
+        """Apply ``key``; False when it is not an editing key (the front end may use it)."""
+        ed, name = self.editor, key.name
+        if self.paste is not None:
+            self._answer_paste(key)
+            return True
+        if name == "text":
+            ed.insert(key.text)
+        elif name == "paste":
+            self._pasted(key.text)
+        elif name == "enter":
+            line = ed.submit()
+            if line.strip():
+                self.session.submit(line)
+        elif name in ("backspace", "ctrl-h"):
+            ed.backspace()
+        elif name == "delete":
+            ed.delete()
+        elif name == "ctrl-d":
+            if ed.text:
+                ed.delete()
+            else:
+                self.session.quit = True
+        elif name in ("left", "ctrl-b"):
+            ed.left()
+        elif name in ("right", "ctrl-f"):
+            ed.right()
+        elif name in ("home", "ctrl-a"):
+            ed.home()
+        elif name in ("end", "ctrl-e"):
+            ed.end()
+        elif name == "word-left":
+            ed.word_left()
+        elif name == "word-right":
+            ed.word_right()
+        elif name == "ctrl-k":
+            ed.kill_to_end()
+        elif name == "ctrl-u":
+            ed.kill_to_start()
+        elif name == "ctrl-w":
+            ed.kill_word_back()
+        elif name == "ctrl-y":
+            ed.yank()
+        elif name in ("up", "ctrl-p"):
+            ed.up()
+        elif name in ("down", "ctrl-n"):
+            ed.down()
+        elif name == "tab":
+            found = ed.complete(self.session.model.names(), COMMAND_WORDS)
+            if len(found) > 1:
+                self.session.model.info("  ".join(found))
+        else:
+            return False
+        return True
+
+    def _pasted(self, text: str) -> None:
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        while lines and not lines[-1].strip():
+            lines.pop()
+        if len(lines) <= 1:
+            self.editor.insert(lines[0] if lines else "")
+            return
+        if len(lines) > PASTE_LINES_MAX:
+            self.session.model.error(f"a paste of {len(lines)} lines was not sent (at most {PASTE_LINES_MAX})")
+            return
+        self.paste = lines
+        self.session.model.info(
+            f"you pasted {len(lines)} lines: Enter sends them as {len(lines)} messages to "
+            f"{self.session.model.target}, Esc (or any other key) cancels"
+        )
+
+    def _answer_paste(self, key: Key) -> None:
+        lines, self.paste = self.paste or [], None
+        if key.name != "enter":
+            self.session.model.info("paste not sent")
+            return
+        for line in lines:
+            if line.strip():
+                self.session.submit("/" + line if line.startswith("/") else line)

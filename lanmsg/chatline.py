@@ -1,0 +1,171 @@
+"""``lanmsg chat --plain``: the line mode, for terminals without curses.
+
+The input line is lanmsg's own (lanmsg.lineedit), so it knows its cursor: an
+incoming message is printed *above* it (clear the line, print, redraw prompt,
+text and cursor) and never corrupts what is being typed.  A message's state
+change prints a new line quoting the start of the message.  Only carriage
+return, spaces and backspaces move the cursor: no colour, no other escape
+sequence (bracketed paste on and off excepted), so it works on any terminal,
+including Windows consoles without VT processing.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Any, TextIO
+
+from .chat import ChatSession
+from .chatinput import InputHandler
+from .chatmodel import render, render_change
+from .messenger import EXIT_OK, LISTEN_POLL_S, Settings, StopRequested, StopSignals, _how
+from .terminal import KEY_POLL_S, Keys, open_keys, terminal_size
+from .textwidth import clip, clip_end, text_width
+
+LOW_BUDGET = 40  # the prompt shows the bytes left when fewer remain
+
+
+class LineScreen:
+    """What line mode writes: lines above the input line, and the input line itself."""
+
+    def __init__(self, out: TextIO, handler: InputHandler) -> None:
+        self.out = out
+        self.handler = handler
+
+    def prompt(self) -> str:
+        session = self.handler.session
+        prompt = session.model.prompt()
+        left = session.bytes_left(self.handler.editor.text)
+        if left is not None and left < LOW_BUDGET:
+            prompt = prompt[:-2] + (f" ({left} left)> " if left >= 0 else f" ({-left} too long)> ")
+        return prompt
+
+    def input_line(self, width: int) -> tuple[str, int]:
+        """The visible input line and the cursor's column: the text scrolls sideways to keep
+        the cursor on screen (never wrapped onto a second row)."""
+        ed = self.handler.editor
+        prompt = clip(self.prompt(), max(1, width // 2))
+        room = max(1, width - 1 - text_width(prompt))
+        before = ed.text[: ed.cursor]
+        after = ed.text[ed.cursor :]
+        if text_width(before) >= room:
+            before = clip_end(before, room - 1)
+        shown_after = clip(after, room - text_width(before))
+        return prompt + before + shown_after, text_width(prompt) + text_width(before)
+
+    def erase(self, width: int) -> str:
+        return "\r" + " " * (width - 1) + "\r"
+
+    def redraw(self) -> None:
+        width, _ = terminal_size()
+        line, col = self.input_line(width)
+        back = text_width(line) - col
+        self.out.write(self.erase(width) + line + "\b" * back)
+        self.out.flush()
+
+    def above(self, lines: list[str]) -> None:
+        """Print ``lines`` above the input line, then redraw it."""
+        if not lines:
+            return
+        width, _ = terminal_size()
+        self.out.write(self.erase(width) + "".join(line + "\r\n" for line in lines))
+        self.redraw()
+
+
+def run_line(
+    settings: Settings,
+    *,
+    log_path: str | None,
+    target: str,
+    bell: bool = False,
+    keys: Keys | None = None,
+    out: TextIO | None = None,
+    stop: StopSignals | None = None,
+) -> int:
+    out = out or sys.stdout
+    try:
+        getattr(out, "reconfigure")(errors="backslashreplace")  # noqa: B009 (TextIO does not declare it)
+    except (AttributeError, ValueError, OSError):
+        pass
+    session = ChatSession(settings, log_path=log_path, target=target)
+    handler = InputHandler(session)
+    screen = LineScreen(out, handler)
+    keys = keys or open_keys()
+    stop = stop or StopSignals()
+    session.model.info(
+        f"chat as {settings.name} on mailslot {settings.slot} ({_how(settings)}); /help lists the commands, /quit leaves"
+    )
+    try:
+        with stop:
+            keys.enter()
+            try:
+                _loop(session, handler, screen, keys, stop, bell)
+            finally:
+                keys.exit()
+    except (KeyboardInterrupt, StopRequested):
+        pass
+    finally:
+        session.close()
+        stop.finished.set()
+        width, _ = terminal_size()
+        out.write(screen.erase(width) + "left the group (OFFLINE sent)\r\n")
+        out.flush()
+    return EXIT_OK
+
+
+def _flush(session: ChatSession, screen: LineScreen, bell: bool, out: Any) -> None:
+    m = session.model
+    lines = [render(line) for line in m.take_new()]
+    lines += [render_change(change) for change in m.take_changes()]
+    if bell and m.bells:
+        out.write("\a")
+    m.bells = 0
+    screen.above(lines)
+
+
+def _loop(
+    session: ChatSession, handler: InputHandler, screen: LineScreen, keys: Keys, stop: StopSignals, bell: bool
+) -> None:
+    # the outgoing lines are shown as they are sent, so take what the model has so far
+    session.model.take_changes()
+    _flush(session, screen, bell, screen.out)
+    screen.redraw()
+    resized = [False]
+
+    def on_winch(signum: int, frame: object) -> None:
+        resized[0] = True
+
+    old_winch = signal.signal(signal.SIGWINCH, on_winch) if hasattr(signal, "SIGWINCH") else None
+    try:
+        _turns(session, handler, screen, keys, stop, bell, resized)
+    finally:
+        if old_winch is not None:
+            signal.signal(signal.SIGWINCH, old_winch)
+
+
+def _turns(
+    session: ChatSession,
+    handler: InputHandler,
+    screen: LineScreen,
+    keys: Keys,
+    stop: StopSignals,
+    bell: bool,
+    resized: list[bool],
+) -> None:
+    while not session.quit and not stop.stopping.is_set():
+        session.pump(LISTEN_POLL_S if keys.fds() is not None else KEY_POLL_S, keys.fds())
+        got = keys.read(0.0 if keys.fds() is not None else 0.05)
+        changed = resized[0]
+        resized[0] = False
+        for key in got:
+            if key.name == "ctrl-l":
+                changed = True
+                continue
+            handler.handle(key)
+            changed = True
+            _flush(session, screen, bell, screen.out)
+            if session.quit:
+                break
+        _flush(session, screen, bell, screen.out)
+        if changed:
+            screen.redraw()

@@ -1,0 +1,270 @@
+"""``lanmsg chat`` full screen, with curses: scrollback, status bar, input line.
+
+What is drawn is computed by ``layout`` (pure, tested without a terminal); curses
+only puts those rows on the screen.  Keys are read from standard input by
+lanmsg.terminal and decoded by lanmsg.keys (so bracketed paste works); curses'
+own key reading is not used.  Received text is already escaped by the model's
+renderer (listen's safe_text).  Colour is decoration only (every state is in
+words) and is off under NO_COLOR; the terminal's title is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from .chat import ChatSession
+from .chatinput import InputHandler
+from .chatmodel import CONFIRMED, FAILED, ChatModel, Line, render
+from .messenger import EXIT_OK, LISTEN_POLL_S, Settings, StopRequested, StopSignals, _how
+from .terminal import KEY_POLL_S, PosixKeys, open_keys, terminal_size
+from .textwidth import clip, clip_end, pad, text_width, wrap
+
+WRAP_INDENT = 9  # continuation rows start under the text, past "HH:MM:SS "
+
+# row styles
+NORMAL, STATUS, GOOD, BAD, DIM, INPUT = "normal", "status", "good", "bad", "dim", "input"
+
+
+@dataclass(frozen=True)
+class Row:
+    text: str
+    style: str = NORMAL
+
+
+@dataclass(frozen=True)
+class Frame:
+    rows: list[Row]
+    cursor: tuple[int, int]  # (row, column)
+    scroll_max: int  # rows the view can scroll back
+
+
+def line_style(line: Line) -> str:
+    if line.kind == "error":
+        return BAD
+    if line.kind == "history":
+        return DIM
+    if line.kind == "out" and line.out is not None:
+        return GOOD if line.out.state == CONFIRMED else BAD if line.out.state == FAILED else NORMAL
+    return NORMAL
+
+
+def layout(
+    model: ChatModel,
+    text: str,
+    cursor: int,
+    bytes_left: int | None,
+    width: int,
+    height: int,
+    scroll: int = 0,
+    hint: str = "",
+) -> Frame:
+    """The screen: ``height`` rows of at most ``width`` cells, and where the cursor stands.
+    ``scroll``: wrapped rows hidden below the view (0: the newest at the bottom)."""
+    width, height = max(1, width), max(1, height)
+    view = max(0, height - 2)
+    # the newest lines, wrapped, enough to fill the view at this scroll position
+    wanted = view + max(0, scroll)
+    rows: list[Row] = []
+    complete = True  # every line of the scrollback is in rows
+    for line in reversed(model.lines):
+        if len(rows) > wanted:
+            complete = False
+            break
+        rows[:0] = [Row(r, line_style(line)) for r in wrap(render(line), width, indent=WRAP_INDENT)]
+    scroll_max = max(0, len(rows) - view) if complete else len(rows) - view
+    scroll = max(0, min(scroll, scroll_max))
+    end = len(rows) - scroll
+    shown = rows[max(0, end - view) : end]
+    shown = [Row("", NORMAL)] * (view - len(shown)) + shown
+    status = model.status()
+    if scroll:
+        unread = f", unread {model.unread}" if model.unread else ""
+        status = f"-- scrolled back {scroll}{unread} (PgDn) -- | " + status
+    if hint:
+        status = hint + " | " + status
+    out = [*shown]
+    if height >= 2:
+        out.append(Row(pad(status, width), STATUS))
+    # the input line: prompt, text scrolled sideways to keep the cursor visible, bytes left
+    count = "" if bytes_left is None else (f" {bytes_left}" if bytes_left >= 0 else f" {bytes_left} too long")
+    prompt = clip(model.prompt(), max(1, width // 2))
+    room = max(1, width - text_width(prompt) - text_width(count) - 1)
+    before, after = text[:cursor], text[cursor:]
+    if text_width(before) >= room:
+        before = clip_end(before, room - 1)
+    visible = before + clip(after, room - text_width(before))
+    col = text_width(prompt) + text_width(before)
+    typed = prompt + visible
+    gap = width - text_width(typed) - text_width(count)
+    input_row = typed + " " * max(0, gap) + count if gap >= 0 else clip(typed, width)
+    out.append(Row(input_row, BAD if bytes_left is not None and bytes_left < 0 else INPUT))
+    return Frame(out[-height:], (min(height - 1, len(out[-height:]) - 1), min(col, width - 1)), scroll_max)
+
+
+def colour_allowed(env: dict[str, str] | None = None) -> bool:
+    """no-color.org: NO_COLOR set and not empty turns colour off; so does TERM=dumb."""
+    env = dict(os.environ) if env is None else env
+    return not env.get("NO_COLOR") and env.get("TERM", "") != "dumb"
+
+
+class CursesScreen:
+    def __init__(self, stdscr: Any, colour: bool) -> None:
+        import curses
+
+        self.curses = curses
+        self.stdscr = stdscr
+        self.attrs = {
+            NORMAL: curses.A_NORMAL,
+            STATUS: curses.A_REVERSE,
+            GOOD: curses.A_NORMAL,
+            BAD: curses.A_BOLD,
+            DIM: curses.A_DIM,
+            INPUT: curses.A_NORMAL,
+        }
+        if colour and curses.has_colors():
+            try:
+                curses.start_color()
+                curses.use_default_colors()
+                curses.init_pair(1, curses.COLOR_GREEN, -1)
+                curses.init_pair(2, curses.COLOR_RED, -1)
+                self.attrs[GOOD] = curses.color_pair(1)
+                self.attrs[BAD] = curses.color_pair(2) | curses.A_BOLD
+            except curses.error:
+                pass
+
+    def draw(self, frame: Frame) -> None:
+        curses = self.curses
+        scr = self.stdscr
+        scr.erase()
+        height, width = scr.getmaxyx()
+        for y, row in enumerate(frame.rows[:height]):
+            text = clip(row.text, width)
+            try:
+                scr.addstr(y, 0, text, self.attrs.get(row.style, curses.A_NORMAL))
+            except curses.error:
+                pass  # the bottom-right cell: curses writes it, then complains
+        y, x = frame.cursor
+        try:
+            scr.move(min(y, height - 1), min(x, width - 1))
+        except curses.error:
+            pass
+        scr.refresh()
+
+
+def run_screen(settings: Settings, *, log_path: str | None, target: str, bell: bool = False) -> int:
+    import curses
+    import locale
+
+    locale.setlocale(locale.LC_ALL, "")
+    session = ChatSession(settings, log_path=log_path, target=target)
+    handler = InputHandler(session)
+    session.model.info(
+        f"chat as {settings.name} on mailslot {settings.slot} ({_how(settings)}); /help lists the commands, /quit leaves"
+    )
+    stop = StopSignals()
+    resized = [False]
+
+    def on_winch(signum: int, frame: object) -> None:
+        resized[0] = True
+
+    old_winch = None
+    try:
+        with stop:
+            stdscr = curses.initscr()
+            try:
+                curses.noecho()
+                curses.cbreak()
+                keys = open_keys()
+                keys.enter()
+                if hasattr(signal, "SIGWINCH"):
+                    old_winch = signal.signal(signal.SIGWINCH, on_winch)
+                try:
+                    _loop(session, handler, CursesScreen(stdscr, colour_allowed()), keys, stop, bell, resized)
+                finally:
+                    keys.exit()
+            finally:
+                if old_winch is not None:
+                    signal.signal(signal.SIGWINCH, old_winch)
+                curses.nocbreak()
+                curses.echo()
+                curses.endwin()
+    except (KeyboardInterrupt, StopRequested):
+        pass
+    finally:
+        session.close()
+        stop.finished.set()
+        sys.stdout.write("lanmsg chat: left the group (OFFLINE sent)\n")
+        sys.stdout.flush()
+    return EXIT_OK
+
+
+def _loop(
+    session: ChatSession,
+    handler: InputHandler,
+    screen: CursesScreen,
+    keys: Any,
+    stop: StopSignals,
+    bell: bool,
+    resized: list[bool],
+) -> None:
+    curses = screen.curses
+    model = session.model
+    scroll = 0
+    width, height = terminal_size()
+    last: Frame | None = None
+    while not session.quit and not stop.stopping.is_set():
+        if resized[0] or terminal_size() != (width, height):  # Windows has no SIGWINCH: compare
+            resized[0] = False
+            width, height = terminal_size()
+            try:
+                curses.resizeterm(height, width)
+            except curses.error:
+                pass
+            screen.stdscr.clear()  # repaint all: how a terminal keeps its rows on resize differs
+            last = None
+        page = max(1, height - 3)
+        new = model.take_new()
+        if scroll:  # the view stays where it is while lines arrive below it
+            scroll += sum(len(wrap(render(line), width, indent=WRAP_INDENT)) for line in new)
+        frame = layout(
+            model,
+            handler.editor.text,
+            handler.editor.cursor,
+            session.bytes_left(handler.editor.text),
+            width,
+            height,
+            scroll,
+        )
+        scroll = min(scroll, frame.scroll_max)
+        if frame != last:
+            screen.draw(frame)
+            last = frame
+        model.take_changes()
+        if bell and model.bells:
+            curses.beep()
+        model.bells = 0
+        session.pump(LISTEN_POLL_S if keys.fds() is not None else KEY_POLL_S, keys.fds())
+        for key in keys.read(0.0 if keys.fds() is not None else 0.05):
+            if key.name == "pgup":
+                scroll += page
+            elif key.name == "pgdn":
+                scroll = max(0, scroll - page)
+            elif key.name == "ctrl-l":
+                last = None
+                screen.stdscr.clear()
+            else:
+                if key.name == "enter" and handler.paste is None:
+                    scroll = 0  # what you send is what you see
+                handler.handle(key)
+            if session.quit:
+                break
+        model.scrolled = scroll > 0
+        if not model.scrolled:
+            model.unread = 0
+
+
+__all__ = ["Frame", "PosixKeys", "Row", "colour_allowed", "layout", "run_screen"]

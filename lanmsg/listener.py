@@ -1,0 +1,580 @@
+"""The listener engine, and a listener for Python programs.
+
+``Engine`` is what ``lanmsg listen`` and ``lanmsg chat`` run on: it owns the
+messenger slot and the local control mailslot, joins the group (DETECT, ONLINE),
+answers DETECT, confirms and de-duplicates messages, logs them (fsynced before the
+confirmation goes out), carries out the requests of local one-shot commands
+(``lanmsg send`` from another shell) and leaves with OFFLINE.  One call of
+``step`` is one turn of the loop; whoever owns the loop decides what else it waits
+for (signals, a keyboard).
+
+``Listener`` puts typed, immutable events on top of it::
+
+    from lanmsg.listener import Listener, Message
+
+    with Listener(name="PINGBOT") as lst:          # DETECT + ONLINE now, OFFLINE at the end
+        for ev in lst:                             # Message, Online, Offline, Confirmed, NotDelivered, ...
+            if isinstance(ev, Message) and ev.text == "ping":
+                lst.send(ev.sender, "pong")        # send while listening
+
+Single-threaded: use a Listener from the thread that made it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import select
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import mailslot
+
+from . import auth
+from . import protocol as P
+from .messenger import (
+    EXIT_NONE,
+    EXIT_SYSTEM,
+    EXIT_USAGE,
+    LISTEN_POLL_S,
+    REPLY_PREFIX,
+    BroadcastOp,
+    LanmsgError,
+    Node,
+    Operation,
+    SendOp,
+    Settings,
+    _control_refusal,
+    _open_slot,
+    now,
+    operation_from_request,
+)
+from .output import MessageLog, lazy_json
+
+RawEvent = Any  # one of lanmsg.protocol's event tuples (MessageReceived, PresenceChanged, ...)
+
+
+# --------------------------------------------------------------------------
+# The engine
+# --------------------------------------------------------------------------
+
+
+class Engine:
+    """The listener's loop state.  ``on_event(ev)`` sees every protocol event except
+    duplicate messages (those are counted and confirmed again, never shown twice);
+    ``on_sent(op)`` sees every message sent through the engine once its id is known
+    (``op.msg_id``, ``op.text``, ``getattr(op, "host", "*")``)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        log_path: str | None = None,
+        rng: random.Random | None = None,
+        on_event: Callable[[RawEvent], None] | None = None,
+        on_sent: Callable[[Operation], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        try:
+            self.slot = _open_slot(settings, settings.slot)
+        except mailslot.MailslotExistsError:
+            raise LanmsgError(
+                f"mailslot {settings.slot!r} already exists on this machine: another lanmsg listen "
+                "(or lanmsg chat, or another messenger) owns it",
+                EXIT_SYSTEM,
+            ) from None
+        try:
+            self.control = _open_slot(settings, settings.control_slot())
+        except BaseException:
+            self.slot.close()
+            raise
+        try:
+            self.log = MessageLog(log_path) if log_path else None
+        except BaseException:
+            self.control.close()
+            self.slot.close()
+            raise
+        self.peer = P.Peer(settings.name, encoding=settings.encoding, max_frame=settings.max_frame, rng=rng)
+        self.node = Node(settings, self.slot, self.peer)
+        self.ops: list[Operation] = []
+        self._announced: set[int] = set()  # id() of ops whose "sent" was logged and reported
+        self._from_control: set[int] = set()  # id() of ops asked for by local one-shot commands
+        self.on_event = on_event
+        self.on_sent = on_sent
+        self.shown = 0
+        self.duplicates = 0
+        self.started = False
+        self.left = False
+
+    # -- events ---------------------------------------------------------------
+
+    def _handle(self, ev: RawEvent) -> None:
+        if isinstance(ev, P.MessageReceived):
+            if ev.duplicate:
+                self.duplicates += 1
+            else:
+                self.shown += 1
+                if self.log is not None:
+                    self.log.append(
+                        {
+                            "dir": "in",
+                            "time": time.time(),
+                            "from": ev.sender,
+                            "address": ev.address,
+                            "id": ev.msg_id,
+                            "text": ev.text,
+                        }
+                    )
+                if self.on_event is not None:
+                    self.on_event(ev)
+        elif self.on_event is not None:
+            self.on_event(ev)
+        for op in self.ops:
+            op.on_event(self.node, ev, now())
+
+    def process(self, items: Iterable[Any]) -> None:
+        """Send the actions, handle the events, in order (a message is logged before its CONF goes out)."""
+        self.node.run_actions(items, on_event=self._handle)
+        self._report_sent()
+
+    # -- life -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Join the group: DETECT, then ONLINE."""
+        self.started = True
+        self.process(self.peer.start(now()))
+
+    def step(self, max_wait: float = LISTEN_POLL_S, wake_fds: list[int] | None = None) -> bool:
+        """One turn: wait at most ``max_wait`` s for a frame or a control request (or for one of
+        ``wake_fds`` to become readable), handle it, then what is due.  True when a datagram was read."""
+        deadline = self.peer.next_deadline()
+        wait = max_wait if deadline is None else max(0.0, min(max_wait, deadline - now()))
+        which, msg = self._read(wait, wake_fds)
+        if which is self.slot and msg is not None:
+            self.process(self.node.receive(msg))
+        elif which is self.control and msg is not None:
+            self._on_control(msg)
+        self.process(self.peer.tick(now()))
+        for op in self.ops:
+            op.tick(self.node, now())
+        self._report_sent()
+        self.ops[:] = [op for op in self.ops if not op.done]
+        self._announced.intersection_update(id(op) for op in self.ops)
+        self._from_control.intersection_update(id(op) for op in self.ops)
+        return msg is not None
+
+    def _read(self, wait: float, wake_fds: list[int] | None) -> tuple[mailslot.Mailslot | None, Any]:
+        slots = [self.slot, self.control]
+        if not wake_fds:
+            try:
+                return mailslot.read_any(slots, wait)
+            except TimeoutError:
+                return None, None
+        for s in slots:
+            m = s.try_read()
+            if m is not None:
+                return s, m
+        fds = [s.fileno_list() for s in slots]
+        if all(f is not None for f in fds):
+            try:
+                select.select([fd for f in fds if f for fd in f] + list(wake_fds), [], [], wait)
+            except (OSError, ValueError):
+                pass
+        else:
+            time.sleep(min(wait, mailslot.NATIVE_POLL_INTERVAL_S))
+        for s in slots:
+            m = s.try_read()
+            if m is not None:
+                return s, m
+        return None, None
+
+    def leave(self) -> None:
+        """Send OFFLINE (once, and only after joining)."""
+        if self.started and not self.left:
+            self.left = True
+            for t in self.peer.stop(now()):
+                self.node.transmit(t)
+
+    def close(self) -> None:
+        """Close the slots and the log (``leave`` first to say goodbye)."""
+        self.control.close()
+        self.slot.close()
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "shown": self.shown,
+            "duplicates": self.duplicates,
+            "frames_dropped": dict(self.node.frames_dropped),
+            "datagrams": self.slot.stats if not self.slot.closed else {},
+            "send_errors": self.node.send_errors,
+        }
+
+    # -- operations -------------------------------------------------------------
+
+    def add_op(self, op: Operation) -> None:
+        """Start ``op`` (a send, broadcast or detect) here; it runs until done."""
+        self.ops.append(op)
+        op.start(self.node, now())
+        self._report_sent()
+
+    def _report_sent(self) -> None:
+        for op in self.ops:
+            if isinstance(op, (SendOp, BroadcastOp)) and op.msg_id is not None and id(op) not in self._announced:
+                self._announced.add(id(op))
+                if self.log is not None:
+                    self.log.append(
+                        {
+                            "dir": "out",
+                            "time": time.time(),
+                            "to": getattr(op, "host", "*"),
+                            "id": op.msg_id,
+                            "text": op.text,
+                        }
+                    )
+                if self.on_sent is not None:
+                    self.on_sent(op)
+
+    def _on_control(self, msg: mailslot.Message) -> None:
+        node, settings = self.node, self.settings
+        if not msg.local:
+            node.count_drop("control-not-local")
+            return
+        try:
+            req = lazy_json().loads(auth.strip_trailer(msg.data).decode("utf-8"))
+            reply_to = mailslot.normalize_mailslot_name(str(req["reply"]))
+            if not reply_to.upper().startswith(REPLY_PREFIX):
+                raise ValueError("reply slot outside LANMSG\\REPLY\\")
+        # RecursionError: json.loads of deeply nested brackets ("[" * 50000) raises it, not ValueError
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
+            node.count_drop("bad-control-request")
+            return
+
+        def emit(record: dict[str, Any], reply_to: str = reply_to) -> None:
+            try:
+                mailslot.write(
+                    ".",
+                    reply_to,
+                    lazy_json().dumps(record).encode("utf-8"),
+                    transport=settings.transport,
+                    config=settings.config,
+                )
+            except (OSError, ValueError):
+                pass  # the client has gone
+
+        refusal = _control_refusal(node, req, msg.data)
+        if refusal is not None:
+            emit({"event": "error", "message": refusal, "exit": EXIT_USAGE})
+            emit({"event": "done", "exit": EXIT_USAGE})
+            return
+        try:
+            op = operation_from_request(req, emit)
+        except (ValueError, KeyError, TypeError) as e:
+            emit({"event": "error", "message": f"bad request: {e}", "exit": EXIT_USAGE})
+            emit({"event": "done", "exit": EXIT_USAGE})
+            return
+        self._from_control.add(id(op))
+        self.add_op(op)
+
+    def from_control(self, op: Operation) -> bool:
+        """Whether ``op`` is the request of a local one-shot command (``lanmsg send`` in another shell)."""
+        return id(op) in self._from_control
+
+
+# --------------------------------------------------------------------------
+# Typed events
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Relayed:
+    """A local one-shot command (``lanmsg send`` or ``broadcast`` in another shell) sent
+    message ``msg_id`` to ``to`` through this listener; its Confirmed or NotDelivered follows."""
+
+    msg_id: int
+    to: str
+    text: str
+    time: float
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message from ``sender`` (shown once: repeats are confirmed, not delivered again)."""
+
+    sender: str
+    address: str | None
+    msg_id: int
+    text: str
+    time: float  # seconds since the epoch, when it arrived
+
+
+@dataclass(frozen=True)
+class Online:
+    """``name`` was heard online.  ``again``: it was already known online (it answered a
+    DETECT, or came back after a crash without OFFLINE); listen shows only the first."""
+
+    name: str
+    address: str | None
+    again: bool
+    time: float
+
+
+@dataclass(frozen=True)
+class Offline:
+    """``name`` left the group (it sent OFFLINE)."""
+
+    name: str
+    address: str | None
+    time: float
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    """One of our messages was confirmed by ``by`` (a broadcast: once per confirming peer)."""
+
+    msg_id: int
+    by: str
+    address: str | None
+    time: float
+
+
+@dataclass(frozen=True)
+class NotDelivered:
+    """Nobody confirmed message ``msg_id`` to ``to`` after ``attempts`` sends."""
+
+    msg_id: int
+    to: str
+    attempts: int
+    time: float
+
+
+Event = Message | Online | Offline | Confirmed | NotDelivered | Relayed
+
+
+def translate(ev: RawEvent, online: set[str]) -> Event | None:
+    """The typed event for a protocol event, or None.  ``online``: upper-case names shown
+    online so far (updated), which tells a first ONLINE from an ONLINE heard again."""
+    t = time.time()
+    if isinstance(ev, P.MessageReceived):
+        return Message(ev.sender, ev.address, ev.msg_id, ev.text, t)
+    if isinstance(ev, P.PeerAnswered):  # an ONLINE frame: comes before its PresenceChanged
+        key = ev.name.upper()
+        again = key in online
+        online.add(key)
+        return Online(ev.name, ev.address, again, t)
+    if isinstance(ev, P.PresenceChanged):
+        key = ev.name.upper()
+        if ev.online:
+            if key in online:
+                return None  # its ONLINE frame was reported already
+            online.add(key)
+            return Online(ev.name, ev.address, False, t)
+        online.discard(key)
+        return Offline(ev.name, ev.address, t)
+    if isinstance(ev, P.Confirmed):
+        return Confirmed(ev.msg_id, ev.by, ev.address, t)
+    if isinstance(ev, P.DeliveryFailed):
+        return NotDelivered(ev.msg_id, ev.target, ev.attempts, t)
+    return None
+
+
+# --------------------------------------------------------------------------
+# The library listener
+# --------------------------------------------------------------------------
+
+
+class Listener:
+    """A peer of the group for as long as the ``with`` block lasts (or until ``close()``).
+
+    Takes a ``lanmsg.messenger.Settings`` or the options ``lanmsg.client.Messenger``
+    takes (anything not given comes from the LANMSG_* environment variables), and
+    ``log_path`` (JSON lines, as ``lanmsg listen --log``).  It owns the messenger slot
+    like ``lanmsg listen``: one-shot ``lanmsg send`` commands on this machine go
+    through it.  Iterate over it, or ``poll()`` it, for events; ``send`` while
+    listening.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        log_path: str | None = None,
+        rng: random.Random | None = None,
+        slot: str | None = None,
+        transport: str | None = None,
+        port: int | None = None,
+        name: str | None = None,
+        workgroup: str | None = None,
+        broadcast: str | list[str] | None = None,
+        encoding: str | None = None,
+        key_file: str | None = None,
+        auth_window: float | None = None,
+    ) -> None:
+        if settings is None:
+            settings = settings_from_options(
+                slot=slot,
+                transport=transport,
+                port=port,
+                name=name,
+                workgroup=workgroup,
+                broadcast=broadcast,
+                encoding=encoding,
+                key_file=key_file,
+                auth_window=auth_window,
+            )
+        self.settings = settings
+        self._queue: deque[Event] = deque()
+        self._online: set[str] = set()
+        self.raw_observers: list[Callable[[RawEvent], None]] = []
+        try:
+            self.engine = Engine(settings, log_path=log_path, rng=rng, on_event=self._on_raw, on_sent=self._on_sent)
+        except OSError as e:
+            raise LanmsgError(str(e.strerror or e), EXIT_SYSTEM) from None
+        self._closed = False
+        self.engine.start()
+
+    # -- life -------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Leave the group (OFFLINE) and release the slot."""
+        if not self._closed:
+            self._closed = True
+            try:
+                self.engine.leave()
+            finally:
+                self.engine.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Listener:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- events -----------------------------------------------------------------
+
+    def _on_raw(self, ev: RawEvent) -> None:
+        for observe in self.raw_observers:
+            observe(ev)
+        typed = translate(ev, self._online)
+        if typed is not None:
+            self._queue.append(typed)
+
+    def _on_sent(self, op: Operation) -> None:
+        if self.engine.from_control(op) and isinstance(op, (SendOp, BroadcastOp)) and op.msg_id is not None:
+            self._queue.append(Relayed(op.msg_id, getattr(op, "host", "*"), op.text, time.time()))
+
+    def poll(self, timeout: float = LISTEN_POLL_S, wake_fds: list[int] | None = None) -> list[Event]:
+        """The events that arrived within ``timeout`` seconds (possibly none)."""
+        self._check_open()
+        if not self._queue:
+            end = now() + max(0.0, timeout)
+            while True:
+                self.engine.step(max(0.0, min(LISTEN_POLL_S, end - now())), wake_fds)
+                if self._queue or now() >= end:
+                    break
+                if wake_fds and _readable(wake_fds):
+                    break
+        else:
+            self.engine.step(0.0)
+        out = list(self._queue)
+        self._queue.clear()
+        return out
+
+    def events(self) -> Iterator[Event]:
+        """Every event, as it comes, until ``close()``."""
+        while not self._closed:
+            yield from self.poll()
+
+    def __iter__(self) -> Iterator[Event]:
+        return self.events()
+
+    def run(self, callback: Callable[[Event], object], *, until: Callable[[], bool] | None = None) -> None:
+        """Call ``callback(event)`` for every event until ``until()`` is true or the listener is closed."""
+        while not self._closed and not (until is not None and until()):
+            for ev in self.poll():
+                callback(ev)
+
+    # -- sending ----------------------------------------------------------------
+
+    def send(self, to: str, text: str, *, resends: int = P.RESENDS) -> int:
+        """Send ``text`` to ``to`` (a messenger name, an IPv4 address, "." or "*" for everyone);
+        return the message's id at once.  Its fate comes as a Confirmed or NotDelivered event
+        (after about 3 s with the defaults).  A name never heard before is looked up first, as
+        ``lanmsg send`` does (DETECT and the NetBIOS name service; this call then waits up to
+        1.5 s, handling what arrives meanwhile).
+        Raises LanmsgError: exit code 2 when the text does not fit (nothing was sent), 1 when
+        no peer of that name answered, 3 when the transport refused."""
+        self._check_open()
+        records: list[dict[str, Any]] = []
+        op: SendOp | BroadcastOp
+        if to.strip() == "*":
+            op = BroadcastOp(records.append, text, wait=P.RESEND_INTERVAL_S * (P.RESENDS + 1))
+        else:
+            op = SendOp(records.append, to, text, timeout=None, resends=resends, wait=True)
+        self.engine.add_op(op)
+        while op.msg_id is None and not op.done:
+            self.engine.step(LISTEN_POLL_S)
+        if op.msg_id is None:
+            err = next((r for r in records if r.get("event") == "error"), {})
+            raise LanmsgError(str(err.get("message", "not sent")), int(err.get("exit", EXIT_NONE)))
+        return op.msg_id
+
+    def detect(self) -> None:
+        """Ask everyone who is online (the messenger's Refresh); answers come as Online events."""
+        self._check_open()
+        self.engine.process(self.engine.peer.detect(now()))
+
+    def peers(self) -> list[P.Presence]:
+        """The peers known online, by name."""
+        return self.engine.peer.online_peers()
+
+    def fits(self, text: str) -> bool:
+        """Whether ``text`` fits one frame (212 bytes, 168 with a key, in the text encoding)."""
+        return text_bytes(text, self.settings.encoding) <= P.max_text_bytes(self.settings.max_frame)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError("this Listener is closed")
+
+
+def _readable(fds: list[int]) -> bool:
+    try:
+        return bool(select.select(fds, [], [], 0)[0])
+    except (OSError, ValueError):
+        return False
+
+
+def text_bytes(text: str, encoding: str) -> int:
+    """The size of ``text`` in a frame; a text the encoding cannot carry counts as too long."""
+    try:
+        return len(text.encode(encoding))
+    except (UnicodeEncodeError, LookupError):
+        return 1 << 30
+
+
+def settings_from_options(
+    *,
+    slot: str | None = None,
+    transport: str | None = None,
+    port: int | None = None,
+    name: str | None = None,
+    workgroup: str | None = None,
+    broadcast: str | list[str] | None = None,
+    encoding: str | None = None,
+    key_file: str | None = None,
+    auth_window: float | None = None,
+) -> Settings:
+    """Settings as lanmsg.client.Messenger builds them: the options given, the rest from LANMSG_*."""
+    config = mailslot.Config.from_env(port=port, workgroup=workgroup, name=name, broadcast=broadcast)
+    key, window = auth.group_key(key_file, auth_window, os.environ)
+    kw: dict[str, Any] = {k: v for k, v in (("slot", slot), ("transport", transport), ("encoding", encoding)) if v}
+    return Settings(**kw, config=config, key=key, auth_window=window)

@@ -1,0 +1,154 @@
+"""The keyboard of an interactive ``lanmsg chat``: termios on POSIX, msvcrt on Windows.
+
+``open_keys()`` gives an object with ``enter()`` / ``exit()`` (raw-ish mode on and
+off, bracketed paste on and off), ``fds()`` (file descriptors to wait on, or None
+when the caller must poll) and ``read(timeout)`` (the keys typed, as lanmsg.keys.Key).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any, Protocol
+
+from .keys import Key, VTDecoder, windows_key
+
+BRACKETED_PASTE_ON = "\x1b[?2004h"
+BRACKETED_PASTE_OFF = "\x1b[?2004l"
+ESC_WAIT_S = 0.05  # a lone ESC is a key if nothing follows within this time
+KEY_POLL_S = 0.05  # where keys cannot be waited for with select() (Windows), they are polled this often
+
+
+class Keys(Protocol):
+    def enter(self) -> None: ...
+    def exit(self) -> None: ...
+    def fds(self) -> list[int] | None: ...
+    def read(self, timeout: float = 0.0) -> list[Key]: ...
+
+
+class PosixKeys:
+    """Standard input in cbreak mode without echo: keys as they are typed; Ctrl-C stays a signal."""
+
+    def __init__(self, fd: int = 0, out: Any = None, paste: bool = True) -> None:
+        self.fd = fd
+        self.out = out if out is not None else sys.stdout
+        self.paste = paste
+        self.decoder = VTDecoder()
+        self._saved: Any = None
+
+    def enter(self) -> None:
+        import termios
+        import tty
+
+        self._saved = termios.tcgetattr(self.fd)
+        tty.setcbreak(self.fd, termios.TCSANOW)
+        attrs = termios.tcgetattr(self.fd)
+        attrs[0] &= ~(termios.IXON | termios.ICRNL)  # Ctrl-S / Ctrl-Q reach us; Enter is CR
+        termios.tcsetattr(self.fd, termios.TCSANOW, attrs)
+        if self.paste:
+            self.out.write(BRACKETED_PASTE_ON)
+            self.out.flush()
+
+    def exit(self) -> None:
+        import termios
+
+        if self.paste:
+            try:
+                self.out.write(BRACKETED_PASTE_OFF)
+                self.out.flush()
+            except (OSError, ValueError):
+                pass
+        if self._saved is not None:
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+            self._saved = None
+
+    def fds(self) -> list[int] | None:
+        return [self.fd]
+
+    def read(self, timeout: float = 0.0) -> list[Key]:
+        import select
+
+        keys: list[Key] = []
+        wait = timeout
+        while True:
+            try:
+                ready = select.select([self.fd], [], [], wait)[0]
+            except InterruptedError:
+                ready = []
+            if not ready:
+                break
+            data = os.read(self.fd, 4096)
+            if not data:
+                keys.append(Key("ctrl-d"))  # the terminal went away
+                break
+            keys += self.decoder.feed(data)
+            wait = 0.0
+        if self.decoder.waiting:
+            try:
+                more = select.select([self.fd], [], [], ESC_WAIT_S)[0]
+            except InterruptedError:
+                more = []
+            keys += self.decoder.feed(os.read(self.fd, 4096)) if more else self.decoder.flush()
+        return keys
+
+
+class WindowsKeys:
+    """The Windows console through msvcrt: polled (there is nothing to select() on)."""
+
+    def enter(self) -> None:
+        _enable_windows_vt()
+
+    def exit(self) -> None:
+        pass
+
+    def fds(self) -> list[int] | None:
+        return None
+
+    def read(self, timeout: float = 0.0) -> list[Key]:
+        import msvcrt
+
+        end = time.monotonic() + timeout
+        keys: list[Key] = []
+        while True:
+            while msvcrt.kbhit():  # type: ignore[attr-defined]
+                ch = msvcrt.getwch()  # type: ignore[attr-defined]
+                second = msvcrt.getwch() if ch in ("\x00", "\xe0") else None  # type: ignore[attr-defined]
+                key = windows_key(ch, second)
+                if keys and key.name == "text" and keys[-1].name == "text":
+                    keys[-1] = Key("text", keys[-1].text + key.text)
+                else:
+                    keys.append(key)
+            if keys or time.monotonic() >= end:
+                return keys
+            time.sleep(0.02)
+
+
+def _enable_windows_vt() -> bool:
+    """Turn on VT sequence processing of the Windows console (Windows 10 and later)."""
+    try:
+        import ctypes
+
+        k32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+        handle = k32.GetStdHandle(-11)
+        mode = ctypes.c_uint32()
+        if not k32.GetConsoleMode(handle, ctypes.byref(mode)):
+            return False
+        return bool(k32.SetConsoleMode(handle, mode.value | 0x0004))
+    except (AttributeError, OSError):
+        return False
+
+
+def open_keys() -> Keys:
+    if sys.platform == "win32":
+        return WindowsKeys()
+    return PosixKeys(sys.stdin.fileno())
+
+
+def terminal_size() -> tuple[int, int]:
+    """(columns, rows) of the terminal, 80x24 when it cannot be asked."""
+    try:
+        size = os.get_terminal_size(sys.stdout.fileno())
+        return max(1, size.columns), max(1, size.lines)
+    except (AttributeError, ValueError, OSError):
+        return 80, 24

@@ -1,0 +1,156 @@
+"""``lanmsg chat`` in a real pseudo-terminal, read through the pyte terminal emulator.
+
+Used by tests/test_chat_screen.py.  The child gets the pty as its controlling
+terminal (pty.fork), so a resize reaches it as SIGWINCH, as in a real terminal.
+Waits poll the emulated screen; a wait that runs out fails with the whole screen.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import signal
+import struct
+import sys
+import termios
+import threading
+import time
+
+import pyte
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WAIT_S = 20.0  # generous: the machine is shared
+
+
+class PtyChat:
+    def __init__(
+        self, *args: str, cols: int = 80, rows: int = 24, env: dict | None = None, argv: list[str] | None = None
+    ):
+        """``lanmsg chat ARGS`` (or ``argv``, a whole command line) in a ``cols`` x ``rows`` terminal;
+        ``env`` is added to this process's environment (a value of None removes a variable)."""
+        self.cols, self.rows = cols, rows
+        self.screen = pyte.Screen(cols, rows)
+        self.stream = pyte.ByteStream(self.screen)
+        self.raw = bytearray()
+        self.lock = threading.Lock()
+        child_env = dict(os.environ, TERM="linux", LC_ALL="C.UTF-8", PYTHONIOENCODING="utf-8")
+        child_env.pop("NO_COLOR", None)
+        for k, v in (env or {}).items():
+            if v is None:
+                child_env.pop(k, None)
+            else:
+                child_env[k] = v
+        argv = argv or [sys.executable, "-m", "lanmsg", "chat", *args]
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: the pty's size first, then lanmsg
+            try:
+                fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+                os.chdir(ROOT)
+                os.execve(argv[0], argv, child_env)
+            finally:
+                os._exit(127)
+        self.pid, self.fd = pid, fd
+        self.status: int | None = None
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            with self.lock:
+                self.raw += data
+                self.stream.feed(data)
+
+    # -- looking -------------------------------------------------------------------
+
+    def display(self) -> list[str]:
+        with self.lock:
+            return list(self.screen.display)
+
+    def cursor(self) -> tuple[int, int]:
+        with self.lock:
+            return self.screen.cursor.x, self.screen.cursor.y
+
+    def text(self) -> str:
+        return "\n".join(line.rstrip() for line in self.display())
+
+    def wait_for(self, predicate, what: str = "", timeout: float = WAIT_S):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = predicate()
+            if result:
+                return result
+            time.sleep(0.05)
+        raise AssertionError(f"not on the screen: {what}\n--- screen ---\n{self.text()}\n--------------")
+
+    def wait_text(self, needle: str, timeout: float = WAIT_S) -> None:
+        self.wait_for(lambda: needle in self.text(), repr(needle), timeout)
+
+    def row_with(self, needle: str) -> int:
+        return next(i for i, line in enumerate(self.display()) if needle in line)
+
+    # -- typing ------------------------------------------------------------------
+
+    def type(self, text: str) -> None:
+        os.write(self.fd, text.encode("utf-8"))
+
+    def key(self, name: str, times: int = 1) -> None:
+        seq = {
+            "enter": "\r",
+            "left": "\x1b[D",
+            "right": "\x1b[C",
+            "up": "\x1b[A",
+            "down": "\x1b[B",
+            "home": "\x1b[H",
+            "end": "\x1b[F",
+            "pgup": "\x1b[5~",
+            "pgdn": "\x1b[6~",
+            "tab": "\t",
+            "esc": "\x1b",
+            "ctrl-d": "\x04",
+            "ctrl-c": "\x03",
+        }[name]
+        for _ in range(times):
+            os.write(self.fd, seq.encode())
+            time.sleep(0.02 if name != "esc" else 0.2)
+
+    def paste(self, text: str) -> None:
+        os.write(self.fd, b"\x1b[200~" + text.encode("utf-8") + b"\x1b[201~")
+
+    def resize(self, cols: int, rows: int) -> None:
+        with self.lock:
+            self.screen.resize(rows, cols)
+            self.cols, self.rows = cols, rows
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    # -- ending ------------------------------------------------------------------
+
+    def wait_exit(self, timeout: float = WAIT_S) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.status = os.waitstatus_to_exitcode(status)
+                self.reader.join(timeout=5)
+                return self.status
+            time.sleep(0.05)
+        raise AssertionError(f"chat did not exit\n{self.text()}")
+
+    def close(self) -> None:
+        if self.status is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+            self.status = -9
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass

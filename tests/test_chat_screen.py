@@ -1,0 +1,259 @@
+"""lanmsg chat on a screen: a real pty read through pyte, in full screen and in --plain.
+
+Peers are played by frames written to this machine's messenger slot (loopback only).
+"""
+
+import os
+import re
+import signal
+import sys
+
+import pytest
+
+pytest.importorskip("pyte")
+if sys.platform == "win32":  # pragma: no cover
+    pytest.skip("pty screen tests are POSIX-only", allow_module_level=True)
+pytest.importorskip("curses")
+
+from chatpty import PtyChat
+
+import mailslot
+from lanmsg.textwidth import text_width
+
+MODES = {"full": (), "plain": ("--plain",)}
+COLOUR_SGR = re.compile(rb"\x1b\[[0-9;]*(?:3[0-9]|4[0-9]|9[0-7]|10[0-7])(?:;[0-9;]*)?m")
+
+
+def frame(sender, msg_id, body: bytes, conf=True, system=False):
+    return (
+        sender.encode("utf-8").ljust(24)
+        + str(msg_id).rjust(12).encode()
+        + (b"1" if conf else b"0")
+        + (b"1" if system else b"0")
+        + body
+    )
+
+
+@pytest.fixture
+def chat(port):
+    started = []
+
+    def start(*args, **kw):
+        started.append(PtyChat(*args, **kw))
+        return started[-1]
+
+    yield start
+    for c in started:
+        c.close()
+
+
+def peer_says(config, sender, msg_id, text):
+    mailslot.write(".", "foxapp", frame(sender, msg_id, text.encode("utf-8")), config=config)
+
+
+def peer_presence(config, sender, msg_id, word):
+    mailslot.write(".", "foxapp", frame(sender, msg_id, word.encode(), conf=False, system=True), config=config)
+
+
+def input_row(c):
+    """The input line: the last row that starts with the prompt."""
+    return next((line for line in reversed(c.display()) if line.startswith("to ")), "")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_half_typed_line_survives_an_incoming_message(chat, config, mode):
+    c = chat(*MODES[mode])
+    c.wait_text("chat as LANMSGTEST")
+    c.type("hello world")
+    c.key("left", 3)
+    c.wait_for(lambda: c.cursor()[0] == len("to *> hello wo"), "cursor in the middle")
+    peer_says(config, "BOB", 1, "interrupting you")
+    c.wait_text("<BOB> interrupting you")
+    assert input_row(c).rstrip().startswith("to *> hello world")
+    c.type("XY")
+    c.wait_for(lambda: "to *> hello woXYrld" in input_row(c), "edited line")
+    x, y = c.cursor()
+    assert x == len("to *> hello woXY")
+    assert c.display()[y].startswith("to *> hello woXYrld")
+    # the message shows once, above the input line
+    assert c.text().count("<BOB> interrupting you") == 1
+    assert c.row_with("<BOB> interrupting you") < y
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_presence_online_and_offline(chat, config, mode):
+    c = chat(*MODES[mode])
+    c.wait_text("chat as LANMSGTEST")
+    peer_presence(config, "ALICE", 5, "ONLINE")
+    c.wait_text("* ALICE is online (127.0.0.1)")
+    if mode == "full":
+        c.wait_for(lambda: "online 1: ALICE" in c.display()[-2], "status bar with ALICE")
+    peer_presence(config, "ALICE", 6, "OFFLINE")
+    c.wait_text("* ALICE is offline (127.0.0.1)")
+    if mode == "full":
+        c.wait_for(lambda: "online 0" in c.display()[-2], "status bar without ALICE")
+        assert "ALICE" not in c.display()[-2]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_cjk_and_emoji_take_two_cells(chat, config, mode):
+    c = chat(*MODES[mode])
+    c.wait_text("chat as LANMSGTEST")
+    peer_says(config, "李", 2, "你好世界 ☕ end")
+    c.wait_text("<李> 你好世界 ☕ end")
+    c.type("日本☕x")
+    c.wait_for(lambda: "to *> 日本☕x" in input_row(c), "wide input")
+    assert c.cursor()[0] == len("to *> ") + 2 + 2 + 2 + 1
+    c.key("left", 2)
+    c.wait_for(lambda: c.cursor()[0] == len("to *> ") + 4, "cursor before the emoji")
+    if mode == "full":
+        # the bytes-left count stays flush right: the wide characters took their two cells each
+        row = input_row(c)
+        left = 212 - len("日本☕x".encode())
+        assert text_width(row) == 80 and row.endswith(f" {left}"), row
+        # a received line with wide characters wraps by cells, never past the edge
+        long = "你好" * 50
+        peer_says(config, "李", 3, long)
+        c.wait_text("<李> 你好你好")
+        rows = [line for line in c.display() if "你好" in line]
+        assert len(rows) >= 2 and all(text_width(line) == 80 for line in rows), rows
+        assert "".join(line.strip() for line in rows).endswith(long)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_bell_rings_on_incoming_messages_only_with_bell(chat, config, mode):
+    c = chat(*MODES[mode], "--bell")
+    c.wait_text("chat as LANMSGTEST")
+    peer_presence(config, "ALICE", 1, "ONLINE")
+    c.wait_text("* ALICE is online")
+    with c.lock:
+        assert b"\x07" not in bytes(c.raw)  # presence does not ring
+    peer_says(config, "ALICE", 2, "ding")
+    c.wait_text("<ALICE> ding")
+    c.wait_for(lambda: b"\x07" in bytes(c.raw), "a BEL")
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)])
+def test_sizes_and_a_resize(chat, config, mode, size):
+    cols, rows = size
+    c = chat(*MODES[mode], cols=cols, rows=rows)
+    c.wait_text("chat as LANMSGTEST")
+    if mode == "full":
+        assert c.display()[-1].startswith("to *> ") and c.display()[-1].rstrip().endswith("212")
+        assert c.display()[-2].startswith("LANMSGTEST on foxapp | to *")
+    long = "word " * 60
+    peer_says(config, "BOB", 3, long.strip())
+    c.wait_text("<BOB> word word")
+    c.type("typed")
+    c.wait_for(lambda: "to *> typed" in input_row(c), "typed text")
+    c.resize(50, 12)
+    if mode == "full":
+
+        def rewrapped():
+            # word-wrapped at the new width: every row of BOB's message ends with a whole word
+            rows = [line.rstrip() for line in c.display()[:-2] if "word" in line]
+            return len(rows) >= 6 and all(row.endswith("word") and len(row) <= 50 for row in rows)
+
+        c.wait_for(rewrapped, "BOB's message wrapped at 50 columns")
+        assert c.display()[-2].startswith("LANMSGTEST on foxapp")
+        assert c.display()[-1].startswith("to *> typed")
+    c.type("!")
+    c.wait_for(lambda: "to *> typed!" in input_row(c), "still editable after the resize")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_no_colour_under_no_color(chat, config, mode):
+    c = chat(*MODES[mode], env={"NO_COLOR": "1"})
+    c.wait_text("chat as LANMSGTEST")
+    c.type("/to .")
+    c.key("enter")
+    c.type("mine")
+    c.key("enter")
+    c.wait_text("[confirmed]" if mode == "full" else '"mine" to .: confirmed')
+    c.type("/nonsense")
+    c.key("enter")
+    c.wait_text("unknown command")
+    with c.lock:
+        raw = bytes(c.raw)
+    assert not COLOUR_SGR.search(raw), COLOUR_SGR.findall(raw)[:5]
+
+
+def test_colour_is_used_when_allowed(chat, config):
+    """The check above can see colour: without NO_COLOR, a confirmed line is coloured."""
+    c = chat()
+    c.wait_text("chat as LANMSGTEST")
+    c.type("/to .")
+    c.key("enter")
+    c.type("mine")
+    c.key("enter")
+    c.wait_text("[confirmed]")
+    with c.lock:
+        raw = bytes(c.raw)
+    assert COLOUR_SGR.search(raw)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_escape_sequences_in_received_text_change_nothing(chat, config, mode):
+    c = chat(*MODES[mode], env={"NO_COLOR": "1"})
+    c.wait_text("chat as LANMSGTEST")
+    mailslot.write(".", "foxapp", frame("EVIL", 9, b"\x1b[2J\x1b]0;pwned\x07\x1b[31mred"), config=config)
+    c.wait_text("<EVIL> \\x1b[2J\\x1b]0;pwned\\x07\\x1b[31mred")
+    assert "chat as LANMSGTEST" in c.text()  # the screen was not cleared
+    with c.lock:
+        raw = bytes(c.raw)
+    assert b"\x1b]0;" not in raw and b"pwned\x07" not in raw  # no title was set
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_multi_line_paste_asks_first(chat, config, mode):
+    c = chat(*MODES[mode])
+    c.wait_text("chat as LANMSGTEST")
+    c.type("/to .")
+    c.key("enter")
+    c.paste("one\ntwo\n/three")
+    c.wait_text("you pasted 3 lines")
+    c.key("esc")
+    c.wait_text("paste not sent")
+    c.paste("four\nfive")
+    c.wait_text("you pasted 2 lines")
+    c.key("enter")
+    c.wait_text("<LANMSGTEST> five")
+    assert "<LANMSGTEST> one" not in c.text() and "<LANMSGTEST> four" in c.text()
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("how", ["quit", "ctrl-d", "ctrl-c", "sigterm"])
+def test_leaving_restores_the_terminal_and_exits_0(chat, config, mode, how):
+    c = chat(*MODES[mode])
+    c.wait_text("chat as LANMSGTEST")
+    if how == "quit":
+        c.type("/q")
+        c.key("enter")
+    elif how == "sigterm":
+        os.kill(c.pid, signal.SIGTERM)
+    else:
+        c.key(how)
+    assert c.wait_exit() == 0
+    with c.lock:
+        raw = bytes(c.raw)
+    assert raw.rfind(b"\x1b[?2004l") > raw.rfind(b"\x1b[?2004h") >= 0  # bracketed paste off again
+    assert b"left the group (OFFLINE sent)" in raw
+
+
+def test_pgup_scrolls_and_counts_unread(chat, config):
+    c = chat(cols=60, rows=10)
+    c.wait_text("chat as LANMSGTEST")
+    for i in range(15):
+        peer_says(config, "BOB", 100 + i, f"line {i}")
+    c.wait_text("<BOB> line 14")
+    c.key("pgup")
+    c.wait_for(lambda: "scrolled back" in c.display()[-2], "scrolled status")
+    assert "<BOB> line 14" not in c.text()
+    view = c.display()[:-2]
+    peer_says(config, "BOB", 200, "while away")
+    c.wait_for(lambda: "scrolled back 8, unread 1" in c.display()[-2], "unread count")
+    assert c.display()[:-2] == view  # the view stays put while lines arrive below it
+    c.key("pgdn", 2)
+    c.wait_text("<BOB> while away")
+    assert "unread" not in c.display()[-2]

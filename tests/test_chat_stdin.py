@@ -1,0 +1,119 @@
+"""lanmsg chat with standard input not a terminal (loopback only): lines in, listen's output out."""
+
+import json
+import subprocess
+import sys
+import threading
+
+from lanmsg_proc import ROOT, lanmsg
+
+import mailslot
+
+
+def raw_frame(sender, msg_id, text, conf=True, system=False):
+    return (
+        sender.ljust(24).encode("latin-1")
+        + str(msg_id).rjust(12).encode()
+        + (b"1" if conf else b"0")
+        + (b"1" if system else b"0")
+        + text
+    )
+
+
+def test_lines_go_to_the_target_and_all_confirmed_exits_0(port):
+    r = lanmsg("chat", "--to", ".", input="hello me\n/msg . second 日本\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    assert "chat as LANMSGTEST on mailslot foxapp" in lines[0]
+    assert sum(line.endswith("LANMSGTEST: hello me") for line in lines) == 1
+    assert sum(line.endswith("LANMSGTEST: second 日本") for line in lines) == 1
+    assert sum("confirmed by LANMSGTEST" in line for line in lines) == 2
+    assert lines[-1].endswith("left the group (OFFLINE sent)")
+
+
+def test_json_events_and_a_to_line(port):
+    r = lanmsg("chat", "--json", input="/to .\nvia to\n")
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "listening" and kinds[-1] == "stopped"
+    (sent,) = [e for e in events if e["event"] == "sent"]
+    (msg,) = [e for e in events if e["event"] == "message"]
+    (conf,) = [e for e in events if e["event"] == "confirmed"]
+    assert msg["text"] == "via to" and sent["id"] == msg["id"] == conf["id"]
+
+
+def test_not_delivered_exits_1(port):
+    # a broadcast on loopback: nobody but ourselves, and our own broadcasts are not confirmed
+    r = lanmsg("chat", input="anyone?\n")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "not delivered to * after 1 attempts" in r.stdout
+
+
+def test_unknown_name_is_looked_up_like_send_and_fails(port):
+    r = lanmsg("chat", "--json", input="/to NOBODY\nhi\n")
+    assert r.returncode == 1
+    assert "no peer named 'NOBODY' answered" in r.stderr
+    failed = [json.loads(line) for line in r.stdout.splitlines() if '"failed"' in line]
+    assert failed and failed[0]["text"] == "hi"
+
+
+def test_too_long_is_refused_and_nothing_sent(port):
+    r = lanmsg("chat", "--to", ".", "--json", input="x" * 213 + "\n")
+    assert r.returncode == 1
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert next(e for e in events if e["event"] == "refused")["limit"] == 212
+    assert not [e for e in events if e["event"] in ("sent", "message")]
+
+
+def test_received_messages_presence_and_commands_print_like_listen(port, config):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lanmsg", "chat"],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+    )
+    first = proc.stdout.readline()
+    assert "chat as" in first
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    mailslot.write(".", "foxapp", raw_frame("ALICE", 3, b"ONLINE", conf=False, system=True), config=config)
+    mailslot.write(".", "foxapp", raw_frame("EVIL", 4, b"\x1b[2J\x1b]0;pwned\x07 hi"), config=config)
+    mailslot.write(".", "foxapp", raw_frame("EVIL", 4, b"\x1b[2J\x1b]0;pwned\x07 hi"), config=config)
+    # a one-shot send from another shell goes through the running chat
+    r = lanmsg("send", ".", "from", "a", "shell")
+    assert r.returncode == 0, r.stderr
+    proc.stdin.write("/who\n")
+    proc.stdin.close()
+    assert proc.wait(timeout=30) == 0
+    reader.join(timeout=10)
+    out = first + "".join(lines)
+    assert "* ALICE is online (127.0.0.1)" in out
+    assert out.count("EVIL: \\x1b[2J\\x1b]0;pwned\\x07 hi") == 1
+    assert "\x1b" not in out and "\x07" not in out
+    assert "LANMSGTEST: from a shell" in out
+    assert "ALICE  127.0.0.1" in out  # /who
+    assert out.rstrip().endswith("left the group (OFFLINE sent)")
+
+
+def test_log_records_both_directions(port, tmp_path):
+    log = str(tmp_path / "chat.jsonl")
+    assert lanmsg("chat", "--to", ".", "--log", log, input="remember me\n").returncode == 0
+    with open(log, encoding="utf-8") as f:
+        records = [json.loads(line) for line in f]
+    assert [(r["dir"], r["text"]) for r in records] == [("out", "remember me"), ("in", "remember me")]
+
+
+def test_with_a_key_the_budget_is_168_bytes(port, tmp_path):
+    key = str(tmp_path / "group.key")
+    assert lanmsg("keygen", key).returncode == 0
+    r = lanmsg("chat", "--key-file", key, "--to", ".", "--json", input="y" * 169 + "\n" + "y" * 168 + "\n")
+    assert r.returncode == 1, r.stderr  # one line refused
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert next(e for e in events if e["event"] == "refused")["limit"] == 168
+    assert [e["text"] for e in events if e["event"] == "message"] == ["y" * 168]
+    assert any(e["event"] == "confirmed" for e in events)

@@ -1,0 +1,161 @@
+"""The library listener (lanmsg.listener) on this machine (loopback only).
+
+The lab test with a second host is tests/test_lab_listener.py.
+"""
+
+import dataclasses
+import json
+import random
+import threading
+
+import pytest
+from lanmsg_proc import lanmsg
+
+import mailslot
+from lanmsg import protocol as P
+from lanmsg.listener import Confirmed, Listener, Message, NotDelivered, Offline, Online, Relayed, translate
+from lanmsg.messenger import LanmsgError
+
+
+def raw_frame(sender, msg_id, text, conf=True, system=False):
+    return (
+        sender.ljust(24).encode("latin-1")
+        + str(msg_id).rjust(12).encode()
+        + (b"1" if conf else b"0")
+        + (b"1" if system else b"0")
+        + text
+    )
+
+
+def collect(lst, want, polls=200):
+    """Poll until ``want(events)`` holds (at most ``polls`` polls); return the events."""
+    events = []
+    for _ in range(polls):
+        events += lst.poll(0.1)
+        if want(events):
+            return events
+    raise AssertionError(f"not seen; events: {events}")
+
+
+def test_send_to_this_machine_is_received_once_and_confirmed(port):
+    with Listener() as lst:
+        msg_id = lst.send(".", "hello me")
+        events = collect(lst, lambda evs: any(isinstance(e, Confirmed) and e.msg_id == msg_id for e in evs))
+    messages = [e for e in events if isinstance(e, Message)]
+    assert [m.text for m in messages] == ["hello me"]
+    assert messages[0].msg_id == msg_id
+
+
+def test_events_are_immutable(port):
+    ev = Message("BOB", "127.0.0.1", 5, "hi", 0.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ev.text = "changed"  # type: ignore[misc]
+
+
+def test_a_one_shot_send_from_another_process_goes_through_the_listener(port):
+    with Listener() as lst:
+        result = {}
+        t = threading.Thread(target=lambda: result.setdefault("r", lanmsg("send", ".", "from a shell")))
+        t.start()
+        events = collect(lst, lambda evs: any(isinstance(e, Message) and e.text == "from a shell" for e in evs))
+        # keep the loop turning until the command has its confirmation
+        while t.is_alive():
+            events += lst.poll(0.1)
+        t.join()
+    assert result["r"].returncode == 0, result["r"].stderr
+    assert [e.text for e in events if isinstance(e, Message)] == ["from a shell"]
+    (relayed,) = [e for e in events if isinstance(e, Relayed)]
+    assert (relayed.to, relayed.text) == (".", "from a shell")
+    assert any(isinstance(e, Confirmed) and e.msg_id == relayed.msg_id for e in events)
+
+
+def test_online_online_again_and_offline(port, config):
+    with Listener() as lst:
+        mailslot.write(".", "foxapp", raw_frame("ALICE", 7, b"ONLINE", conf=False, system=True), config=config)
+        mailslot.write(".", "foxapp", raw_frame("ALICE", 8, b"ONLINE", conf=False, system=True), config=config)
+        mailslot.write(".", "foxapp", raw_frame("ALICE", 9, b"OFFLINE", conf=False, system=True), config=config)
+        events = collect(lst, lambda evs: any(isinstance(e, Offline) for e in evs))
+        assert lst.peers() == []
+    alice = [e for e in events if isinstance(e, (Online, Offline)) and e.name == "ALICE"]
+    assert [(type(e).__name__, getattr(e, "again", None)) for e in alice] == [
+        ("Online", False),
+        ("Online", True),
+        ("Offline", None),
+    ]
+
+
+def test_duplicates_are_delivered_once(port, config):
+    with Listener() as lst:
+        for _ in range(3):
+            mailslot.write(".", "foxapp", raw_frame("CAROL", 42, b"only once"), config=config)
+        mailslot.write(".", "foxapp", raw_frame("CAROL", 43, b"second"), config=config)
+        events = collect(lst, lambda evs: any(isinstance(e, Message) and e.text == "second" for e in evs))
+    assert [e.text for e in events if isinstance(e, Message)] == ["only once", "second"]
+
+
+def test_too_long_text_is_refused_before_sending(port):
+    with Listener() as lst:
+        assert lst.fits("x" * 212) and not lst.fits("x" * 213)
+        with pytest.raises(LanmsgError) as e:
+            lst.send(".", "x" * 213)
+        assert e.value.exit_code == 2
+
+
+def test_the_slot_is_owned_while_it_listens(port):
+    with Listener():
+        with pytest.raises(LanmsgError) as e:
+            Listener()
+        assert e.value.exit_code == 3
+        r = lanmsg("listen")
+        assert r.returncode == 3 and "already exists" in r.stderr
+    with Listener():  # free again after the with block
+        pass
+
+
+def test_log_records_both_directions(port, tmp_path):
+    log = tmp_path / "chat.jsonl"
+    with Listener(log_path=str(log)) as lst:
+        msg_id = lst.send(".", "logged")
+        collect(lst, lambda evs: any(isinstance(e, Confirmed) for e in evs))
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(r["dir"], r["text"]) for r in records] == [("out", "logged"), ("in", "logged")]
+    assert records[0]["id"] == msg_id
+
+
+def test_callback_runs_until_told(port):
+    seen = []
+    with Listener() as lst:
+        lst.send(".", "for the callback")
+        lst.run(seen.append, until=lambda: any(isinstance(e, Confirmed) for e in seen))
+    assert any(isinstance(e, Message) and e.text == "for the callback" for e in seen)
+
+
+def test_closed_listener_refuses_work(port):
+    lst = Listener()
+    lst.close()
+    lst.close()  # twice is fine
+    with pytest.raises(ValueError):
+        lst.send(".", "late")
+    assert list(lst.events()) == []
+
+
+def test_translate_maps_every_protocol_event():
+    online: set[str] = set()
+    failed = translate(P.DeliveryFailed(5, "BOB", 4, 1.0), online)
+    assert dataclasses.replace(failed, time=0.0) == NotDelivered(5, "BOB", 4, 0.0)
+    conf = translate(P.Confirmed(5, "BOB", "10.0.0.2", 1.0), online)
+    assert isinstance(conf, Confirmed) and (conf.msg_id, conf.by, conf.address) == (5, "BOB", "10.0.0.2")
+    # a message makes a peer known online: one Online, then nothing more for it
+    first = translate(P.PresenceChanged("BOB", "10.0.0.2", True, 1.0), online)
+    assert isinstance(first, Online) and not first.again
+    again = translate(P.PeerAnswered("bob", "10.0.0.2", 2.0), online)
+    assert isinstance(again, Online) and again.again
+    assert translate(P.Dropped("short", 1.0), online) is None
+
+
+def test_random_ids_do_not_repeat_between_listeners(port):
+    ids = set()
+    for seed in range(3):
+        with Listener(rng=random.Random(seed)) as lst:
+            ids.add(lst.send(".", "x"))
+    assert len(ids) == 3
