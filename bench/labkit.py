@@ -240,7 +240,7 @@ def proc_figures(pid: int) -> dict:
         for line in f:
             key, _, value = line.partition(":")
             status[key] = value.strip()
-    kb = lambda key: int(status.get(key, "0 kB").split()[0])  # noqa: E731
+    kb = lambda key: int(status.get(key, "0 kB").split()[0])  # noqa: E731  (a one-line helper)
     return {
         "cpu_s": (int(fields[11]) + int(fields[12])) / tick,
         "rss_mb": kb("VmRSS") / 1024,

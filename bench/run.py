@@ -41,7 +41,7 @@ LOOPBACK_BROADCAST = "127.255.255.255"
 os.environ["LANMSG_BROADCAST"] = LOOPBACK_BROADCAST
 os.environ.pop("LANMSG_TRANSPORT", None)
 
-import mailslot  # noqa: E402
+import mailslot  # noqa: E402  (after the environment above is set)
 
 with open(mailslot.__file__, "rb") as _f:  # the code measured, even if the tree changes later
     MAILSLOT_SHA256 = hashlib.sha256(_f.read()).hexdigest()

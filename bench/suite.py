@@ -302,7 +302,7 @@ def verdicts(res: dict) -> list[str]:
     """One line per target: the figure, the target, met or missed."""
     d, r, s, fl, dt = res["discovery"], res["rates"], res["startup"], res["flood"], res["detect"]
     lines = []
-    ok = lambda c: "met" if c else "MISSED"  # noqa: E731
+    ok = lambda c: "met" if c else "MISSED"  # noqa: E731  (a one-line helper)
     lines.append(
         f"discovery: lanmsg discover {d['main']['discover']['ms']['median']:.1f} ms = "
         f"{d['vs_floor']:.2f}x the floor (target <= 2x: {ok(d['vs_floor'] <= case_discovery.TARGET_VS_FLOOR)})"

@@ -503,7 +503,7 @@ ANSWER_JITTER_MAX_S = 0.002
 QUERY_RESEND_S = 1.0  # discover repeats its query this often (a lost broadcast)
 
 import socket as _socket  # noqa: E402  (inet_aton/ntoa only: no I/O)
-import struct as _struct  # noqa: E402
+import struct as _struct  # noqa: E402  (as the line above)
 
 _MS_FMT = _struct.Struct("<I20s4sI")
 

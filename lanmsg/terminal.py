@@ -111,9 +111,9 @@ class WindowsKeys:
         end = time.monotonic() + timeout
         keys: list[Key] = []
         while True:
-            while msvcrt.kbhit():  # type: ignore[attr-defined]
-                ch = msvcrt.getwch()  # type: ignore[attr-defined]
-                second = msvcrt.getwch() if ch in ("\x00", "\xe0") else None  # type: ignore[attr-defined]
+            while msvcrt.kbhit():  # type: ignore[attr-defined]  # msvcrt: Windows only
+                ch = msvcrt.getwch()  # type: ignore[attr-defined]  # msvcrt: Windows only
+                second = msvcrt.getwch() if ch in ("\x00", "\xe0") else None  # type: ignore[attr-defined]  # msvcrt: Windows only
                 key = windows_key(ch, second)
                 if keys and key.name == "text" and keys[-1].name == "text":
                     keys[-1] = Key("text", keys[-1].text + key.text)
@@ -129,7 +129,7 @@ def _enable_windows_vt() -> bool:
     try:
         import ctypes
 
-        k32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+        k32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]  # WinDLL: Windows only
         handle = k32.GetStdHandle(-11)
         mode = ctypes.c_uint32()
         if not k32.GetConsoleMode(handle, ctypes.byref(mode)):

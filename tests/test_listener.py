@@ -49,7 +49,7 @@ def test_send_to_this_machine_is_received_once_and_confirmed(port):
 def test_events_are_immutable(port):
     ev = Message("BOB", "127.0.0.1", 5, "hi", 0.0)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        ev.text = "changed"  # type: ignore[misc]
+        ev.text = "changed"  # type: ignore[misc]  # frozen: the assignment must fail
 
 
 def test_a_one_shot_send_from_another_process_goes_through_the_listener(port):
