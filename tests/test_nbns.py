@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import random
 import shutil
 import socket
 import subprocess
@@ -240,18 +239,9 @@ def test_netbios_names_upper_case_ascii_letters_only():
 
 @pytest.fixture
 def free_udp_port():
-    def pick() -> int:
-        for _ in range(50):
-            port = random.randrange(20000, 60000)
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                try:
-                    s.bind(("", port))
-                    return port
-                except OSError:
-                    continue
-        raise RuntimeError("no free UDP port")
+    from conftest import _free_udp_port
 
-    return pick
+    return _free_udp_port
 
 
 def ask(ns_port: int, packet: bytes, *, to="127.0.0.1", timeout=5.0) -> M.NSPacket | None:
