@@ -105,6 +105,12 @@ def _free_udp_port() -> int:
 
 
 @pytest.fixture
+def free_udp_port():
+    """A function that picks a free UDP port each time it is called."""
+    return _free_udp_port
+
+
+@pytest.fixture
 def port(monkeypatch):
     """A free UDP port for this test's netbios transport (LANMSG_PORT is set to it)."""
     p = _free_udp_port()

@@ -237,13 +237,6 @@ def test_netbios_names_upper_case_ascii_letters_only():
 # --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def free_udp_port():
-    from conftest import _free_udp_port
-
-    return _free_udp_port
-
-
 def ask(ns_port: int, packet: bytes, *, to="127.0.0.1", timeout=5.0) -> M.NSPacket | None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
