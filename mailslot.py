@@ -1804,18 +1804,22 @@ _receivers: dict[int, _Receiver] = {}  # port -> this process's shared _Receiver
 _inbox_owners: dict[str, _NetbiosSlot] = {}  # local inbox address -> this process's _NetbiosSlot that owns it
 
 
-def _open_receiver(port: int) -> socket.socket:
+def _udp_socket(address: str, port: int, *, reuse: bool, rcvbuf: int = 0) -> socket.socket:
+    """A non-blocking UDP socket bound to (address, port), broadcasts allowed, IP_PKTINFO on;
+    ``reuse``: shared with other processes (SO_REUSEADDR); ``rcvbuf``: SO_RCVBUF to ask for."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-        try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER_BYTES)
-        except OSError:
-            pass
+        if rcvbuf:
+            try:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            except OSError:
+                pass
         if _IP_PKTINFO is not None:
             s.setsockopt(socket.IPPROTO_IP, _IP_PKTINFO, 1)
-        _bind_port(s, "", port)
+        _bind_port(s, address, port)
         s.setblocking(False)
         return s
     except BaseException:
@@ -1855,11 +1859,12 @@ def port_permission_help(port: int) -> str:
     )
 
 
-def _pktinfo_destination(ancdata: list[tuple[int, int, bytes]]) -> str | None:
+def _pktinfo(ancdata: list[tuple[int, int, bytes]]) -> tuple[str | None, str | None]:
+    """(local address of the receiving interface, the packet's destination) from IP_PKTINFO."""
     for level, kind, data in ancdata:
         if level == socket.IPPROTO_IP and kind == _IP_PKTINFO and len(data) >= 12:
-            return socket.inet_ntoa(data[8:12])  # struct in_pktinfo: ipi_addr
-    return None
+            return socket.inet_ntoa(data[4:8]), socket.inet_ntoa(data[8:12])
+    return None, None
 
 
 class _Addresses:
@@ -1869,6 +1874,7 @@ class _Addresses:
         ifaces = ipv4_interfaces()
         self.routes = [(i.address, i.broadcast) for i in ifaces if i.broadcast and not i.loopback]
         self.local = {i.address for i in ifaces} | {"127.0.0.1"}
+        self.netmasks = {i.address: i.netmask for i in ifaces}
         self.broadcast = (
             {i.broadcast for i in ifaces if i.broadcast}
             | {"255.255.255.255", "127.255.255.255"}
@@ -1877,6 +1883,16 @@ class _Addresses:
 
     def is_local(self, ip: str) -> bool:
         return ip in self.local or ip.startswith("127.")
+
+    def same_subnet(self, address: str, local_ip: str) -> bool:
+        """Whether ``address`` is on the subnet of this machine's interface address ``local_ip``."""
+        if address == local_ip or address.startswith("127."):
+            return True
+        netmask = self.netmasks.get(local_ip)
+        if netmask is None:
+            return False
+        a, b, m = (struct.unpack("!I", socket.inet_aton(x))[0] for x in (address, local_ip, netmask))
+        return bool(a & m == b & m)
 
 
 ADDRESSES_TTL_S = 5.0  # interface addresses are re-read at most this often (ioctls per write cost)
@@ -1903,7 +1919,7 @@ class _Receiver:
 
     def __init__(self, port: int, config: Config):
         self.port, self.config = port, config
-        self.sock = _open_receiver(port)
+        self.sock = _udp_socket("", port, reuse=True, rcvbuf=RECV_BUFFER_BYTES)
         self.lock = threading.Lock()
         self.slots: dict[str, _NetbiosSlot] = {}  # wire name (upper case) -> _NetbiosSlot
         self.stats: collections.Counter[str] = collections.Counter()
@@ -1973,7 +1989,7 @@ class _Receiver:
                 try:
                     if self._cmsg_size:
                         payload, anc, _, peer = self.sock.recvmsg(0x10000, self._cmsg_size)
-                        dest = _pktinfo_destination(anc)
+                        dest = _pktinfo(anc)[1]
                     else:
                         payload, peer = self.sock.recvfrom(0x10000)
                         dest = None
@@ -2557,33 +2573,9 @@ def answer_ns_request(
     return None, None
 
 
-def _pktinfo(ancdata: list[tuple[int, int, bytes]]) -> tuple[str | None, str | None]:
-    """(local address of the receiving interface, the packet's destination) from IP_PKTINFO."""
-    for level, kind, data in ancdata:
-        if level == socket.IPPROTO_IP and kind == _IP_PKTINFO and len(data) >= 12:
-            return socket.inet_ntoa(data[4:8]), socket.inet_ntoa(data[8:12])
-    return None, None
-
-
 def _new_trn_id() -> int:
     """A transaction id nobody can predict: a guessable one lets an off-path host poison answers."""
     return int.from_bytes(os.urandom(2), "big")
-
-
-def _udp_socket(address: str, port: int, *, reuse: bool) -> socket.socket:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        if reuse:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-        if _IP_PKTINFO is not None:
-            s.setsockopt(socket.IPPROTO_IP, _IP_PKTINFO, 1)
-        _bind_port(s, address, port)
-        s.setblocking(False)
-        return s
-    except BaseException:
-        s.close()
-        raise
 
 
 def _udp_holders(port: int) -> list[str]:
@@ -3074,7 +3066,7 @@ class _NameService:
             self.owned(),
             local_ip=local_ip,
             to_broadcast=to_broadcast,
-            on_subnet=_same_subnet(peer[0], local_ip),
+            on_subnet=addresses.same_subnet(peer[0], local_ip),
             local_claim=addresses.is_local,
         )
         if reply is None:
@@ -3086,16 +3078,6 @@ class _NameService:
         if kind == "defended" and event is not None:
             q = p.questions[0].name
             _report_name_event(f"defended {q} against a registration by {event.split(':', 1)[1]}", "defended")
-
-
-def _same_subnet(address: str, local_ip: str) -> bool:
-    if address == local_ip or address.startswith("127."):
-        return True
-    for iface in ipv4_interfaces():
-        if iface.address == local_ip:
-            a, b, m = (struct.unpack("!I", socket.inet_aton(x))[0] for x in (address, local_ip, iface.netmask))
-            return bool(a & m == b & m)
-    return False
 
 
 # -- resolver ----------------------------------------------------------------------
@@ -3182,7 +3164,8 @@ def _ask(
             if peer[1] != port:
                 continue
             try:
-                entries = _matching_answer(decode_ns_packet(payload), trn_id, name)
+                answer = decode_ns_packet(payload)
+                entries = _matching_answer(answer, trn_id, name)
             except DecodeError:
                 continue
             if entries is None:
@@ -3191,8 +3174,7 @@ def _ask(
                 if broadcast:
                     continue  # nobody answers a broadcast negatively; ignore whoever does
                 return "negative", [], 0
-            ttl = decode_ns_packet(payload).answers[0].ttl
-            return "ok", [e.address for e in entries], ttl
+            return "ok", [e.address for e in entries], answer.answers[0].ttl
     return None
 
 
