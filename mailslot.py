@@ -3563,21 +3563,22 @@ def _resolve(name: str, config: Config) -> str:
     return resolve_name(name, config)[0]
 
 
-def resolve_name(name: str, config: Config | None = None) -> list[str]:
+def resolve_name(name: str, config: Config | None = None, *, dns: bool = True) -> list[str]:
     """Addresses of computer ``name`` as Windows finds them: the name cache, WINS, a broadcast
-    NAME QUERY (RFC 1002), racing hosts/DNS.  MailslotError when nothing knows the name."""
+    NAME QUERY (RFC 1002), racing hosts/DNS (``dns``).  MailslotError when nothing knows the name."""
     config = config if config is not None else Config.from_env()
-    lookup = NameLookup(name, config)
+    lookup = NameLookup(name, config, dns=dns)
     found = lookup.wait()
     if found:
         return found
     where = "WINS, a NetBIOS broadcast" if config.wins else "a NetBIOS broadcast"
     if not config.ns_port:
         where = "the NetBIOS name service is off (--ns-port)"
+    dns_said = f"not in DNS or the hosts file ({lookup.error})" if dns else "hosts/DNS not asked"
     raise MailslotError(
         errno.EHOSTUNREACH,
-        f"cannot find computer {name!r}: no answer from {where}; not heard from yet and "
-        f"not in DNS or the hosts file ({lookup.error}); give its IPv4 address",
+        f"cannot find computer {name!r}: no answer from {where}; not heard from yet and {dns_said}; "
+        "give its IPv4 address",
     )
 
 
@@ -3689,6 +3690,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "resolve", help="print the IPv4 addresses of computer NAME (NetBIOS name service: WINS, broadcast; DNS)"
     )
     p_resolve.add_argument("host", metavar="NAME", help="a computer name, e.g. DESK3011")
+    p_resolve.add_argument("--no-dns", action="store_true", help="ask the NetBIOS name service only, not hosts/DNS")
     add_transport_arguments(p_resolve)
     args = parser.parse_args(argv)
     if hasattr(sys.stdout, "reconfigure"):  # a message the console cannot encode must not end listen
@@ -3697,7 +3699,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = config_from_args(args)
         if args.command == "resolve":
             try:
-                found = resolve_name(args.host, config)
+                found = resolve_name(args.host, config, dns=not args.no_dns)
             except MailslotError as e:
                 print(f"mailslot: {e.strerror}", file=sys.stderr)
                 return EXIT_NOTHING

@@ -286,7 +286,18 @@ def test_resolve_finds_the_responder_by_broadcast_and_caches_it(responder):
 
 def test_python_m_mailslot_resolve_prints_addresses_and_exits_1_for_nobody(responder):
     cfg, _ = responder
-    base = [sys.executable, "-m", "mailslot", "resolve", "--port", str(cfg.port), "--ns-port", str(cfg.ns_port)]
+    # --no-dns: outside a lab namespace, a DNS query would leave this machine for its name server
+    base = [
+        sys.executable,
+        "-m",
+        "mailslot",
+        "resolve",
+        "--no-dns",
+        "--port",
+        str(cfg.port),
+        "--ns-port",
+        str(cfg.ns_port),
+    ]
     env = dict(os.environ, LANMSG_NAME="ASKER")
     ok = subprocess.run([*base, "loophost"], capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
     assert (ok.returncode, ok.stdout) == (0, "127.0.0.1\n"), ok.stderr
