@@ -1304,7 +1304,7 @@ def _linux_interfaces() -> list[Interface]:
 def broadcast_routes(config: Config) -> list[tuple[str, str]]:
     """(source address, broadcast address) pairs a group write goes to."""
     if config.broadcast:
-        return [(_source_address_for(b, config.port), b) for b in config.broadcast]
+        return [(source_address_for(b, config.port), b) for b in config.broadcast]
     routes = _addresses(config).routes
     if not routes:
         raise MailslotError(
@@ -1313,7 +1313,7 @@ def broadcast_routes(config: Config) -> list[tuple[str, str]]:
     return routes
 
 
-def _source_address_for(dest: str, port: int) -> str:
+def source_address_for(dest: str, port: int) -> str:
     """The address the kernel would send from to reach ``dest`` (no packet is sent)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
@@ -2305,7 +2305,7 @@ def _send_datagrams(config: Config, sends: Iterable[tuple[str, str | None, bool,
         receiver = _receivers.get(config.port)
     for dest_ip, src, is_broadcast, build in sends:
         if receiver is not None:
-            src = src or _source_address_for(dest_ip, config.port)
+            src = src or source_address_for(dest_ip, config.port)
             _sendto(receiver.sock, build(src), (dest_ip, config.port))
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -2806,7 +2806,7 @@ class _NameService:
             return
         trn_id = trn_id if trn_id is not None else _new_trn_id()
         try:
-            src = _source_address_for(server, self.port)
+            src = source_address_for(server, self.port)
         except MailslotError as e:
             _report_name_event(f"cannot reach WINS server {server}: {e.strerror}")
             return
@@ -2879,7 +2879,7 @@ class _NameService:
         waiting = {}
         for server in entry.wins_ttl:
             try:
-                src = _source_address_for(server, self.port)
+                src = source_address_for(server, self.port)
             except MailslotError:
                 continue
             trn_id = _new_trn_id()
@@ -3055,7 +3055,7 @@ class _NameService:
         config = entries[0].config
         addresses = _addresses(config)
         if local_ip is None:
-            local_ip = _source_address_for(peer[0], self.port)
+            local_ip = source_address_for(peer[0], self.port)
         to_broadcast = dest in addresses.broadcast if dest is not None else p.broadcast
         # a broadcast with no leader here: take the lead (the leader may have just left)
         if to_broadcast and not any(e.leader is not None for e in entries) and not any(e.take_lead() for e in entries):

@@ -191,7 +191,7 @@ def _facing_address(peer_ip: str | None, config: mailslot.Config, default: str) 
     if not peer_ip:
         return default
     try:
-        return mailslot._source_address_for(peer_ip, config.port)
+        return mailslot.source_address_for(peer_ip, config.port)
     except OSError:
         return default
 
