@@ -27,6 +27,7 @@ debugging CLI.  The design is described in docs/mailslot.md.
 from __future__ import annotations
 
 import collections
+import enum
 import errno
 import itertools
 import os
@@ -250,20 +251,50 @@ def check_remote_size(name: str, size: int) -> None:
         )
 
 
-def netbios_name(name: str) -> str:
-    """Validate a computer or workgroup name and return its NetBIOS (upper-case) form."""
+DEFAULT_OEM_ENCODING = "cp850"  # the DOS code page of names: Samba's `dos charset` default, Windows' in Western Europe
+
+
+def oem_upper(text: str) -> str:
+    """Upper-case a name as Windows does before it converts it to the OEM code page
+    (RtlUpcaseUnicodeToOemN): character by character, never changing the length (ß stays ß)."""
+    return "".join(u if len(u := c.upper()) == 1 else c for c in text)
+
+
+def netbios_name(name: str, oem_encoding: str = DEFAULT_OEM_ENCODING) -> str:
+    """Validate a computer or workgroup name as a person typed it and return its NetBIOS form:
+    upper-cased as Windows does, in the DOS (OEM) code page, held one character per byte.
+
+    ``jürgen`` becomes ``J\x9aRGEN`` in cp850, what Windows and Samba put on the wire.  Names
+    received from the network are already in that form: never pass them through here again."""
     if not isinstance(name, str) or not name:
         raise MailslotNameError("NetBIOS name must be non-empty text")
-    up = nb_upper(name)
-    try:
-        raw = up.encode("latin-1")
-    except UnicodeEncodeError:
-        raise MailslotNameError(f"invalid NetBIOS name {name!r}: not a single-byte name") from None
+    if name.isascii():
+        up = nb_upper(name)
+        raw = up.encode("ascii")
+    else:
+        try:
+            raw = oem_upper(name).encode(oem_encoding)
+        except UnicodeEncodeError:
+            raise MailslotNameError(
+                f"invalid NetBIOS name {name!r}: it cannot be written in the DOS code page {oem_encoding} "
+                "(--oem-encoding, LANMSG_OEM_ENCODING)"
+            ) from None
+        except LookupError:
+            raise MailslotNameError(f"unknown DOS code page {oem_encoding!r} (--oem-encoding)") from None
+        up = raw.decode("latin-1")
     if len(raw) > NETBIOS_NAME_MAX:
-        raise MailslotNameError(f"invalid NetBIOS name {name!r}: longer than {NETBIOS_NAME_MAX} characters")
+        raise MailslotNameError(f"invalid NetBIOS name {name!r}: longer than {NETBIOS_NAME_MAX} bytes")
     if any(b < 0x20 or b in b'."/\\[]:|<>+=;,*?' for b in raw) and up != "*":
         raise MailslotNameError(f"invalid NetBIOS name {name!r}: contains a character NetBIOS forbids")
     return up
+
+
+def oem_text(name: str, oem_encoding: str = DEFAULT_OEM_ENCODING) -> str:
+    """A NetBIOS name (one character per byte) as text for people: its bytes read in the OEM code page."""
+    try:
+        return name.encode("latin-1").decode(oem_encoding, errors="replace")
+    except (UnicodeEncodeError, LookupError):
+        return name
 
 
 def default_computer_name() -> str:
@@ -272,6 +303,110 @@ def default_computer_name() -> str:
     host = (host or socket.gethostname() or "LANMSG").split(".")[0]
     cleaned = "".join(c if 0x20 < ord(c) < 0x7F and c not in '."/\\[]:|<>+=;,*?' else "-" for c in host)
     return (cleaned.upper() or "LANMSG")[:NETBIOS_NAME_MAX]
+
+
+def dotted_quad(text: str) -> str | None:
+    """``text`` if it is an IPv4 address written in full: four decimal parts 0-255, none with a
+    leading zero (which some resolvers read as octal); else None."""
+    parts = text.split(".")
+    if len(parts) != 4:
+        return None
+    for part in parts:
+        if not (part.isascii() and part.isdigit()) or len(part) > 3 or (part[0] == "0" and part != "0"):
+            return None
+        if int(part) > 255:
+            return None
+    return text
+
+
+def is_host_address(address: str) -> bool:
+    """Whether a datagram may go to ``address``: not 0.0.0.0/8 ("this network"), multicast
+    (224/4) or reserved (240/4, with 255.255.255.255)."""
+    first = int(address.split(".", 1)[0])
+    return 0 < first < 224
+
+
+def looks_like_an_address(text: str) -> bool:
+    """Digits and dots only, or a form the C library would read as an address (``127.1``,
+    ``0x7f.1``): such text is an IPv4 address or a typo, never a computer's name."""
+    if text and all(c.isdigit() or c == "." for c in text):
+        return True
+    if "." not in text:
+        return False
+    try:
+        socket.inet_aton(text)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+if TYPE_CHECKING:
+
+    class _TargetFields(NamedTuple):
+        kind: str
+        name: str
+        address: str | None = None
+        lookup: str | None = None
+        host: str = ""
+else:
+    _TargetFields = collections.namedtuple("Target", "kind name address lookup host", defaults=(None, None, ""))
+
+
+class Target(_TargetFields):
+    """Where a write goes (classify_target).
+
+    ``kind``: "local" (this machine), "group" (a broadcast to the workgroup) or "unique" (one
+    computer); ``name``: the NetBIOS destination name ("*" when only an address is known);
+    ``address``: the computer's IPv4 address when known; ``lookup``: how to find it otherwise:
+    "netbios" (a NetBIOS name) or "dns" (a DNS name, looked up whole); ``host``: the text given.
+    """
+
+    __slots__ = ()
+
+
+def classify_target(target: str, config: Config, address: str | None = None) -> Target:
+    """Where a write to ``target`` goes; MailslotNameError (bad input) for anything that is not
+    one of the forms Windows accepts (docs/names.md, "Targets"):
+
+    ``.``, ``*``, a NetBIOS name (at most 15 bytes in the OEM code page), a dotted-quad IPv4
+    address, a DNS name (it has a dot), ``localhost`` and the names of the hosts file.  Text made
+    of digits and dots that is no dotted quad (``10.0.0.256``, ``127.1``) is refused, as is any
+    address in 0.0.0.0/8, multicast or reserved space: nothing is ever sent to a typo."""
+    if not isinstance(target, str) or not target.strip():
+        raise MailslotNameError("target must be '.', '*', a computer name, an IPv4 address or a workgroup name")
+    t = target.strip()
+    if t.startswith("\\\\"):
+        t = t[2:]
+    if t == ".":
+        return Target("local", ".", None, None, t)
+    if t == "*":
+        return Target("group", config.workgroup, None, None, t)
+    if dotted_quad(t) is not None:
+        if not is_host_address(t):
+            raise MailslotNameError(
+                f"{t} is not a computer's address (0.0.0.0/8, multicast and reserved addresses are refused; "
+                "'*' writes to every computer of the workgroup)"
+            )
+        return Target("unique", "*", t, None, t)
+    if looks_like_an_address(t):
+        raise MailslotNameError(f"{t!r} is not an IPv4 address: write all four parts in decimal, e.g. 10.0.0.7")
+    if "." in t:  # a DNS name, looked up whole; the datagram's NetBIOS name is its first label
+        labels = t.rstrip(".").split(".")
+        if len(t) > 253 or not all(labels) or any(len(label) > 63 for label in labels):
+            raise MailslotNameError(f"{t!r} is not a DNS name (empty or overlong label)")
+        try:
+            name = netbios_name(labels[0][:NETBIOS_NAME_MAX], config.oem_encoding)
+        except MailslotNameError:
+            name = "*"
+        return Target("unique", name, address, "dns", t)
+    if t.lower() == "localhost":
+        return Target("local", ".", None, None, t)
+    name = netbios_name(t, config.oem_encoding)
+    if name == config.name:
+        return Target("local", name, None, None, t)
+    if name == config.workgroup:
+        return Target("group", name, None, None, t)
+    return Target("unique", name, address, "netbios", t)
 
 
 # --------------------------------------------------------------------------
@@ -1036,6 +1171,618 @@ def same_nb_name(a: NetbiosName, b: NetbiosName) -> bool:
 
 
 # --------------------------------------------------------------------------
+# Name service, sans-I/O: the name claim state machine (RFC 1002 5.1)
+# --------------------------------------------------------------------------
+# Registration, defence, WINS, release and leadership for the names this process claims, and the
+# answer to every request for a name held on this host.  Packets come in decoded, time comes in as
+# ``now`` (seconds, monotonic); the packets to send, when to be called again, and what to tell the
+# user come out.  No sockets, clocks or threads: the host service (further down) is a thin loop
+# around one NameClaims, so every rule here is tested in memory (tests/test_name_claims.py).
+
+NS_ANSWER_TTL_S = 300_000  # TTL of our answers and registrations: what Windows sends (00 04 93 E0)
+NS_BCAST_TRIES = 3  # Windows BcastNameQueryCount; also the registration's tries
+NS_BCAST_INTERVAL_S = 0.75  # Windows BcastQueryTimeout (0x2EE ms) between broadcast tries
+NS_WINS_TRIES = 3  # Windows NameSrvQueryCount
+NS_WINS_INTERVAL_S = 1.5  # Windows NameSrvQueryTimeout between WINS tries
+NS_WINS_RETRY_S = 600.0  # a WINS server that did not answer is asked again after this (Windows: 10 min)
+NS_WACK_DEFAULT_S = 60  # a WACK without a usable TTL: nmbd's WACK TTL (nmbd_winsserver.c)
+NS_WINS_MIN_TTL_S = 2  # a granted TTL below this is taken as this (refresh at half of it)
+NS_STATUS_BURST = 4  # node status answers one source gets at once (then NS_STATUS_PER_S)
+NS_STATUS_PER_S = 1.0  # node status answers per second and source, after the burst
+NS_STATUS_SOURCES_MAX = 1024  # sources the rate limit remembers (the oldest is forgotten)
+
+
+class ClaimState(enum.Enum):
+    """Where a claimed name stands on the local network."""
+
+    REGISTERING = "registering"  # broadcast registration tries in flight (RFC 1002 5.1.1.1)
+    REGISTERED = "registered"  # nobody objected: answered for
+    REFUSED = "refused"  # another computer objected: not answered (for a unique name, a conflict)
+    SERVED_HERE = "served-here"  # another name server of this host objected (nmbd): it answers
+
+
+class WinsState(enum.Enum):
+    """Where a claimed name stands with one WINS server."""
+
+    REGISTERING = "registering"  # tries NS_WINS_INTERVAL_S apart
+    WAITING = "waiting"  # a WACK said how long to wait for the answer
+    REGISTERED = "registered"  # refreshed at half the granted TTL
+    REFRESHING = "refreshing"
+    SILENT = "silent"  # no answer: asked again after NS_WINS_RETRY_S
+    REFUSED = "refused"
+
+
+class NameEventKind(enum.Enum):
+    CONFLICT = "conflict"  # a unique name belongs to another computer
+    GROUP_REFUSED = "group-refused"  # a group name is held as unique by another computer
+    SERVED_HERE = "served-here"  # another name server of this host serves the name
+    DEFENDED = "defended"  # another computer tried to register a name of this host
+    WINS_REGISTERED = "wins-registered"
+    WINS_SILENT = "wins-silent"
+    WINS_REREGISTER = "wins-reregister"  # RFS_ERR to a refresh: registering afresh
+    WINS_REFUSED = "wins-refused"  # a WINS server refused a group name
+
+
+class _Record:
+    """A small immutable record: its fields, in order, are ``_fields`` (each also in ``__slots__``).
+    Cheaper to define than a namedtuple class, which matters at start-up."""
+
+    __slots__: tuple[str, ...] = ()
+    _fields: tuple[str, ...] = ()
+
+    def _set(self, *values: object) -> None:
+        for name, value in zip(self._fields, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Record) and type(self) is type(other) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._values()))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"{type(self).__name__}({fields})"
+
+
+class NsSend(_Record):
+    """Send ``data`` to ``address`` from the name service port (``via`` "server", for answers) or
+    from the service's own ephemeral port ("client", for requests: their answers come back there)."""
+
+    __slots__ = ("address", "data", "via")
+    _fields = ("via", "address", "data")
+    via: str
+    address: tuple[str, int]
+    data: bytes
+
+    def __init__(self, via: str, address: tuple[str, int], data: bytes) -> None:
+        self._set(via, address, data)
+
+
+class NameEvent(_Record):
+    """Something the user hears of: ``kind``, the name, the other computer's address (or the WINS
+    server's), and the rcode that said so (0 where none did)."""
+
+    __slots__ = ("kind", "name", "peer", "rcode")
+    _fields = ("kind", "name", "peer", "rcode")
+    kind: NameEventKind
+    name: NetbiosName
+    peer: str
+    rcode: int
+
+    def __init__(self, kind: NameEventKind, name: NetbiosName, peer: str = "", rcode: int = 0) -> None:
+        self._set(kind, name, peer, rcode)
+
+
+class HostName(_Record):
+    """A name some process of this host answers for: the NetbiosName and whether it is a group."""
+
+    __slots__ = ("group", "name")
+    _fields = ("name", "group")
+    name: NetbiosName
+    group: bool
+
+    def __init__(self, name: NetbiosName, group: bool) -> None:
+        self._set(name, group)
+
+
+_RCODE_TEXT = {
+    NS_RCODE_ACT_ERR: "ACT_ERR: the name is active there",
+    NS_RCODE_RFS_ERR: "RFS_ERR: refused",
+    NS_RCODE_CFT_ERR: "CFT_ERR: in conflict",
+    NS_RCODE_NAM_ERR: "NAM_ERR",
+}
+
+
+def describe_name_event(event: NameEvent) -> str:
+    """The line a user reads for ``event``."""
+    what = _RCODE_TEXT.get(event.rcode, f"rcode {event.rcode}")
+    kind, name, peer = event.kind, event.name, event.peer
+    if kind is NameEventKind.CONFLICT:
+        return f"the NetBIOS name {name} belongs to {peer} ({what}); choose another name with --name or LANMSG_NAME"
+    if kind is NameEventKind.GROUP_REFUSED:
+        return (
+            f"the group name {name} is held as a unique name by {peer} ({what}); lanmsg does not answer for it, "
+            "and messages to the group still go out by broadcast; to stop this note choose another --workgroup"
+        )
+    if kind is NameEventKind.SERVED_HERE:
+        return (
+            f"{name} is registered by another NetBIOS server on this host ({peer}, Samba's nmbd?); "
+            "it answers for the name, so lanmsg does not"
+        )
+    if kind is NameEventKind.DEFENDED:
+        return f"defended {name} against a registration by {peer}"
+    if kind is NameEventKind.WINS_REGISTERED:
+        return f"registered {name} with WINS server {peer}"
+    if kind is NameEventKind.WINS_SILENT:
+        return f"WINS server {peer} did not answer the registration of {name}; trying again in {NS_WINS_RETRY_S:g} s"
+    if kind is NameEventKind.WINS_REREGISTER:
+        return (
+            f"WINS server {peer} refused the refresh of {name} ({what}: this host's address changed?); "
+            "registering it afresh"
+        )
+    return f"WINS server {peer} refused the group name {name} ({what})"
+
+
+def nb_key(name: NetbiosName) -> tuple[str, int]:
+    """How names compare on the wire: ASCII upper case, with the suffix (scopes are never claimed)."""
+    return nb_upper(name.name), name.suffix
+
+
+class LocalAddresses:
+    """This host's IPv4 addresses (pure data): which are local, which subnets are on a link, which
+    address is this host's on a given subnet, and the broadcast routes.
+
+    ``rows``: (address, netmask, broadcast, loopback) per address, secondary addresses included;
+    ``extra_broadcast``: more addresses to count as broadcasts (a configured --broadcast)."""
+
+    def __init__(self, rows: Iterable[tuple[str, str, str, bool]], extra_broadcast: Iterable[str] = ()) -> None:
+        rows = list(rows)
+        self.routes = [(a, b) for a, _, b, loopback in rows if b and not loopback]
+        self.local = {a for a, _, _, _ in rows} | {"127.0.0.1"}
+        self.broadcast = {b for _, _, b, _ in rows if b} | {"255.255.255.255", "127.255.255.255"} | set(extra_broadcast)
+        self._subnets = [(_ipv4_int(a), _ipv4_int(m), a) for a, m, _, _ in rows if not a.startswith("127.")]
+
+    def is_local(self, ip: str) -> bool:
+        return ip in self.local or ip.startswith("127.")
+
+    def on_link(self, ip: str) -> bool:
+        """Whether ``ip`` is on a subnet of one of this host's addresses (or loopback)."""
+        return ip.startswith("127.") or self.address_for(ip) is not None
+
+    def address_for(self, ip: str) -> str | None:
+        """This host's address on the subnet of ``ip``, if it has one there."""
+        try:
+            n = _ipv4_int(ip)
+        except (OSError, ValueError):
+            return None
+        return next((a for addr, mask, a in self._subnets if n & mask == addr & mask), None)
+
+    def same_subnet(self, address: str, local_ip: str) -> bool:
+        """Whether ``address`` is on the subnet of this machine's interface address ``local_ip``."""
+        if address == local_ip or address.startswith("127."):
+            return True
+        return any(a == local_ip and _ipv4_int(address) & m == n & m for n, m, a in self._subnets)
+
+
+def _ipv4_int(address: str) -> int:
+    return int.from_bytes(socket.inet_aton(address), "big")
+
+
+class _StatusLimiter:
+    """A token bucket per source address: NS_STATUS_BURST at once, then NS_STATUS_PER_S."""
+
+    def __init__(self) -> None:
+        self._buckets: collections.OrderedDict[str, tuple[float, float]] = collections.OrderedDict()
+
+    def allow(self, source: str, now: float) -> bool:
+        tokens, then = self._buckets.pop(source, (float(NS_STATUS_BURST), now))
+        tokens = min(float(NS_STATUS_BURST), tokens + max(0.0, now - then) * NS_STATUS_PER_S)
+        allowed = tokens >= 1.0
+        self._buckets[source] = (tokens - 1.0 if allowed else tokens, now)
+        while len(self._buckets) > NS_STATUS_SOURCES_MAX:
+            self._buckets.popitem(last=False)
+        return allowed
+
+
+class _Wins:
+    """One claimed name at one WINS server."""
+
+    __slots__ = ("due", "granted", "opcode", "packet", "state", "tries", "trn_id", "ttl")
+
+    def __init__(self) -> None:
+        self.state = WinsState.REGISTERING
+        self.opcode = NS_OP_REGISTRATION
+        self.trn_id = 0
+        self.packet = b""
+        self.tries = 0
+        self.due: float | None = None
+        self.ttl = 0
+        self.granted = False  # registered there at least once (so a refresh's RFS_ERR means "register again")
+
+
+class _Claim:
+    """One name this process claims, with its owners (open slots) and its WINS registrations."""
+
+    __slots__ = ("due", "group", "name", "owners", "state", "tries", "trn_id", "wins")
+
+    def __init__(self, name: NetbiosName, group: bool) -> None:
+        self.name, self.group = name, group
+        self.state = ClaimState.REGISTERING
+        self.owners = 1
+        self.trn_id = 0
+        self.tries = 0
+        self.due: float | None = None
+        self.wins: dict[str, _Wins] = {}
+
+    @property
+    def answering(self) -> bool:
+        return self.state in (ClaimState.REGISTERING, ClaimState.REGISTERED)
+
+
+if TYPE_CHECKING:
+    NsOutput = list[NsSend | NameEvent]
+
+
+class NameClaims:
+    """The names this process claims on one name-service port, and the host's answers.
+
+    Inputs: ``claim``/``unclaim`` (a slot opened or closed), ``receive`` (a packet), ``tick`` (time
+    passed), ``update_host`` (the host's view: broadcast routes, the names other lanmsg processes of
+    this host hold, whether this process leads).  Each returns a list of NsSend and NameEvent;
+    ``next_deadline`` says when to call ``tick``.  ``new_id`` makes transaction ids (random in
+    practice: a guessable id lets an off-path host forge answers).
+
+    Rules, with their sources:
+    * claiming a name (RFC 1002 5.1.1.1; Windows BcastNameQueryCount/BcastQueryTimeout): a broadcast
+      NAME REGISTRATION REQUEST on every route, each with this host's address on that subnet, 3
+      tries 750 ms apart under one transaction id; silence means success.  An answer counts only
+      if its id *and* its record name match the claim: a refused workgroup is not a refused
+      computer name.  A refused unique name is a conflict; a refused group name a note.
+    * WINS (RFC 1002 5.1.2; Samba's nmbd_winsserver.c): 3 tries 1.5 s apart; answers count only
+      from the server asked; a WACK, whenever it comes, extends the wait by its TTL; a grant is
+      refreshed at half its TTL; RFS_ERR to a refresh (the host's address changed) registers
+      afresh; silence is reported and retried after 10 minutes.
+    * answering (RFC 1002 5.1.1.5, 5.1.2.5, 5.1.3.5; nmbd): every name held on the host, whichever
+      process owns it; never a negative answer to a query sent as a broadcast (B bit or broadcast
+      address); NAM_ERR to a unicast RD=0 query for another name, silence with RD=1; broadcasts
+      from off-link sources ignored; broadcasts answered by the host's leader only; node status to
+      on-link sources only, NS_STATUS_BURST then NS_STATUS_PER_S per source.
+    * defence (RFC 1002 5.1.1.5; nmbd): the leader answers a broadcast registration of a unique
+      host name by another computer with ACT_ERR.
+    * release (nmbd's terminate(): release_wins_names(), then exit): when the last owner on the
+      host lets a name go, one broadcast NAME RELEASE per route and one release to each WINS
+      server it was registered with, not retried.
+    """
+
+    def __init__(self, port: int, *, new_id: Callable[[], int]) -> None:
+        self.port = port
+        self._new_id = new_id
+        self._claims: dict[tuple[str, int], _Claim] = {}
+        self._pending: dict[int, tuple[tuple[str, int], str | None]] = {}  # trn_id -> (claim key, WINS server)
+        self._routes: list[tuple[str, str]] = []
+        self._host: dict[tuple[str, int], HostName] = {}
+        self._wins_sources: dict[str, str] = {}
+        self._leader = True
+        self._status = _StatusLimiter()
+
+    # -- the host's view --------------------------------------------------------
+
+    def update_host(
+        self,
+        *,
+        routes: Iterable[tuple[str, str]] | None = None,
+        host_names: Iterable[HostName] | None = None,
+        leader: bool | None = None,
+        wins_sources: Mapping[str, str] | None = None,
+    ) -> None:
+        """``routes``: (this host's address, broadcast address) per subnet; ``host_names``: what the
+        other lanmsg processes of this host answer for; ``leader``: this process answers broadcasts;
+        ``wins_sources``: WINS server -> this host's address towards it (what a registration claims)."""
+        if routes is not None:
+            self._routes = list(routes)
+        if wins_sources is not None:
+            self._wins_sources.update(wins_sources)
+        if host_names is not None:
+            self._host = {nb_key(h.name): h for h in host_names}
+        if leader is not None:
+            self._leader = leader
+
+    @property
+    def leader(self) -> bool:
+        return self._leader
+
+    def published(self) -> list[HostName]:
+        """The names this process answers for (for the other processes of the host)."""
+        return [HostName(c.name, c.group) for c in self._claims.values() if c.answering]
+
+    def answered(self) -> list[HostName]:
+        """Every name this host answers for: this process's and the other processes'."""
+        out = {nb_key(c.name): HostName(c.name, c.group) for c in self._claims.values() if c.answering}
+        for key, h in self._host.items():
+            out.setdefault(key, h)
+        return list(out.values())
+
+    def state(self, name: NetbiosName) -> ClaimState | None:
+        c = self._claims.get(nb_key(name))
+        return None if c is None else c.state
+
+    def wins_state(self, name: NetbiosName, server: str) -> WinsState | None:
+        c = self._claims.get(nb_key(name))
+        w = None if c is None else c.wins.get(server)
+        return None if w is None else w.state
+
+    # -- claims -----------------------------------------------------------------
+
+    def claim(self, now: float, name: NetbiosName, group: bool, *, wins: Iterable[str] = ()) -> NsOutput:
+        """A slot owns ``name`` from now on; the first owner registers it (the first broadcast is
+        in what this returns, so it goes out before the slot's first frame)."""
+        key = nb_key(name)
+        c = self._claims.get(key)
+        if c is not None:
+            c.owners += 1
+            return []
+        c = self._claims[key] = _Claim(name, group)
+        out: NsOutput = self._register_try(c, now)
+        if not group:
+            for server in wins:
+                out += self._wins_begin(c, server, now)
+        return out
+
+    def unclaim(self, now: float, name: NetbiosName, *, others_hold: bool) -> NsOutput:
+        """A slot let ``name`` go; the last owner releases it unless ``others_hold`` (another
+        process of this host still answers for it)."""
+        key = nb_key(name)
+        c = self._claims.get(key)
+        if c is None:
+            return []
+        c.owners -= 1
+        if c.owners > 0:
+            return []
+        del self._claims[key]
+        self._pending = {t: p for t, p in self._pending.items() if p[0] != key}
+        if others_hold or not c.answering:
+            return []
+        flags = (NB_FLAG_GROUP if c.group else 0) | NB_ONT_B
+        out: NsOutput = [
+            NsSend(
+                "client",
+                (bcast, self.port),
+                ns_name_request(
+                    self._new_id(),
+                    NS_OP_RELEASE,
+                    c.name,
+                    NBEntry(flags, src),
+                    ttl=0,
+                    broadcast=True,
+                    recursion=False,
+                ),
+            )
+            for src, bcast in self._routes
+        ]
+        for server, w in c.wins.items():
+            if w.granted:
+                entry = NBEntry(NB_ONT_H, self._source_towards(server))
+                packet = ns_name_request(
+                    self._new_id(), NS_OP_RELEASE, c.name, entry, ttl=0, broadcast=False, recursion=False
+                )
+                out.append(NsSend("client", (server, self.port), packet))
+        return out
+
+    def _register_try(self, c: _Claim, now: float) -> NsOutput:
+        if c.tries == 0:
+            c.trn_id = self._new_id()
+            self._pending[c.trn_id] = (nb_key(c.name), None)
+        c.tries += 1
+        c.due = now + NS_BCAST_INTERVAL_S
+        flags = (NB_FLAG_GROUP if c.group else 0) | NB_ONT_B
+        return [
+            NsSend(
+                "client",
+                (bcast, self.port),
+                ns_name_request(
+                    c.trn_id, NS_OP_REGISTRATION, c.name, NBEntry(flags, src), ttl=NS_ANSWER_TTL_S, broadcast=True
+                ),
+            )
+            for src, bcast in self._routes
+        ]
+
+    # -- WINS -------------------------------------------------------------------
+
+    def _wins_begin(self, c: _Claim, server: str, now: float, opcode: int = NS_OP_REGISTRATION) -> NsOutput:
+        w = c.wins.setdefault(server, _Wins())
+        self._pending.pop(w.trn_id, None)
+        w.state = WinsState.REGISTERING if opcode == NS_OP_REGISTRATION else WinsState.REFRESHING
+        w.opcode = opcode
+        w.trn_id = self._new_id()
+        entry = NBEntry(NB_ONT_H, self._source_towards(server))
+        w.packet = ns_name_request(
+            w.trn_id,
+            opcode,
+            c.name,
+            entry,
+            ttl=NS_ANSWER_TTL_S,
+            broadcast=False,
+            recursion=opcode == NS_OP_REGISTRATION,
+        )
+        w.tries = 0
+        self._pending[w.trn_id] = (nb_key(c.name), server)
+        return self._wins_try(w, server, now)
+
+    def _source_towards(self, server: str) -> str:
+        return self._wins_sources.get(server) or (self._routes[0][0] if self._routes else "0.0.0.0")
+
+    def _wins_try(self, w: _Wins, server: str, now: float) -> NsOutput:
+        w.tries += 1
+        w.due = now + NS_WINS_INTERVAL_S
+        return [NsSend("client", (server, self.port), w.packet)]
+
+    def _on_wins_answer(self, now: float, c: _Claim, server: str, p: NSPacket) -> NsOutput:
+        w = c.wins[server]
+        if p.opcode == NS_OP_WACK:
+            ttl = p.answers[0].ttl
+            wait = ttl if 0 < ttl <= 3600 else NS_WACK_DEFAULT_S
+            w.state = WinsState.WAITING
+            w.due = now + wait + NS_WINS_INTERVAL_S
+            return []
+        self._pending.pop(w.trn_id, None)
+        if p.rcode == NS_RCODE_OK:
+            first = not w.granted
+            w.state, w.granted = WinsState.REGISTERED, True
+            w.ttl = max(p.answers[0].ttl, NS_WINS_MIN_TTL_S)
+            w.due = now + w.ttl / 2
+            return [NameEvent(NameEventKind.WINS_REGISTERED, c.name, server)] if first else []
+        if w.opcode == NS_OP_REFRESH and p.rcode == NS_RCODE_RFS_ERR:
+            return [
+                NameEvent(NameEventKind.WINS_REREGISTER, c.name, server, p.rcode),
+                *self._wins_begin(c, server, now),
+            ]
+        w.state, w.due = WinsState.REFUSED, None
+        if c.group:
+            return [NameEvent(NameEventKind.WINS_REFUSED, c.name, server, p.rcode)]
+        c.state = ClaimState.REFUSED
+        return [NameEvent(NameEventKind.CONFLICT, c.name, server, p.rcode)]
+
+    # -- time -------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        dues = [c.due for c in self._claims.values() if c.due is not None]
+        dues += [w.due for c in self._claims.values() for w in c.wins.values() if w.due is not None]
+        return min(dues) if dues else None
+
+    def tick(self, now: float) -> NsOutput:
+        out: NsOutput = []
+        for c in list(self._claims.values()):
+            if c.due is not None and c.due <= now:
+                if c.state is ClaimState.REGISTERING and c.tries < NS_BCAST_TRIES:
+                    out += self._register_try(c, now)
+                else:
+                    c.due = None  # silence: the name is ours (a late objection is not heeded)
+                    self._pending.pop(c.trn_id, None)
+                    if c.state is ClaimState.REGISTERING:
+                        c.state = ClaimState.REGISTERED
+            for server, w in c.wins.items():
+                if w.due is None or w.due > now:
+                    continue
+                if w.state is WinsState.REGISTERED:
+                    out += self._wins_begin(c, server, now, NS_OP_REFRESH)
+                elif w.state in (WinsState.REGISTERING, WinsState.REFRESHING) and w.tries < NS_WINS_TRIES:
+                    out += self._wins_try(w, server, now)
+                elif w.state is WinsState.SILENT:
+                    out += self._wins_begin(c, server, now)
+                else:  # the last try, or a WACK's wait, ran out
+                    self._pending.pop(w.trn_id, None)
+                    w.state, w.due = WinsState.SILENT, now + NS_WINS_RETRY_S
+                    out.append(NameEvent(NameEventKind.WINS_SILENT, c.name, server))
+        return out
+
+    # -- packets ----------------------------------------------------------------
+
+    def receive(
+        self,
+        now: float,
+        p: NSPacket,
+        peer: tuple[str, int],
+        *,
+        local_ip: str,
+        to_broadcast: bool,
+        addresses: LocalAddresses,
+    ) -> tuple[NsOutput, str]:
+        """Handle one packet from ``peer``; ``local_ip``: the address it arrived on; ``to_broadcast``:
+        it was sent to a broadcast address.  Returns the outputs and a word for the counters."""
+        if p.response:
+            return self._on_response(now, p, peer, addresses)
+        return self._on_request(now, p, peer, local_ip, to_broadcast, addresses)
+
+    def _on_response(
+        self, now: float, p: NSPacket, peer: tuple[str, int], addresses: LocalAddresses
+    ) -> tuple[NsOutput, str]:
+        pending = self._pending.get(p.trn_id)
+        if pending is None or peer[1] != self.port:
+            return [], "unexpected"
+        key, server = pending
+        c = self._claims.get(key)
+        if c is None or len(p.answers) != 1 or nb_key(p.answers[0].name) != key:
+            return [], "mismatched"
+        if server is not None:
+            if peer[0] != server:
+                return [], "not-from-server"
+            return self._on_wins_answer(now, c, server, p), "wins-answer"
+        if p.opcode != NS_OP_REGISTRATION or p.rcode == NS_RCODE_OK or c.state is not ClaimState.REGISTERING:
+            return [], "ignored"
+        self._pending.pop(p.trn_id, None)
+        c.due = None
+        if addresses.is_local(peer[0]):
+            c.state = ClaimState.SERVED_HERE
+            return [NameEvent(NameEventKind.SERVED_HERE, c.name, peer[0], p.rcode)], "served-here"
+        c.state = ClaimState.REFUSED
+        kind = NameEventKind.GROUP_REFUSED if c.group else NameEventKind.CONFLICT
+        return [NameEvent(kind, c.name, peer[0], p.rcode)], "refused"
+
+    def _on_request(
+        self,
+        now: float,
+        p: NSPacket,
+        peer: tuple[str, int],
+        local_ip: str,
+        to_broadcast: bool,
+        addresses: LocalAddresses,
+    ) -> tuple[NsOutput, str]:
+        if len(p.questions) != 1:
+            return [], "ignored"
+        q = p.questions[0]
+        if q.name.scope or q.qclass != NS_CLASS_IN:
+            return [], "ignored"
+        broadcast = to_broadcast or p.broadcast
+        if broadcast and not self._leader:
+            return [], "left-to-leader"
+        answered = self.answered()
+        mine = next((h for h in answered if nb_key(h.name) == nb_key(q.name)), None)
+        if p.opcode == NS_OP_QUERY and q.qtype == NS_TYPE_NB:
+            if broadcast and not addresses.on_link(peer[0]):
+                return [], "off-link"  # a forwarded or directed broadcast from another subnet
+            if mine is not None:
+                flags = (NB_FLAG_GROUP if mine.group else 0) | NB_ONT_B
+                entry = NBEntry(flags, addresses.address_for(peer[0]) or local_ip)
+                reply = ns_positive_answer(p.trn_id, q.name, [entry], NS_ANSWER_TTL_S)
+                return [NsSend("server", peer, reply)], "answered"
+            if not broadcast and not p.recursion_desired:
+                return [NsSend("server", peer, ns_negative_answer(p.trn_id, q.name))], "denied"
+            return [], "ignored"
+        if p.opcode == NS_OP_QUERY and q.qtype == NS_TYPE_NBSTAT:
+            if mine is None and q.name.name != "*":
+                return [], "ignored"
+            if not addresses.on_link(peer[0]):
+                return [], "status-off-link"
+            if not self._status.allow(peer[0], now):
+                return [], "status-limited"
+            names = [
+                NodeStatusName(h.name.name, h.name.suffix, (NB_FLAG_GROUP if h.group else 0) | NB_ONT_B | NAME_FLAG_ACT)
+                for h in answered
+            ]
+            return [NsSend("server", peer, ns_node_status_answer(p.trn_id, q.name, names))], "status"
+        if p.opcode in (NS_OP_REGISTRATION, NS_OP_MULTIHOMED) and broadcast and mine is not None and not mine.group:
+            claims = [rr for rr in p.additional if rr.rtype == NS_TYPE_NB and nb_key(rr.name) == nb_key(q.name)]
+            if len(claims) != 1 or len(claims[0].rdata) != 6:
+                return [], "ignored"
+            (entry,) = decode_nb_rdata(claims[0].rdata)
+            if addresses.is_local(entry.address):
+                return [], "ignored"  # this host: our own registration, or another lanmsg process here
+            reply = ns_registration_answer(p.trn_id, q.name, entry, NS_RCODE_ACT_ERR)
+            return [
+                NsSend("server", peer, reply),
+                NameEvent(NameEventKind.DEFENDED, mine.name, entry.address),
+            ], "defended"
+        return [], "ignored"
+
+
+# --------------------------------------------------------------------------
 # Configuration (argument > environment > default)
 # --------------------------------------------------------------------------
 
@@ -1055,8 +1802,9 @@ if TYPE_CHECKING:
         broadcast: tuple[str, ...]
         ns_port: int
         wins: tuple[str, ...]
+        oem_encoding: str
 else:
-    _ConfigFields = collections.namedtuple("Config", "port workgroup name broadcast ns_port wins")
+    _ConfigFields = collections.namedtuple("Config", "port workgroup name broadcast ns_port wins oem_encoding")
 
 
 class Config(_ConfigFields):
@@ -1065,6 +1813,7 @@ class Config(_ConfigFields):
     ``broadcast``: addresses group writes go to; empty = every up IPv4 interface's.
     ``ns_port``: UDP port of the name service (137 beside the standard datagram port 138;
     0 = off, the default with any other datagram port).  ``wins``: WINS server addresses.
+    ``oem_encoding``: the DOS code page names are written in (default cp850, as Samba's).
     """
 
     __slots__ = ()
@@ -1077,6 +1826,7 @@ class Config(_ConfigFields):
         broadcast: Iterable[str] = (),
         ns_port: int | None = None,
         wins: Iterable[str] = (),
+        oem_encoding: str = DEFAULT_OEM_ENCODING,
     ) -> Config:
         if not isinstance(port, int) or not 0 < port < 65536:
             raise ValueError(f"invalid port {port!r}: must be 1-65535")
@@ -1084,14 +1834,19 @@ class Config(_ConfigFields):
             ns_port = DEFAULT_NS_PORT if port == DEFAULT_PORT else 0
         if not isinstance(ns_port, int) or not 0 <= ns_port < 65536:
             raise ValueError(f"invalid name service port {ns_port!r}: must be 0 (off) or 1-65535")
+        try:
+            "".encode(oem_encoding)
+        except LookupError:
+            raise ValueError(f"unknown DOS code page {oem_encoding!r} (--oem-encoding): try cp850 or cp437") from None
         return super().__new__(
             cls,
             port,
-            netbios_name(workgroup),
-            netbios_name(name if name is not None else default_computer_name()),
+            netbios_name(workgroup, oem_encoding),
+            netbios_name(name if name is not None else default_computer_name(), oem_encoding),
             _ipv4_list(broadcast, "broadcast address"),
             ns_port,
             _ipv4_list(wins, "WINS server address"),
+            oem_encoding,
         )
 
     @classmethod
@@ -1105,9 +1860,10 @@ class Config(_ConfigFields):
         broadcast: str | Iterable[str] | None = None,
         ns_port: int | None = None,
         wins: str | Iterable[str] | None = None,
+        oem_encoding: str | None = None,
     ) -> Config:
         """Build from arguments, falling back to LANMSG_PORT / _WORKGROUP / _NAME / _BROADCAST /
-        _NS_PORT / _WINS."""
+        _NS_PORT / _WINS / _OEM_ENCODING."""
         env = os.environ if environ is None else environ
         if port is None and env.get("LANMSG_PORT"):
             port = _env_int(env, "LANMSG_PORT")
@@ -1130,6 +1886,8 @@ class Config(_ConfigFields):
             kw["broadcast"] = _split_addresses(broadcast)
         if wins:
             kw["wins"] = _split_addresses(wins)
+        if oem_encoding or env.get("LANMSG_OEM_ENCODING"):
+            kw["oem_encoding"] = oem_encoding or env["LANMSG_OEM_ENCODING"]
         return cls(**kw)
 
 
@@ -1560,11 +2318,17 @@ def _local_socket_address(key: str) -> str:
     if sys.platform.startswith("linux"):
         return "\0" + key
     import hashlib
+
+    return os.path.join(_private_dir(), hashlib.sha1(key.encode()).hexdigest()[:24] + ".sock")
+
+
+def _private_dir() -> str:
+    """A directory only this user can enter (POSIX but Linux): $XDG_RUNTIME_DIR, else one in the temp directory."""
     import tempfile
 
     base = os.environ.get("XDG_RUNTIME_DIR") or os.path.join(tempfile.gettempdir(), f"lanmsg-{os.getuid()}")
     os.makedirs(base, mode=0o700, exist_ok=True)
-    return os.path.join(base, hashlib.sha1(key.encode()).hexdigest()[:24] + ".sock")
+    return base
 
 
 class _UnixInbox:
@@ -1625,8 +2389,8 @@ class _UnixInbox:
         bursts need a short wait while the owner drains them.
         """
         address = _inbox_address(port, bare)
-        with _receivers_lock:
-            owner = _inbox_owners.get(address)
+        with _process.lock:
+            owner = _process.inbox_owners.get(address)
         if owner is not None:
             # the owner is this process: hand it over directly (only this process drains that
             # queue, so waiting on a full one would stall it)
@@ -1692,37 +2456,60 @@ _Inbox = _Kernel32Inbox if sys.platform == "win32" else _UnixInbox
 # The netbios transport
 # --------------------------------------------------------------------------
 
-_dgm_ids = itertools.count(random.randrange(0x10000))
-_learned_lock = threading.Lock()
-_learned_addresses: collections.OrderedDict[str, str] = collections.OrderedDict()  # NAME -> IPv4
-LEARNED_MAX = 1024
+
+class _ProcessState:
+    """What this process's slots and threads share, under one lock: the datagram receivers, the
+    local inboxes it owns, the host services, the name conflicts met, the addresses learned from
+    datagrams, the name cache, the interface table, the datagram ids."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.receivers: dict[int, _Receiver] = {}  # datagram port -> the shared receiver
+        self.inbox_owners: dict[str, _NetbiosSlot] = {}  # local inbox address -> the slot that owns it
+        self.hosts: dict[int, _HostService] = {}  # datagram port -> this process's host service
+        self.conflicts: dict[tuple[str, int, int], str] = {}  # (NAME, suffix, name service port) -> message
+        self.learned: collections.OrderedDict[str, tuple[str, float]] = (
+            collections.OrderedDict()
+        )  # NAME -> (IPv4, expiry)
+        self.ns_cache: collections.OrderedDict[tuple[str, int], tuple[tuple[str, ...], float]] = (
+            collections.OrderedDict()
+        )  # (NAME, suffix) -> (addresses, expiry)
+        self.addresses: dict[tuple[str, ...], tuple[float, LocalAddresses]] = {}  # --broadcast -> (read at, table)
+        self.dgm_ids = itertools.count(random.randrange(0x10000))
+
+
+_process = _ProcessState()
 
 
 def next_dgm_id() -> int:
-    return next(_dgm_ids) & 0xFFFF
+    return next(_process.dgm_ids) & 0xFFFF
 
 
 def learn_address(name: str, ip: str) -> None:
-    """Remember where computer ``name`` was last heard from (used to resolve targets)."""
-    if name in ("", "*") or ip == "0.0.0.0":
+    """Remember where computer ``name`` (its NetBIOS form) was heard from: the last resort of
+    resolution, after the name service (docs/security.md), forgotten after NS_CACHE_MAX_S."""
+    if name in ("", "*") or not is_host_address(ip):
         return
-    with _learned_lock:
-        key = nb_upper(name)
-        _learned_addresses[key] = ip
-        _learned_addresses.move_to_end(key)
-        while len(_learned_addresses) > LEARNED_MAX:
-            _learned_addresses.popitem(last=False)
+    key = nb_upper(name)
+    with _process.lock:
+        learned = _process.learned
+        learned[key] = (ip, time.monotonic() + NS_CACHE_MAX_S)
+        learned.move_to_end(key)
+        while len(learned) > LEARNED_MAX:
+            learned.popitem(last=False)
 
 
 def learned_address(name: str) -> str | None:
-    with _learned_lock:
-        return _learned_addresses.get(nb_upper(name))
+    with _process.lock:
+        hit = _process.learned.get(nb_upper(name))
+    return hit[0] if hit is not None and hit[1] > time.monotonic() else None
 
 
 def learned_name(ip: str) -> str | None:
-    with _learned_lock:
-        for name, addr in reversed(_learned_addresses.items()):
-            if addr == ip:
+    now = time.monotonic()
+    with _process.lock:
+        for name, (addr, expiry) in reversed(_process.learned.items()):
+            if addr == ip and expiry > now:
                 return name
     return None
 
@@ -1799,11 +2586,6 @@ class _Dedup:
         return len(self._seen)
 
 
-_receivers_lock = threading.Lock()
-_receivers: dict[int, _Receiver] = {}  # port -> this process's shared _Receiver
-_inbox_owners: dict[str, _NetbiosSlot] = {}  # local inbox address -> this process's _NetbiosSlot that owns it
-
-
 def _udp_socket(address: str, port: int, *, reuse: bool, rcvbuf: int = 0) -> socket.socket:
     """A non-blocking UDP socket bound to (address, port), broadcasts allowed, IP_PKTINFO on;
     ``reuse``: shared with other processes (SO_REUSEADDR); ``rcvbuf``: SO_RCVBUF to ask for."""
@@ -1850,12 +2632,13 @@ def port_permission_help(port: int) -> str:
             f"cannot bind UDP port {port}: access denied. On Windows, port 138 belongs to NetBIOS over "
             "TCP/IP; use the native transport, or another port on every peer (--port N / LANMSG_PORT)."
         )
+    python = os.path.realpath(sys.executable)
     return (
         f"cannot bind UDP port {port}: permission denied. Ports below 1024 need root or "
         "CAP_NET_BIND_SERVICE on Linux. Remedies: run as root; or "
-        "'sudo setcap cap_net_bind_service=+ep <python executable>'; or "
-        f"'sudo sysctl -w net.ipv4.ip_unprivileged_port_start={port}'; or use another port on "
-        "every peer (--port N / LANMSG_PORT=N)."
+        f"'sudo setcap cap_net_bind_service=+ep {python}' (the real file; every script that interpreter "
+        f"runs may then bind low ports); or 'sudo sysctl -w net.ipv4.ip_unprivileged_port_start={min(port, 137)}'; "
+        "or use another port on every peer (--port N / LANMSG_PORT=N; Windows peers then cannot take part)."
     )
 
 
@@ -1867,60 +2650,52 @@ def _pktinfo(ancdata: list[tuple[int, int, bytes]]) -> tuple[str | None, str | N
     return None, None
 
 
-class _Addresses:
-    """This machine's IPv4 addresses and broadcast addresses (to classify datagrams)."""
-
-    def __init__(self, config: Config):
-        ifaces = ipv4_interfaces()
-        self.routes = [(i.address, i.broadcast) for i in ifaces if i.broadcast and not i.loopback]
-        self.local = {i.address for i in ifaces} | {"127.0.0.1"}
-        self.netmasks = {i.address: i.netmask for i in ifaces}
-        self.broadcast = (
-            {i.broadcast for i in ifaces if i.broadcast}
-            | {"255.255.255.255", "127.255.255.255"}
-            | set(config.broadcast)
-        )
-
-    def is_local(self, ip: str) -> bool:
-        return ip in self.local or ip.startswith("127.")
-
-    def same_subnet(self, address: str, local_ip: str) -> bool:
-        """Whether ``address`` is on the subnet of this machine's interface address ``local_ip``."""
-        if address == local_ip or address.startswith("127."):
-            return True
-        netmask = self.netmasks.get(local_ip)
-        if netmask is None:
-            return False
-        a, b, m = (struct.unpack("!I", socket.inet_aton(x))[0] for x in (address, local_ip, netmask))
-        return bool(a & m == b & m)
+ADDRESSES_TTL_S = 5.0  # interface addresses are re-read at most this often
 
 
-ADDRESSES_TTL_S = 5.0  # interface addresses are re-read at most this often (ioctls per write cost)
-_addresses_cache: dict[tuple[str, ...], tuple[float, _Addresses]] = {}
-
-
-def _addresses(config: Config) -> _Addresses:
+def _addresses(config: Config) -> LocalAddresses:
+    """This host's addresses (and ``config.broadcast``), read again every ADDRESSES_TTL_S."""
     now = time.monotonic()
     key = config.broadcast
-    hit = _addresses_cache.get(key)
+    with _process.lock:
+        hit = _process.addresses.get(key)
     if hit is None or now - hit[0] > ADDRESSES_TTL_S:
-        hit = _addresses_cache[key] = (now, _Addresses(config))
+        rows = [(i.address, i.netmask, i.broadcast, i.loopback) for i in ipv4_interfaces()]
+        hit = (now, LocalAddresses(rows, config.broadcast))
+        with _process.lock:
+            _process.addresses[key] = hit
     return hit[1]
+
+
+def wait_readable(fds: Sequence[int], timeout: float | None) -> list[int]:
+    """The descriptors among ``fds`` that became readable within ``timeout`` seconds (None:
+    forever).  poll() where there is one: select() fails on descriptors from 1024 on."""
+    if _poll is not None:
+        poller = _poll()
+        for fd in fds:
+            poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+        ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
+        return [fd for fd, _ in poller.poll(ms)]
+    return list(select.select(list(fds), [], [], timeout)[0])
+
+
+_poll = getattr(select, "poll", None)
 
 
 class _Receiver:
     """This process's one UDP socket on a port, shared by all of its netbios slots.
 
-    Whichever slot is read pumps it.  Each datagram goes to the slot of this
-    process that owns its mailslot name; one for a name owned elsewhere on this
-    machine is passed on if it came by unicast (a broadcast reached every
-    process already).  So no slot's datagrams wait in a socket nobody reads.
+    Whichever slot is read pumps it.  Each datagram goes to the slot of this process that owns
+    its mailslot name; one for a name owned elsewhere on this machine is passed on if it came by
+    unicast (a broadcast reached every process already).  So no slot's datagrams wait in a
+    socket nobody reads.  ``suspend``/``resume`` give the socket up and take it back (Ctrl-Z);
+    ``rebind`` binds it afresh (the newest socket on a port gets the host's unicasts).
     """
 
     def __init__(self, port: int, config: Config):
         self.port, self.config = port, config
-        self.sock = _udp_socket("", port, reuse=True, rcvbuf=RECV_BUFFER_BYTES)
-        self.lock = threading.Lock()
+        self.sock: socket.socket | None = _udp_socket("", port, reuse=True, rcvbuf=RECV_BUFFER_BYTES)
+        self.lock = threading.RLock()  # RLock: a Ctrl-Z handler may run while this thread pumps
         self.slots: dict[str, _NetbiosSlot] = {}  # wire name (upper case) -> _NetbiosSlot
         self.stats: collections.Counter[str] = collections.Counter()
         self._cmsg_size = socket.CMSG_SPACE(12) if _IP_PKTINFO is not None else 0
@@ -1930,38 +2705,71 @@ class _Receiver:
 
     @classmethod
     def attach(cls, slot: _NetbiosSlot) -> _Receiver:
-        with _receivers_lock:
-            rx = _receivers.get(slot.config.port)
+        with _process.lock:
+            rx = _process.receivers.get(slot.config.port)
             if rx is None:
-                rx = _receivers[slot.config.port] = cls(slot.config.port, slot.config)
+                rx = _process.receivers[slot.config.port] = cls(slot.config.port, slot.config)
             rx.slots[slot.wire_name] = slot
             return rx
 
     def detach(self, slot: _NetbiosSlot) -> None:
-        with _receivers_lock:
+        with _process.lock:
             if self.slots.get(slot.wire_name) is slot:
                 del self.slots[slot.wire_name]
             if self.slots:
                 return
-            if _receivers.get(self.port) is self:
-                del _receivers[self.port]
+            if _process.receivers.get(self.port) is self:
+                del _process.receivers[self.port]
         with self.lock:  # the last slot: pass on what is still queued, then close
-            _drain_and_forward(self.sock, self.config)
-            self.sock.close()
-            if self.nmbd is not None:
-                self.nmbd.close()
+            self._let_go()
 
-    def fileno(self) -> int:
-        return self.sock.fileno()
+    def _let_go(self) -> None:
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            _drain_and_forward(sock, self.config)
+            sock.close()
+        if self.nmbd is not None:
+            self.nmbd.close()
+            self.nmbd = None
+
+    def suspend(self) -> None:
+        """Give the socket up (Ctrl-Z): what is queued goes to its owners on this host first."""
+        with self.lock:
+            self._let_go()
+        self._wake_slots()
+
+    def resume(self) -> None:
+        with self.lock:
+            if self.sock is None and self.slots:
+                self.sock = _udp_socket("", self.port, reuse=True, rcvbuf=RECV_BUFFER_BYTES)
+        self._wake_slots()
+
+    def rebind(self) -> None:
+        """Bind a new socket, then pass on what the old one still holds, and close it."""
+        with self.lock:
+            if self.sock is None:
+                return
+            old, self.sock = self.sock, _udp_socket("", self.port, reuse=True, rcvbuf=RECV_BUFFER_BYTES)
+            _drain_and_forward(old, self.config)
+            old.close()
+        self._wake_slots()
+
+    def _wake_slots(self) -> None:
+        """Readers wait on the socket's descriptor: they must look again."""
+        for slot in list(self.slots.values()):
+            slot._wake()
 
     def filenos(self) -> list[int]:
         """What to wait on: the socket, and nmbd's stream when connected."""
+        fds = [] if self.sock is None else [self.sock.fileno()]
         tap = self.nmbd
-        return [self.sock.fileno()] if tap is None or tap.closed else [self.sock.fileno(), tap.fileno()]
+        if tap is not None and not tap.closed:
+            fds.append(tap.fileno())
+        return fds
 
     def _look_for_nmbd(self) -> None:
         """Connect to nmbd's unexpected socket when nmbd holds this port on an address of this host."""
-        if self.port != DEFAULT_PORT or not sys.platform.startswith("linux"):
+        if self.port != DEFAULT_PORT or not sys.platform.startswith("linux") or self.sock is None:
             return
         if self.nmbd is not None and not self.nmbd.closed:
             return
@@ -1983,15 +2791,16 @@ class _Receiver:
     def pump(self) -> None:
         """Take in every datagram already queued on the socket."""
         with self.lock:
-            if self.sock.fileno() < 0:
+            sock = self.sock
+            if sock is None:
                 return
             for _ in range(4096):
                 try:
                     if self._cmsg_size:
-                        payload, anc, _, peer = self.sock.recvmsg(0x10000, self._cmsg_size)
+                        payload, anc, _, peer = sock.recvmsg(0x10000, self._cmsg_size)
                         dest = _pktinfo(anc)[1]
                     else:
-                        payload, peer = self.sock.recvfrom(0x10000)
+                        payload, peer = sock.recvfrom(0x10000)
                         dest = None
                 except (BlockingIOError, InterruptedError):
                     break
@@ -2004,6 +2813,17 @@ class _Receiver:
                 for payload, peer in self.nmbd.read():
                     self.stats["via_nmbd"] += 1
                     self._dispatch(payload, peer, None, via_nmbd=True)
+
+    def host_names(self) -> set[tuple[str, int]]:
+        """The names datagrams to this host may be addressed to: every name its lanmsg processes
+        hold (the host service knows them), else this process's slots' names."""
+        host = _process.hosts.get(self.port)
+        if host is not None:
+            return host.names()
+        names = set()
+        for slot in list(self.slots.values()):
+            names |= {(slot.config.name, 0x00), (slot.config.workgroup, 0x00)}
+        return names
 
     def _dispatch(self, payload: bytes, peer: UdpAddress, dest: str | None, *, via_nmbd: bool = False) -> None:
         self.stats["received"] += 1
@@ -2020,7 +2840,7 @@ class _Receiver:
         owner = self.slots.get(wire_name)
         config = owner.config if owner is not None else self.config
         addresses = _addresses(self.config)  # re-read every ADDRESSES_TTL_S, never per datagram
-        verdict = classify_incoming(d, peer, config, addresses)
+        verdict = classify_incoming(d, peer, config, addresses, self.host_names())
         if verdict != "accept":
             self.stats[f"dropped_{verdict}"] += 1
             return
@@ -2041,8 +2861,16 @@ class _Receiver:
 
 
 class _NetbiosSlot:
-    def __init__(self, bare: str, max_size: int, timeout: float | None, config: Config, monitor: Iterable[str] = ()):
-        self.bare, self.config, self.max_size, self.timeout = bare, config, max_size, timeout
+    def __init__(
+        self,
+        bare: str,
+        max_size: int,
+        timeout: float | None,
+        config: Config,
+        monitor: Iterable[str] = (),
+        learn: bool = True,
+    ):
+        self.bare, self.config, self.max_size, self.timeout, self.learn = bare, config, max_size, timeout, learn
         self.wire_name = (MAILSLOT_PREFIX + bare).upper()
         self.monitored = {(MAILSLOT_PREFIX + m).upper(): m for m in monitor}
         self._stats: collections.Counter[str] = collections.Counter()
@@ -2051,7 +2879,7 @@ class _NetbiosSlot:
         self._lock = threading.Lock()  # the receiver or a writer thread may hand over
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
-        self._names: _NameService | None = None
+        self._host: _HostService | None = None
         self._conflict_raised = False
         self._inbox = _Inbox(config.port, bare)
         try:
@@ -2063,12 +2891,16 @@ class _NetbiosSlot:
         except BaseException:
             self._close_local()
             raise
-        # before this slot's first frame goes out, so that a reply by name can find us
-        self._names = _NameService.attach(config)
-        self._conflict_raised = False
+        try:
+            # before this slot's first frame goes out, so that a reply by name can find us
+            self._host = _HostService.attach(config)
+        except BaseException:
+            self._receiver.detach(self)
+            self._close_local()
+            raise
         if self._wake_r is not None and isinstance(self._inbox, _UnixInbox):
-            with _receivers_lock:
-                _inbox_owners[self._inbox.address] = self
+            with _process.lock:
+                _process.inbox_owners[self._inbox.address] = self
 
     @property
     def stats(self) -> collections.Counter[str]:
@@ -2120,9 +2952,12 @@ class _NetbiosSlot:
             fds = self.fds()
             if fds is None:  # Windows inbox: poll it beside the socket
                 step = NATIVE_POLL_INTERVAL_S if wait is None else min(wait, NATIVE_POLL_INTERVAL_S)
-                select.select([self._receiver.sock], [], [], step)
+                if self._receiver.filenos():
+                    wait_readable(self._receiver.filenos(), step)
+                else:
+                    time.sleep(step)
             else:
-                select.select(fds, [], [], wait)
+                wait_readable(fds, wait)
         if self._wake_r is not None:
             try:
                 while self._wake_r.recv(16):
@@ -2172,7 +3007,7 @@ class _NetbiosSlot:
         if self.max_size and len(d.data) > self.max_size:
             self._stats["dropped_too_large"] += 1
             return
-        if not local:
+        if not local and self.learn:
             learn_address(d.source_name.name, source_ip)
         self._queue(
             Message(d.data, mailslot or self.bare, d.source_name.name, source_ip, str(d.destination_name), local, d)
@@ -2187,9 +3022,11 @@ class _NetbiosSlot:
 
     def _check_name(self) -> None:
         """Raise NameConflictError once if another computer turned out to own our name."""
-        if _name_conflicts and not self._conflict_raised and self.config.name in _name_conflicts:
-            self._conflict_raised = True
-            raise NameConflictError(errno.EADDRINUSE, _name_conflicts[self.config.name])
+        if _process.conflicts and not self._conflict_raised:
+            message = _process.conflicts.get((self.config.name, 0x00, self.config.ns_port))
+            if message is not None:
+                self._conflict_raised = True
+                raise NameConflictError(errno.EADDRINUSE, message)
 
     def try_read(self) -> Message | None:
         self._check_name()
@@ -2205,7 +3042,7 @@ class _NetbiosSlot:
                 return self._pending.popleft()
             remaining = None if deadline is None else deadline - time.monotonic()
             wait = remaining if remaining is None or remaining > 0 else 0
-            if self._names is not None:  # look at the name's state now and then
+            if self._host is not None and self.config.ns_port:  # look at the name's state now and then
                 wait = NS_LOOP_MAX_WAIT_S if wait is None else min(wait, NS_LOOP_MAX_WAIT_S)
             self._pump(wait)
             if not self._pending and remaining is not None and remaining <= 0:
@@ -2220,16 +3057,16 @@ class _NetbiosSlot:
         self.timeout = timeout
 
     def close(self) -> None:
-        with _receivers_lock:
-            if isinstance(self._inbox, _UnixInbox) and _inbox_owners.get(self._inbox.address) is self:
-                del _inbox_owners[self._inbox.address]
+        with _process.lock:
+            if isinstance(self._inbox, _UnixInbox) and _process.inbox_owners.get(self._inbox.address) is self:
+                del _process.inbox_owners[self._inbox.address]
         # the inbox first: datagrams still queued for this name must find no owner here,
         # not wait FORWARD_WAIT_S each on a queue nobody reads any more
         self._inbox.close()
         self._receiver.detach(self)
-        if self._names is not None:
-            self._names.remove(self.config)
-            self._names = None
+        if self._host is not None:
+            self._host.remove(self.config)
+            self._host = None
         self._close_local()
 
     def _close_local(self) -> None:
@@ -2239,14 +3076,23 @@ class _NetbiosSlot:
                 s.close()
 
 
-def classify_incoming(d: Datagram, peer: UdpAddress, config: Config, addresses: _Addresses) -> str:
-    """'accept', or the reason a datagram from the network is not for this machine."""
+def classify_incoming(
+    d: Datagram,
+    peer: UdpAddress,
+    config: Config,
+    addresses: LocalAddresses,
+    host_names: set[tuple[str, int]] | None = None,
+) -> str:
+    """'accept', or the reason a datagram from the network is not for this machine.
+
+    ``host_names``: (NAME, suffix) of every name this host's lanmsg processes hold (default:
+    ``config``'s computer and workgroup names); ``config``: the receiving slot's."""
     dest = d.destination_name
     if dest.scope:
         return "scope"
-    to_me = nb_upper(dest.name) == config.name and dest.suffix == 0x00
-    to_group = (nb_upper(dest.name) == config.workgroup and dest.suffix == 0x00) or dest.name == "*"
-    if not (to_me or to_group):
+    if host_names is None:
+        host_names = {(config.name, 0x00), (config.workgroup, 0x00)}
+    if dest.name != "*" and (dest.suffix != 0x00 or (nb_upper(dest.name), dest.suffix) not in host_names):
         return "not_for_us"
     if nb_upper(d.source_name.name) == config.name and addresses.is_local(peer[0]):
         return "own"  # our own machine: its owners got it directly
@@ -2265,9 +3111,11 @@ def _forward(d: Datagram, payload: bytes, peer: UdpAddress, config: Config) -> s
         return "dropped_owner_busy"
 
 
-def _drain_and_forward(sock: socket.socket, config: Config, addresses: _Addresses | None = None) -> int:
+def _drain_and_forward(sock: socket.socket, config: Config) -> int:
     """Route datagrams left in ``sock``'s queue to their owners on this machine."""
-    addresses = addresses or _addresses(config)
+    addresses = _addresses(config)
+    host = _process.hosts.get(config.port)
+    names = host.names() if host is not None else None
     moved = 0
     sock.setblocking(False)
     for _ in range(4096):
@@ -2282,7 +3130,7 @@ def _drain_and_forward(sock: socket.socket, config: Config, addresses: _Addresse
         except DecodeError:
             continue
         if (
-            classify_incoming(d, peer, config, addresses) == "accept"
+            classify_incoming(d, peer, config, addresses, names) == "accept"
             and _forward(d, payload, peer, config) == "forwarded"
         ):
             moved += 1
@@ -2301,12 +3149,15 @@ def _send_datagrams(config: Config, sends: Iterable[tuple[str, str | None, bool,
     a short-lived socket bound to the port and *connected* to the destination,
     so that it never takes unicast datagrams meant for the slots on this machine.
     """
-    with _receivers_lock:
-        receiver = _receivers.get(config.port)
+    with _process.lock:
+        receiver = _process.receivers.get(config.port)
     for dest_ip, src, is_broadcast, build in sends:
-        if receiver is not None:
+        if not is_broadcast and not is_host_address(dest_ip):
+            raise MailslotError(errno.EADDRNOTAVAIL, f"{dest_ip} is not a computer's address; nothing was sent")
+        sock = receiver.sock if receiver is not None else None
+        if sock is not None:
             src = src or source_address_for(dest_ip, config.port)
-            _sendto(receiver.sock, build(src), (dest_ip, config.port))
+            _sendto(sock, build(src), (dest_ip, config.port))
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -2474,34 +3325,35 @@ class _NmbdTap:
 
 
 # --------------------------------------------------------------------------
-# The netbios transport: name service (UDP 137)
+# The netbios transport: the host's lanmsg processes, and the name service (UDP 137)
 # --------------------------------------------------------------------------
-# A Windows peer replies to \\NAME\mailslot\x by resolving NAME<00> (cache, WINS,
-# broadcast, LMHOSTS, hosts, DNS), never from the datagram's source address.  So while
-# a process owns a netbios slot on a POSIX host, this computer's name is registered and
-# answered for: NAME<00> unique, WORKGROUP<00> group, as Windows and Samba register them.
-# On Windows NetBT owns UDP 137 and answers for the computer name: no responder runs there.
+# A Windows peer replies to \\NAME\mailslot\x by resolving NAME<00> (cache, WINS, broadcast,
+# LMHOSTS, hosts, DNS), never from the datagram's source address.  So while a process owns a
+# netbios slot on a POSIX host, its computer name is registered and answered for: NAME<00> unique,
+# WORKGROUP<00> group, as Windows and Samba register them.  On Windows NetBT owns UDP 137 and
+# answers for the computer name: no name service runs there.
 #
-# Every lanmsg process of the host binds 0.0.0.0:137 (SO_REUSEADDR), so a unicast query
-# always reaches one that can answer; broadcasts reach all of them, and only the *leader*
-# (the holder of an exclusive local socket per name) answers those, registers, refreshes
-# with WINS and releases the name when it is the last owner on the host.
+# Several lanmsg processes of one host share UDP 137 and 138 (SO_REUSEADDR): every one of them
+# gets every broadcast, but a unicast reaches only the newest socket (measured; docs/names.md).  So
+# each process keeps a list of the host's lanmsg processes and the names they hold (_HostPeers:
+# unix datagram sockets whose senders the kernel vouches for), answers a unicast query for any of
+# those names, hands a unicast datagram to whichever process owns its mailslot, and leaves the
+# broadcasts to one leader.  A process stopped by Ctrl-Z gives its shared sockets up first; one
+# stopped by SIGSTOP is noticed, and the leader binds its sockets afresh to get the unicasts back.
 
-NS_ANSWER_TTL_S = 300_000  # TTL of our answers and registrations: what Windows sends (00 04 93 E0)
-NS_BCAST_TRIES = 3  # Windows BcastNameQueryCount; also the registration's tries
-NS_BCAST_INTERVAL_S = 0.75  # Windows BcastQueryTimeout (0x2EE ms) between broadcast tries
-NS_WINS_TRIES = 3  # Windows NameSrvQueryCount
-NS_WINS_INTERVAL_S = 1.5  # Windows NameSrvQueryTimeout between WINS tries
-NS_WINS_RETRY_S = 600.0  # a WINS server that did not answer is asked again after this (Windows: 10 min)
-NS_CACHE_MAX_S = 600.0  # Windows CacheTimeout: a resolved name is kept at most this long
-NS_CACHE_MAX_ENTRIES = 1024
-NS_RELEASE_WAIT_S = 1.0  # at exit, how long to wait for WINS to confirm a release
-NS_LEADER_POLL_S = 1.0  # how often a non-leader process tries to take over an orphaned name
-NS_LOOP_MAX_WAIT_S = 1.0  # the responder thread's longest sleep
+HOST_SCAN_S = 1.0  # how often a process looks for the host's other lanmsg processes, and stopped ones
+HOST_SETTLE_S = 0.2  # a process letting a name go waits at most this long to hear from processes it just found
+HOST_MESSAGE_MAX = 4096  # bytes of one process's entry
+HOST_NAMES_MAX = 64  # names in one process's entry
+HOST_PREFIX = "lanmsg-host"
+NS_LOOP_MAX_WAIT_S = 1.0  # the host service thread's longest sleep
+HOST_SUSPEND_WAIT_S = 1.0  # Ctrl-Z waits at most this long for the host service to let go of UDP 137
+_SCM_CREDENTIALS = getattr(socket, "SCM_CREDENTIALS", None)  # Linux: struct ucred {pid, uid, gid}
+_UCRED = struct.Struct("iII")
 
 # callable(kind, message) told of "defended" names and "notice"s (another name server here, no
-# port 137, a silent WINS server) and "conflict"s; None: one line on stderr for all but conflicts,
-# which reach the owner's next read as NameConflictError.
+# port 137, a silent WINS server, a refused group name) and "conflict"s; None: one line on stderr
+# for all but conflicts, which reach the owner's next read as NameConflictError.
 name_service_reporter: Callable[[str, str], None] | None = None
 
 
@@ -2513,69 +3365,25 @@ def _report_name_event(message: str, kind: str = "notice") -> None:
         print(f"mailslot: {message}", file=sys.stderr, flush=True)
 
 
-class OwnedName(collections.namedtuple("OwnedName", "name group address")):
-    """A name this host answers for: a NetbiosName, whether it is a group, the address to give
-    (None: the address of the interface the question arrived on)."""
-
-    __slots__ = ()
-
-
-def answer_ns_request(
-    p: NSPacket,
-    owned: Iterable[OwnedName],
-    *,
-    local_ip: str,
-    to_broadcast: bool,
-    on_subnet: bool,
-    local_claim: Callable[[str], bool],
-) -> tuple[bytes | None, str | None]:
-    """What a B-node sends back for the request ``p``, and an event to report (pure).
-
-    ``owned``: OwnedName list; ``local_ip``: the receiving interface's address;
-    ``to_broadcast``: the request came to a broadcast address; ``on_subnet``: its source is on
-    the receiving interface's subnet; ``local_claim(address)``: whether an address is this host's.
-    Rules (RFC 1002 5.1.1.5, 5.1.2.5; what nmbd does): answer only for names we own; never
-    answer a broadcast negatively; a unicast RD=0 question for another name gets NAM_ERR;
-    defend a unique name against another host's broadcast registration with ACT_ERR.
-    """
-    if p.response or len(p.questions) != 1:
-        return None, None
-    q = p.questions[0]
-    if q.name.scope or q.qclass != NS_CLASS_IN:
-        return None, None
-    mine = next((o for o in owned if same_nb_name(o.name, q.name)), None)
-    if p.opcode == NS_OP_QUERY and q.qtype == NS_TYPE_NB:
-        if to_broadcast and not on_subnet:
-            return None, None  # a forwarded or directed broadcast from another subnet
-        if mine is not None:
-            flags = (NB_FLAG_GROUP if mine.group else 0) | NB_ONT_B
-            entry = NBEntry(flags, mine.address or local_ip)
-            return ns_positive_answer(p.trn_id, q.name, [entry], NS_ANSWER_TTL_S), "answered"
-        if not to_broadcast and not p.recursion_desired:
-            return ns_negative_answer(p.trn_id, q.name), "denied"
-        return None, None
-    if p.opcode == NS_OP_QUERY and q.qtype == NS_TYPE_NBSTAT:
-        if mine is None and q.name.name != "*":
-            return None, None
-        names = [
-            NodeStatusName(o.name.name, o.name.suffix, (NB_FLAG_GROUP if o.group else 0) | NB_ONT_B | NAME_FLAG_ACT)
-            for o in owned
-        ]
-        return ns_node_status_answer(p.trn_id, q.name, names), "status"
-    if p.opcode in (NS_OP_REGISTRATION, NS_OP_MULTIHOMED) and to_broadcast and mine is not None and not mine.group:
-        claims = [rr for rr in p.additional if rr.rtype == NS_TYPE_NB and same_nb_name(rr.name, q.name)]
-        if len(claims) != 1 or len(claims[0].rdata) != 6:
-            return None, None
-        (entry,) = decode_nb_rdata(claims[0].rdata)
-        if local_claim(entry.address):
-            return None, None  # this host: our own registration, or another lanmsg process here
-        return ns_registration_answer(p.trn_id, q.name, entry, NS_RCODE_ACT_ERR), f"defended:{entry.address}"
-    return None, None
-
-
 def _new_trn_id() -> int:
     """A transaction id nobody can predict: a guessable one lets an off-path host poison answers."""
     return int.from_bytes(os.urandom(2), "big")
+
+
+def _proc_udp_rows() -> list[tuple[str, int, int]]:
+    """Linux: (local address, port, uid) of every IPv4 UDP socket of this network namespace."""
+    rows = []
+    try:
+        with open("/proc/net/udp", encoding="ascii") as f:
+            next(f, None)
+            for line in f:
+                fields = line.split()
+                hexaddr, hexport = fields[1].split(":")
+                address = socket.inet_ntoa(struct.pack("<I", int(hexaddr, 16)))
+                rows.append((address, int(hexport, 16), int(fields[7])))
+    except (OSError, ValueError, IndexError):
+        return []
+    return rows
 
 
 def _udp_holders(port: int) -> list[str]:
@@ -2583,419 +3391,567 @@ def _udp_holders(port: int) -> list[str]:
 
     nmbd binds each interface address as well as 0.0.0.0; unicasts to that address reach it,
     not a socket bound to 0.0.0.0.  lanmsg binds only 0.0.0.0."""
-    found = []
-    try:
-        with open("/proc/net/udp", encoding="ascii") as f:
-            next(f, None)
-            for line in f:
-                local = line.split()[1]
-                hexaddr, hexport = local.split(":")
-                if int(hexport, 16) == port and hexaddr != "00000000":
-                    found.append(socket.inet_ntoa(struct.pack("<I", int(hexaddr, 16))))
-    except (OSError, ValueError, IndexError):
-        return []
-    return found
+    return [a for a, p, _ in _proc_udp_rows() if p == port and a != "0.0.0.0"]
 
 
-def _local_members(key_prefix: str) -> int:
-    """Linux: how many processes hold an abstract socket whose name starts with ``key_prefix``."""
+def _udp_port_uids(ports: Iterable[int]) -> set[int]:
+    """Linux: the uids that hold a UDP socket on every one of ``ports``."""
+    rows = _proc_udp_rows()
+    found: set[int] | None = None
+    for port in ports:
+        uids = {uid for _, p, uid in rows if p == port}
+        found = uids if found is None else found & uids
+    return found or set()
+
+
+def _process_stopped(pid: int) -> bool:
+    """Linux: whether process ``pid`` is stopped (SIGSTOP, SIGTSTP) or traced."""
     try:
-        with open("/proc/net/unix", encoding="utf-8", errors="replace") as f:
-            return sum(1 for line in f if ("@" + key_prefix) in line)
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read(512)
     except OSError:
-        return 0
+        return False
+    state = stat[stat.rfind(b")") + 2 :][:1]
+    return state in (b"T", b"t")
 
 
-class _Name:
-    """One unique name this process owns (with its workgroup): registration state and duties."""
+class _Member:
+    """Another lanmsg process of this host, as it last described itself."""
 
-    def __init__(self, config: Config, port: int):
-        self.name = NetbiosName(config.name, 0x00)
-        self.group = NetbiosName(config.workgroup, 0x00)
-        self.config = config
-        self.owners = 0
-        self.state = "registering"  # registering, registered, conflict, delegated
-        self.key = f"lanmsg-nbns/{port}/{config.name.encode('latin-1').hex()}"
-        self.member = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    __slots__ = ("address", "bound_at", "heard", "held", "names", "ns", "pid", "state", "stopped", "trusted")
+
+    def __init__(self, address: str, pid: int) -> None:
+        self.address, self.pid = address, pid
+        self.heard = False
+        self.trusted = False
+        self.state = "active"  # "active" or "suspended" (it gave its shared sockets up: Ctrl-Z)
+        self.bound_at = 0.0  # when it last bound its shared sockets (monotonic; 0: it holds none)
+        self.ns = False  # it holds the name-service port
+        self.names: list[HostName] = []  # what it answers for
+        self.held: list[HostName] = []  # what its slots hold (datagrams to them are its)
+        self.stopped = False  # the kernel says it is stopped (SIGSTOP: it could not give them up)
+
+
+def _encode_member(
+    state: str,
+    bound_at: float,
+    ns: bool,
+    names: Iterable[HostName],
+    *,
+    hello: bool,
+    held: Iterable[HostName] = (),
+) -> bytes:
+    """A process's entry: ``names`` it answers for (u: unique, g: group) and the other names its
+    slots hold (``held``: U, G; datagrams to them are still its, the name service is not)."""
+    words = [
+        b"LMH1",
+        b"1" if hello else b"0",
+        state.encode("ascii"),
+        b"%d" % int(bound_at * 1000),
+        b"1" if ns else b"0",
+    ]
+    names = list(names)
+    answered = {nb_key(h.name) for h in names}
+    for h, kinds in [(h, b"ug") for h in names] + [(h, b"UG") for h in held if nb_key(h.name) not in answered]:
+        kind = kinds[1:] if h.group else kinds[:1]
+        words.append(b"%s.%02x.%s" % (h.name.name.encode("latin-1").hex().encode(), h.name.suffix, kind))
+    return b" ".join(words[: 5 + HOST_NAMES_MAX])
+
+
+def _decode_member(data: bytes) -> tuple[bool, str, float, bool, list[HostName], list[HostName]] | None:
+    """(hello, state, bound_at, ns, names answered, names held) of a member's message, or None
+    if it is not one."""
+    words = data.split(b" ")
+    if len(data) > HOST_MESSAGE_MAX or len(words) < 5 or words[0] != b"LMH1" or len(words) > 5 + HOST_NAMES_MAX:
+        return None
+    hello, state, bound, ns = words[1:5]
+    if hello not in (b"0", b"1") or state not in (b"active", b"suspended", b"bye") or ns not in (b"0", b"1"):
+        return None
+    if not bound.isdigit() or len(bound) > 15:
+        return None
+    names, held = [], []
+    for word in words[5:]:
+        parts = word.split(b".")
+        if len(parts) != 3 or parts[2] not in (b"u", b"g", b"U", b"G") or len(parts[1]) != 2:
+            return None
         try:
-            self.member.bind(_local_socket_address(f"{self.key}/member/{os.getpid()}/{id(self):x}"))
-        except OSError:
-            pass  # only used to count owners; a failure costs an early release at worst
-        self.leader: socket.socket | None = None
-        self.wins_ttl: dict[str, int] = {}  # WINS server -> granted TTL (registered there)
-        self.registrations: list[int] = []  # transaction ids of the broadcast registration's tries
+            raw, suffix = bytes.fromhex(parts[0].decode("ascii")), int(parts[1], 16)
+        except ValueError:
+            return None
+        if not 0 < len(raw) <= NETBIOS_NAME_MAX:
+            return None
+        h = HostName(NetbiosName(raw.decode("latin-1"), suffix), parts[2] in (b"g", b"G"))
+        held.append(h)
+        if parts[2] in (b"u", b"g"):
+            names.append(h)
+    return hello == b"1", state.decode("ascii"), int(bound) / 1000, ns == b"1", names, held
 
-    def take_lead(self) -> bool:
-        if self.leader is not None:
-            return True
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+
+def _pid_in(address: str) -> int:
+    """The pid in a member socket's name (``...-<pid>.<token>`` or ``.../<pid>.<token>``), else 0."""
+    text = address.rsplit("/", 1)[-1].rsplit("-", 1)[-1].partition(".")[0]
+    return int(text) if text.isdigit() else 0
+
+
+class _HostPeers:
+    """The other lanmsg processes of this host on datagram port ``port``, and what they hold.
+
+    Linux: each process binds an abstract unix datagram socket ``lanmsg-host/<port>/<pid>.<token>``
+    (the token is random, so no one can take the name first) and finds the others in
+    /proc/net/unix.  The kernel attaches each sender's pid and uid (SO_PASSCRED); a message counts
+    only from our own uid, root, or a uid that holds a UDP socket on each shared port itself (it
+    could answer for any name anyway), and only if the pid is the one in its socket's name.
+    Elsewhere (POSIX): the same in files of a directory only this user can enter; this user's
+    processes only.  Messages are this process's entry, sent when it changes and to a newcomer.
+    """
+
+    def __init__(self, port: int, ns_port: int) -> None:
+        self.port, self.ns_port = port, ns_port
+        self.pid = os.getpid()
+        self.token = os.urandom(4).hex()
+        self.linux = sys.platform.startswith("linux")
+        self.members: dict[str, _Member] = {}
+        self.stats: collections.Counter[str] = collections.Counter()
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
-            s.bind(_local_socket_address(f"{self.key}/leader"))
+            if self.linux and _SCM_CREDENTIALS is not None:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+            self.address = self._address(self.pid, self.token)
+            self.sock.bind(self.address)
+            self.sock.setblocking(False)
+        except BaseException:
+            self.sock.close()
+            raise
+        self._trusted_uids: set[int] = set()
+
+    def _address(self, pid: int, token: str) -> str:
+        if self.linux:
+            return f"\0{HOST_PREFIX}/{self.port}/{pid}.{token}"
+        return os.path.join(_private_dir(), f"{HOST_PREFIX}-{self.port}-{pid}.{token}")
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def _listed(self) -> dict[str, int]:
+        """address -> pid of every member socket of this port now bound on the host (but ours)."""
+        found = {}
+        if self.linux:
+            prefix = f"@{HOST_PREFIX}/{self.port}/"
+            try:
+                with open("/proc/net/unix", encoding="utf-8", errors="replace") as f:
+                    lines = f.readlines()
+            except OSError:
+                return {}
+            for line in lines:
+                path = line.rstrip("\n").rsplit(" ", 1)[-1]
+                if path.startswith(prefix):
+                    pid, _, token = path[len(prefix) :].partition(".")
+                    if pid.isdigit() and token and (int(pid), token) != (self.pid, self.token):
+                        found["\0" + path[1:]] = int(pid)
+            return found
+        prefix = f"{HOST_PREFIX}-{self.port}-"
+        base = _private_dir()
+        try:
+            entries = os.listdir(base)
         except OSError:
-            s.close()
+            return {}
+        for entry in entries:
+            if not entry.startswith(prefix):
+                continue
+            pid_text = entry[len(prefix) :].partition(".")[0]
+            path = os.path.join(base, entry)
+            if not pid_text.isdigit() or path == self.address:
+                continue
+            try:
+                os.kill(int(pid_text), 0)
+            except ProcessLookupError:  # left by a process that died
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+                continue
+            except OSError:
+                pass
+            found[path] = int(pid_text)
+        return found
+
+    def scan(self) -> list[str]:
+        """Look the members up again: forget those gone, note stopped ones; return the new ones
+        (they get a hello)."""
+        listed = self._listed()
+        for address in [a for a in self.members if a not in listed]:
+            del self.members[address]
+        new = [a for a in listed if a not in self.members]
+        for address in new:
+            self.members[address] = _Member(address, listed[address])
+        if self.linux:
+            for m in self.members.values():
+                m.stopped = _process_stopped(m.pid)
+            ports = [self.port, self.ns_port] if self.ns_port else [self.port]
+            self._trusted_uids = _udp_port_uids(ports)
+        return new
+
+    def settled(self) -> bool:
+        """Whether every member found has been heard from."""
+        return all(m.heard for m in self.members.values())
+
+    def send(self, payload: bytes, to: Iterable[str]) -> None:
+        for address in to:
+            try:
+                self.sock.sendto(payload, address)
+                self.stats["sent"] += 1
+            except OSError:  # gone, or its queue is full: it hears the next change or scan
+                self.stats["send_errors"] += 1
+
+    def _trusted(self, uid: int) -> bool:
+        return uid in (0, os.geteuid()) or uid in self._trusted_uids
+
+    def read(self) -> tuple[bool, list[str]]:
+        """Take in every queued message: (whether the host's names or leadership may have changed,
+        the members that said hello and want our entry)."""
+        changed, hellos = False, []
+        for _ in range(256):
+            try:
+                data, anc, _, sender = self.sock.recvmsg(HOST_MESSAGE_MAX + 1, socket.CMSG_SPACE(_UCRED.size))
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                self.stats["read_errors"] += 1
+                break
+            self.stats["received"] += 1
+            if isinstance(sender, bytes):  # Linux gives abstract names as bytes
+                sender = sender.decode("utf-8", errors="replace")
+            if not isinstance(sender, str) or not sender:
+                self.stats["dropped_unnamed"] += 1
+                continue
+            pid = None
+            if self.linux:
+                creds = [d for level, kind, d in anc if level == socket.SOL_SOCKET and kind == _SCM_CREDENTIALS]
+                if not creds or len(creds[0]) < _UCRED.size:
+                    self.stats["dropped_no_credentials"] += 1
+                    continue
+                pid, uid, _ = _UCRED.unpack_from(creds[0])
+                if not self._trusted(uid):
+                    self.stats["dropped_untrusted"] += 1
+                    continue
+                prefix = f"\0{HOST_PREFIX}/{self.port}/{pid}."
+                if not sender.startswith(prefix):
+                    self.stats["dropped_wrong_pid"] += 1
+                    continue
+            decoded = _decode_member(data)
+            if decoded is None:
+                self.stats["dropped_malformed"] += 1
+                continue
+            hello, state, bound_at, ns, names, held = decoded
+            m = self.members.get(sender)
+            if state == "bye":
+                changed |= self.members.pop(sender, None) is not None
+                continue
+            if m is None:
+                m = self.members[sender] = _Member(sender, pid if pid is not None else _pid_in(sender))
+                m.stopped = self.linux and _process_stopped(m.pid)
+            m.heard, m.trusted = True, True
+            m.state, m.bound_at, m.ns, m.names, m.held = state, bound_at, ns, names, held
+            changed = True
+            if hello:
+                hellos.append(sender)
+        return changed, hellos
+
+    def names(self) -> list[HostName]:
+        """What the other processes answer for."""
+        return [h for m in self.members.values() if m.trusted for h in m.names]
+
+    def held(self) -> list[HostName]:
+        """What the other processes' slots hold, answered for or not."""
+        return [h for m in self.members.values() if m.trusted for h in m.held]
+
+    def holds(self, name: NetbiosName) -> bool:
+        key = nb_key(name)
+        return any(nb_key(h.name) == key for h in self.held())
+
+    def leads(self, my_bound_at: float, my_ns: bool, my_state: str) -> bool:
+        """Whether this process leads: the lowest pid among the processes of the host that are
+        active (not given up, not stopped) and hold the name-service port, if any does."""
+        if my_state != "active":
             return False
-        self.leader = s
-        return True
+        rivals = [
+            m
+            for m in self.members.values()
+            if m.trusted and m.state == "active" and not m.stopped and (m.ns or not my_ns)
+        ]
+        return all(m.pid > self.pid for m in rivals)
 
-    def others_on_host(self) -> int:
-        if not sys.platform.startswith("linux"):
-            return 0
-        return max(0, _local_members(f"{self.key}/member/") - 1)
-
-    def answering(self) -> bool:
-        return self.state in ("registering", "registered")
+    def stopped_newer(self, my_bound_at: float) -> bool:
+        """Whether a stopped process bound the shared sockets after us (it would keep the host's unicasts)."""
+        return any(
+            m.trusted and m.stopped and m.state == "active" and m.bound_at > my_bound_at for m in self.members.values()
+        )
 
     def close(self) -> None:
-        for s in (self.member, self.leader):
-            if s is not None:
-                s.close()
-        self.leader = None
+        self.sock.close()
+        if not self.linux:
+            try:
+                os.unlink(self.address)
+            except OSError:
+                pass
 
 
-_name_services: dict[int, _NameService] = {}  # ns_port -> this process's _NameService
-_name_conflicts: dict[str, str] = {}  # NAME -> message, for the slots of that name to raise once
+class _HostService:
+    """This process's part in the host's name service: its entry among the host's lanmsg
+    processes (_HostPeers) and, with a name-service port, NameClaims behind UDP ``ns_port``, on one
+    thread.  The thread never dies silently: an unexpected error is reported once and counted."""
 
+    def __init__(self, config: Config) -> None:
+        self.port, self.ns_port = config.port, config.ns_port
+        self.lock = threading.RLock()
+        self.stats: collections.Counter[str] = collections.Counter()
+        self.configs: list[Config] = []
+        self.slot_names: collections.Counter[HostName] = collections.Counter()  # names of the slots (no name service)
+        self.claims: NameClaims | None = None
+        self.sock: socket.socket | None = None  # UDP ns_port, shared
+        self.client: socket.socket | None = None  # an ephemeral port of our own for our requests
+        self.state = "active"
+        self.bound_at = time.monotonic()
+        self.stopping = False
+        self._error_reported = False
+        self._next_scan = 0.0
+        self._addresses_at = 0.0
+        self._requests: list[str] = []
+        self._request_done = threading.Condition(self.lock)
+        self.peers = _HostPeers(self.port, self.ns_port)
+        try:
+            if self.ns_port:
+                self._open_name_service(config)
+            self._wake_r, self._wake_w = socket.socketpair()
+            self._wake_r.setblocking(False)
+            self._wake_w.setblocking(False)
+        except BaseException:
+            self._close_sockets()
+            raise
+        self.thread = threading.Thread(target=self._run, name=f"lanmsg-host-{self.port}", daemon=True)
 
-class _NameService:
-    """This process's name service on one port: the responder socket, a client socket for its
-    own requests (answers come back to it, never to nmbd or another responder), one thread."""
-
-    def __init__(self, port: int):
-        self.port = port
-        self.sock = _udp_socket("", port, reuse=True)
+    def _open_name_service(self, config: Config) -> None:
+        try:
+            self.sock = _udp_socket("", self.ns_port, reuse=True)
+        except MailslotError as e:
+            _report_name_event(_name_service_off_help(self.ns_port, config.name, e))
+            return
         try:
             self.client = _udp_socket("", 0, reuse=False)
         except BaseException:
             self.sock.close()
+            self.sock = None
             raise
-        self.lock = threading.RLock()
-        self.names: dict[str, _Name] = {}
-        self.pending: dict[int, tuple[str, _Name, str | None]] = {}  # trn_id -> (kind, _Name, server or None)
-        self.timers: list[tuple[float, int, Callable[[], object]]] = []  # (due, seq, callable)
-        self._seq = itertools.count()
-        self.stats: collections.Counter[str] = collections.Counter()
-        self.stopping = False
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
-        self.thread = threading.Thread(target=self._run, name=f"nbns-{port}", daemon=True)
-        self.thread.start()
+        self.claims = NameClaims(self.ns_port, new_id=_new_trn_id)
+        holders = _udp_holders(self.ns_port)
+        if holders:
+            _report_name_event(
+                f"another NetBIOS name server (Samba's nmbd?) holds UDP {self.ns_port} on {', '.join(holders)}: "
+                f"unicast name queries and WINS challenges for {config.name} go to it, not to lanmsg. "
+                f"Let it own the name: add 'netbios aliases = {config.name}' to [global] in smb.conf and "
+                "reload it (smbcontrol nmbd reload-config); see docs/names.md"
+            )
 
     @classmethod
-    def attach(cls, config: Config) -> _NameService | None:
-        """Own ``config.name`` on ``config.ns_port`` from now on; None where no responder runs."""
-        if not config.ns_port or sys.platform == "win32":
+    def attach(cls, config: Config) -> _HostService | None:
+        """This process's host service for ``config.port``, started on first use; None on Windows."""
+        if sys.platform == "win32":
             return None
-        with _receivers_lock:
-            ns = _name_services.get(config.ns_port)
-            if ns is None:
-                try:
-                    ns = _name_services[config.ns_port] = cls(config.ns_port)
-                except MailslotError as e:
-                    _report_name_event(
-                        f"name service off ({e.strerror}): Windows peers cannot find {config.name} by name"
-                    )
-                    return None
-                holders = _udp_holders(config.ns_port)
-                if holders:
-                    ns._notice_other_responder(config, holders)
-        ns.add(config)
-        return ns
+        with _process.lock:
+            service = _process.hosts.get(config.port)
+            if service is None:
+                service = cls(config)
+                _process.hosts[config.port] = service
+                service.peers.scan()
+                service.thread.start()
+                service._publish(hello=True)
+        service.add(config)
+        return service
 
-    def _notice_other_responder(self, config: Config, holders: list[str]) -> None:
-        _report_name_event(
-            f"another NetBIOS name server (Samba's nmbd?) holds UDP {self.port} on {', '.join(holders)}: "
-            f"unicast name queries and WINS challenges for {config.name} go to it, not to lanmsg. "
-            f"Let it own the name: add 'netbios aliases = {config.name}' to [global] in smb.conf and "
-            "reload it (smbcontrol nmbd reload-config); see docs/names.md"
-        )
-
-    # -- owners ---------------------------------------------------------------
+    # -- slots ------------------------------------------------------------------------
 
     def add(self, config: Config) -> None:
+        """A slot of ``config`` opened: its names are claimed (the first registration goes out now)."""
+        name, group = HostName(NetbiosName(config.name), False), HostName(NetbiosName(config.workgroup), True)
         with self.lock:
-            entry = self.names.get(config.name)
-            if entry is None:
-                entry = self.names[config.name] = _Name(config, self.port)
-                if entry.take_lead():
-                    self._register(entry)
-                else:
-                    entry.state = "registered"  # another lanmsg process of this host holds it
-                    self._at(time.monotonic() + NS_LEADER_POLL_S, lambda: self._poll_lead(entry))
-            entry.owners += 1
+            self.configs.append(config)
+            self.slot_names.update([name, group])
+            if self.claims is not None:
+                now = time.monotonic()
+                self._refresh_host(now, force_addresses=True)
+                out = self.claims.claim(now, name.name, False, wins=config.wins)
+                out += self.claims.claim(now, group.name, True)
+                self._perform(out)
+            self._publish()
+        self._wake()
 
     def remove(self, config: Config) -> None:
+        """A slot of ``config`` closed; the last owner of a name on this host releases it."""
+        deadline = time.monotonic() + HOST_SETTLE_S
+        while not self.peers.settled() and time.monotonic() < deadline:
+            time.sleep(0.01)  # processes found just now may still be telling us what they hold
+        name, group = HostName(NetbiosName(config.name), False), HostName(NetbiosName(config.workgroup), True)
         with self.lock:
-            entry = self.names.get(config.name)
-            if entry is None:
-                return
-            entry.owners -= 1
-            if entry.owners > 0:
-                return
-            del self.names[config.name]
-            last = not self.names
-        if entry.leader is not None and entry.answering() and entry.others_on_host() == 0:
-            self._release(entry)
-        entry.close()
+            if config in self.configs:
+                self.configs.remove(config)
+            self.slot_names.subtract([name, group])
+            self.slot_names = +self.slot_names
+            if self.claims is not None:
+                now = time.monotonic()
+                for h in (name, group):
+                    out = self.claims.unclaim(now, h.name, others_hold=self.peers.holds(h.name))
+                    if self.claims.state(h.name) is None:
+                        conflict_key = (*nb_key(h.name), self.ns_port)
+                        _process.conflicts.pop(conflict_key, None)
+                    self._perform(out)
+            last = not self.configs
+            if not last:
+                self._publish()
         if last:
             self.close()
 
-    def close(self) -> None:
-        with _receivers_lock:
-            if _name_services.get(self.port) is self:
-                del _name_services[self.port]
-        self.stopping = True
-        self._wake()
-        if threading.current_thread() is not self.thread:
-            self.thread.join(2.0)
-        for s in (self.sock, self.client, self._wake_r, self._wake_w):
-            s.close()
-
-    def owned(self) -> list[OwnedName]:
-        out = []
-        for e in list(self.names.values()):
-            if e.answering():
-                out.append(OwnedName(e.name, False, None))
-                if not any(o.name == e.group for o in out):
-                    out.append(OwnedName(e.group, True, None))
-        return out
-
-    # -- registration, refresh, release ------------------------------------------
-
-    def _register(self, entry: _Name) -> None:
-        """Broadcast NAME REGISTRATION REQUESTs now (the first one before this returns), and to
-        every WINS server; the rest of the tries run on the responder thread."""
-        self._send_registration(entry, 1)
-        for server in entry.config.wins:
-            self._send_wins(entry, server, NS_OP_REGISTRATION, 1)
-
-    def _send_registration(self, entry: _Name, attempt: int) -> None:
-        if self.stopping or not entry.answering() or entry.leader is None:
-            return
-        trn_id = _new_trn_id()
-        try:
-            routes = broadcast_routes(entry.config)
-        except MailslotError as e:
-            self.stats["send_errors"] += 1
-            _report_name_event(f"cannot register {entry.name}: {e.strerror}")
-            return
-        for src, bcast in routes:
-            for name, group in ((entry.name, False), (entry.group, True)):
-                nb = NBEntry((NB_FLAG_GROUP if group else 0) | NB_ONT_B, src)
-                packet = ns_name_request(trn_id, NS_OP_REGISTRATION, name, nb, ttl=NS_ANSWER_TTL_S, broadcast=True)
-                self._send(self.client, packet, (bcast, self.port))
+    def names(self) -> set[tuple[str, int]]:
+        """Every name this host's lanmsg processes hold (for the datagram receiver), answered for
+        by lanmsg or by another name server of the host."""
         with self.lock:
-            self.pending[trn_id] = ("register", entry, None)
-            entry.registrations.append(trn_id)
-        now = time.monotonic()
-        if attempt < NS_BCAST_TRIES:
-            self._at(now + NS_BCAST_INTERVAL_S, lambda: self._send_registration(entry, attempt + 1))
-        else:
-            self._at(now + NS_BCAST_INTERVAL_S, lambda: self._registration_done(entry, trn_id))
+            return {nb_key(h.name) for h in (*self.slot_names, *self.peers.held())}
 
-    def _registration_done(self, entry: _Name, trn_id: int) -> None:
+    # -- Ctrl-Z -----------------------------------------------------------------------
+
+    def suspend(self) -> None:
+        self._request("suspend")
+
+    def resume(self) -> None:
+        self._request("resume")
+
+    def _request(self, what: str) -> None:
         with self.lock:
-            for sent in entry.registrations:  # a late negative answer after this is not heeded
-                self.pending.pop(sent, None)
-            entry.registrations.clear()
-            if entry.state == "registering":
-                entry.state = "registered"  # silence means success (RFC 1002 5.1.1.1)
+            self._requests.append(what)
+            self._wake()
+            deadline = time.monotonic() + HOST_SUSPEND_WAIT_S
+            while what in self._requests and (left := deadline - time.monotonic()) > 0:
+                self._request_done.wait(left)
 
-    def _send_wins(self, entry: _Name, server: str, opcode: int, attempt: int, trn_id: int | None = None) -> None:
-        if self.stopping or entry.leader is None or not entry.answering():
-            return
-        trn_id = trn_id if trn_id is not None else _new_trn_id()
-        try:
-            src = source_address_for(server, self.port)
-        except MailslotError as e:
-            _report_name_event(f"cannot reach WINS server {server}: {e.strerror}")
-            return
-        flags_recursion = opcode == NS_OP_REGISTRATION
-        nb = NBEntry(NB_ONT_H, src)
-        packet = ns_name_request(
-            trn_id, opcode, entry.name, nb, ttl=NS_ANSWER_TTL_S, broadcast=False, recursion=flags_recursion
-        )
-        self._send(self.client, packet, (server, self.port))
+    def _do_requests(self) -> None:
         with self.lock:
-            self.pending[trn_id] = ("wins", entry, server)
-        due = time.monotonic() + NS_WINS_INTERVAL_S
-        if attempt < NS_WINS_TRIES:
-            self._at(due, lambda: self._wins_retry(entry, server, opcode, attempt + 1, trn_id))
-        else:
-            self._at(due, lambda: self._wins_silent(entry, server, opcode, trn_id))
+            for what in self._requests:
+                if what == "suspend" and self.state == "active":
+                    self.state, self.bound_at = "suspended", 0.0
+                    if self.sock is not None:
+                        self.sock.close()
+                        self.sock = None
+                elif what == "resume" and self.state == "suspended":
+                    self.state = "active"
+                    self._rebind(receiver=False)  # resume() rebinds the receivers itself
+                self._publish()
+            self._requests.clear()
+            self._request_done.notify_all()
 
-    def _wins_retry(self, entry: _Name, server: str, opcode: int, attempt: int, trn_id: int) -> None:
-        with self.lock:
-            waiting = self.pending.get(trn_id)
-            if waiting is None or waiting[0] != "wins":  # answered, or a WACK said to wait
-                return
-        self._send_wins(entry, server, opcode, attempt, trn_id)
-
-    def _wins_silent(self, entry: _Name, server: str, opcode: int, trn_id: int) -> None:
-        with self.lock:
-            waiting = self.pending.pop(trn_id, None)
-        if waiting is None:
-            return
-        self.stats["wins_unanswered"] += 1
-        _report_name_event(
-            f"WINS server {server} did not answer the registration of {entry.name}; "
-            f"trying again in {NS_WINS_RETRY_S:g} s"
-        )
-        self._at(time.monotonic() + NS_WINS_RETRY_S, lambda: self._send_wins(entry, server, opcode, 1))
-
-    def _on_wins_answer(self, entry: _Name, server: str, p: NSPacket) -> None:
-        if p.opcode == NS_OP_WACK:
-            wait = p.answers[0].ttl if p.answers else 60
-            with self.lock:
-                self.pending[p.trn_id] = ("wack", entry, server)
-            self._at(
-                time.monotonic() + wait + NS_WINS_INTERVAL_S,
-                lambda: self._wins_silent(entry, server, NS_OP_REGISTRATION, p.trn_id),
-            )
-            return
-        with self.lock:
-            self.pending.pop(p.trn_id, None)
-        if p.rcode == NS_RCODE_OK:
-            ttl = p.answers[0].ttl if p.answers else NS_ANSWER_TTL_S
-            ttl = max(ttl, 2)
-            entry.wins_ttl[server] = ttl
-            self.stats["wins_registered"] += 1
-            self._at(time.monotonic() + ttl / 2, lambda: self._send_wins(entry, server, NS_OP_REFRESH, 1))
-            return
-        self._conflict(entry, server, p.rcode, via="WINS server ")
-
-    def _release(self, entry: _Name) -> None:
-        """Give the name up: a broadcast NAME RELEASE on every route, and a release to each WINS
-        server, waiting up to NS_RELEASE_WAIT_S for the servers to confirm."""
-        try:
-            routes = broadcast_routes(entry.config)
-        except MailslotError:
-            routes = []
-        for src, bcast in routes:
-            for name, group in ((entry.name, False), (entry.group, True)):
-                nb = NBEntry((NB_FLAG_GROUP if group else 0) | NB_ONT_B, src)
-                packet = ns_name_request(_new_trn_id(), NS_OP_RELEASE, name, nb, ttl=0, broadcast=True, recursion=False)
-                self._send(self.client, packet, (bcast, self.port))
-        waiting = {}
-        for server in entry.wins_ttl:
+    def _rebind(self, *, receiver: bool = True) -> None:
+        """Bind the shared sockets afresh: the newest socket on a port gets its unicasts."""
+        if self.claims is not None:
+            old, self.sock = self.sock, None
+            if old is not None:
+                old.close()
             try:
-                src = source_address_for(server, self.port)
-            except MailslotError:
-                continue
-            trn_id = _new_trn_id()
-            packet = ns_name_request(
-                trn_id, NS_OP_RELEASE, entry.name, NBEntry(NB_ONT_H, src), ttl=0, broadcast=False, recursion=False
-            )
-            waiting[trn_id] = (packet, server)
-        if not waiting:
-            return
-        with self.lock:
-            for trn_id, (_, server) in waiting.items():
-                self.pending[trn_id] = ("release", entry, server)
-        deadline = time.monotonic() + NS_RELEASE_WAIT_S
-        resend_at = 0.0
-        while time.monotonic() < deadline:
-            with self.lock:
-                left = [t for t in waiting if t in self.pending]
-            if not left:
-                return
-            if time.monotonic() >= resend_at:
-                for t in left:
-                    self._send(self.client, waiting[t][0], (waiting[t][1], self.port))
-                resend_at = time.monotonic() + NS_RELEASE_WAIT_S / 3
-            time.sleep(0.01)
-        with self.lock:
-            for t in waiting:
-                self.pending.pop(t, None)
+                self.sock = _udp_socket("", self.ns_port, reuse=True)
+            except MailslotError as e:
+                self.stats["rebind_errors"] += 1
+                _report_name_event(f"cannot bind UDP {self.ns_port} again: {e.strerror}")
+        rx = _process.receivers.get(self.port) if receiver else None
+        if rx is not None:
+            rx.rebind()
+        self.bound_at = time.monotonic()
 
-    def _conflict(self, entry: _Name, holder: str, rcode: int, *, via: str = "") -> None:
-        local = _addresses(entry.config).is_local(holder)
-        with self.lock:
-            if entry.state in ("conflict", "delegated"):
-                return
-            entry.state = "delegated" if local and not via else "conflict"
-        if entry.state == "delegated":
-            message = (
-                f"{entry.name} is registered by another NetBIOS server on this host ({holder}, Samba's nmbd?); "
-                "it answers for the name, so lanmsg does not"
-            )
-            _report_name_event(message)
-            return
-        what = {NS_RCODE_ACT_ERR: "ACT_ERR: the name is active there", NS_RCODE_RFS_ERR: "RFS_ERR: refused"}.get(
-            rcode, f"rcode {rcode}"
-        )
-        message = (
-            f"the NetBIOS name {entry.name} belongs to {via}{holder} ({what}); "
-            "choose another name with --name or LANMSG_NAME"
-        )
-        self.stats["conflicts"] += 1
-        _name_conflicts[entry.name.name] = message
-        _report_name_event(message, "conflict")
-
-    def _poll_lead(self, entry: _Name) -> None:
-        if self.stopping or entry.owners <= 0:
-            return
-        if entry.leader is not None or entry.take_lead():
-            for server in entry.config.wins:  # the old leader registered it; keep it refreshed
-                self._send_wins(entry, server, NS_OP_REGISTRATION, 1)
-            return
-        self._at(time.monotonic() + NS_LEADER_POLL_S, lambda: self._poll_lead(entry))
-
-    # -- the responder thread ------------------------------------------------------
-
-    def _at(self, due: float, action: Callable[[], object]) -> None:
-        import heapq
-
-        with self.lock:
-            heapq.heappush(self.timers, (due, next(self._seq), action))
-        self._wake()
+    # -- the thread -------------------------------------------------------------------
 
     def _wake(self) -> None:
         try:
             self._wake_w.send(b"\0")
         except OSError:
-            pass
-
-    def _send(self, s: socket.socket, packet: bytes, address: tuple[str, int]) -> None:
-        try:
-            s.sendto(packet, address)
-            self.stats["sent"] += 1
-        except OSError:
-            self.stats["send_errors"] += 1
+            pass  # a wake-up is already pending
 
     def _run(self) -> None:
-        import heapq
-
         while not self.stopping:
-            with self.lock:
-                due = self.timers[0][0] if self.timers else None
-            wait = NS_LOOP_MAX_WAIT_S if due is None else max(0.0, min(NS_LOOP_MAX_WAIT_S, due - time.monotonic()))
             try:
-                ready, _, _ = select.select([self.sock, self.client, self._wake_r], [], [], wait)
-            except (OSError, ValueError):
-                return  # closed under us
-            if self.stopping:
-                return
-            if self._wake_r in ready:
-                try:
-                    while self._wake_r.recv(64):
-                        pass
-                except OSError:
-                    pass
-            for s in (self.sock, self.client):
-                if s in ready:
-                    self._drain(s)
-            while True:
-                with self.lock:
-                    if not self.timers or self.timers[0][0] > time.monotonic():
-                        break
-                    _, _, action = heapq.heappop(self.timers)
-                try:
-                    action()
-                except Exception:  # a timer's failure must not end the responder
-                    self.stats["errors"] += 1
+                self._step()
+            except Exception as e:  # never a silent death: say it once, count it, go on
+                self.stats["errors"] += 1
+                if not self._error_reported:
+                    self._error_reported = True
+                    _report_name_event(f"name service error ({type(e).__name__}: {e}); it goes on")
+                time.sleep(0.05)
 
-    def _drain(self, s: socket.socket) -> None:
+    def _step(self) -> None:
+        now = time.monotonic()
+        with self.lock:
+            due = self.claims.next_deadline() if self.claims is not None else None
+            fds = [self.peers.fileno(), self._wake_r.fileno()]
+            fds += [s.fileno() for s in (self.sock, self.client) if s is not None]
+        wait = min(NS_LOOP_MAX_WAIT_S, max(0.0, self._next_scan - now))
+        if due is not None:
+            wait = min(wait, max(0.0, due - now))
+        ready = wait_readable(fds, wait)
+        if self.stopping:
+            return
+        if self._wake_r.fileno() in ready:
+            try:
+                while self._wake_r.recv(64):
+                    pass
+            except OSError:
+                pass
+        if self._requests:
+            self._do_requests()
+        with self.lock:
+            changed, hellos = self.peers.read() if self.peers.fileno() in ready else (False, [])
+            if hellos:
+                self.peers.send(self._entry(hello=False), hellos)
+            now = time.monotonic()
+            if now >= self._next_scan:
+                self._next_scan = now + HOST_SCAN_S
+                new = self.peers.scan()
+                if new:
+                    self.peers.send(self._entry(hello=True), new)
+                changed = True
+                if self.state == "active" and self.peers.stopped_newer(self.bound_at) and self._leads():
+                    self.stats["rebound"] += 1
+                    self._rebind()
+                    self._publish()
+            if changed or now >= self._addresses_at:
+                self._refresh_host(now)
+            for s in (self.sock, self.client):
+                if s is not None and s.fileno() in ready:
+                    self._drain(s, now)
+            if self.claims is not None:
+                self._perform(self.claims.tick(now))
+
+    def _leads(self) -> bool:
+        return self.peers.leads(self.bound_at, self.sock is not None, self.state)
+
+    def _refresh_host(self, now: float, *, force_addresses: bool = False) -> None:
+        if self.claims is None:
+            return
+        update: dict[str, Any] = {"host_names": self.peers.names(), "leader": self._leads()}
+        if force_addresses or now >= self._addresses_at:
+            self._addresses_at = now + ADDRESSES_TTL_S
+            routes: list[tuple[str, str]] = []
+            sources = {}
+            for config in self.configs:
+                try:
+                    routes += [r for r in broadcast_routes(config) if r not in routes]
+                except MailslotError:
+                    pass
+                for server in config.wins:
+                    try:
+                        sources[server] = source_address_for(server, self.ns_port)
+                    except MailslotError:
+                        pass
+            update.update(routes=routes, wins_sources=sources)
+        self.claims.update_host(**update)
+
+    def _drain(self, s: socket.socket, now: float) -> None:
+        assert self.claims is not None
+        addresses = _addresses(self.configs[0] if self.configs else Config(port=self.port))
         for _ in range(256):
             try:
                 if _IP_PKTINFO is not None:
@@ -3016,102 +3972,139 @@ class _NameService:
                 self.stats["dropped_malformed"] += 1
                 self.stats[f"dropped_{e.reason}"] += 1
                 continue
+            if s is self.client and not p.response:
+                self.stats["dropped_unexpected"] += 1
+                continue
+            if local_ip is None:
+                try:
+                    local_ip = source_address_for(peer[0], self.ns_port)
+                except MailslotError:
+                    local_ip = "0.0.0.0"
+            to_broadcast = dest in addresses.broadcast if dest is not None else p.broadcast
             try:
-                if s is self.client:
-                    self._on_answer(p, peer)
-                else:
-                    self._on_request(p, peer, local_ip, dest)
-            except Exception:  # hostile bytes never end the responder
+                out, word = self.claims.receive(
+                    now, p, peer, local_ip=local_ip, to_broadcast=to_broadcast, addresses=addresses
+                )
+            except (DecodeError, ValueError, OSError):  # hostile bytes never end the service
                 self.stats["dropped_error"] += 1
+                continue
+            self.stats[word] += 1
+            self._perform(out)
 
-    def _on_answer(self, p: NSPacket, peer: UdpAddress) -> None:
-        if not p.response or peer[1] != self.port:
-            self.stats["dropped_unexpected"] += 1
-            return
-        with self.lock:
-            waiting = self.pending.get(p.trn_id)
-        if waiting is None:
-            self.stats["dropped_unexpected"] += 1
-            return
-        kind, entry, server = waiting
-        if kind in ("wins", "wack") and peer[0] == server:
-            self._on_wins_answer(entry, server, p)
-        elif kind == "release" and peer[0] == server:
-            with self.lock:
-                self.pending.pop(p.trn_id, None)
-        elif kind == "register" and p.rcode != NS_RCODE_OK and p.opcode == NS_OP_REGISTRATION:
-            self._conflict(entry, peer[0], p.rcode)
-        else:
-            self.stats["dropped_unexpected"] += 1
+    def _perform(self, out: NsOutput) -> None:
+        """Send what NameClaims said to send; tell the user what it said to tell."""
+        published = False
+        for item in out:
+            if isinstance(item, NsSend):
+                s = self.sock if item.via == "server" else self.client
+                if s is None:
+                    continue
+                try:
+                    s.sendto(item.data, item.address)
+                    self.stats["sent"] += 1
+                except OSError:
+                    self.stats["send_errors"] += 1
+                continue
+            message = describe_name_event(item)
+            kind = item.kind
+            if kind is NameEventKind.CONFLICT:
+                self.stats["conflicts"] += 1
+                conflict_key = (*nb_key(item.name), self.ns_port)
+                _process.conflicts[conflict_key] = message
+                _report_name_event(message, "conflict")
+            elif kind is NameEventKind.DEFENDED:
+                self.stats["defended"] += 1
+                _report_name_event(message, "defended")
+            elif kind is not NameEventKind.WINS_REGISTERED:
+                _report_name_event(message)
+            published |= kind in (NameEventKind.CONFLICT, NameEventKind.GROUP_REFUSED, NameEventKind.SERVED_HERE)
+        if published:
+            self._publish()
 
-    def _on_request(self, p: NSPacket, peer: UdpAddress, local_ip: str | None, dest: str | None) -> None:
-        if p.response:
-            self.stats["dropped_unexpected"] += 1
-            return
-        with self.lock:
-            entries = list(self.names.values())
-        if not entries:
-            return
-        config = entries[0].config
-        addresses = _addresses(config)
-        if local_ip is None:
-            local_ip = source_address_for(peer[0], self.port)
-        to_broadcast = dest in addresses.broadcast if dest is not None else p.broadcast
-        # a broadcast with no leader here: take the lead (the leader may have just left)
-        if to_broadcast and not any(e.leader is not None for e in entries) and not any(e.take_lead() for e in entries):
-            self.stats["left_to_leader"] += 1
-            return
-        reply, event = answer_ns_request(
-            p,
-            self.owned(),
-            local_ip=local_ip,
-            to_broadcast=to_broadcast,
-            on_subnet=addresses.same_subnet(peer[0], local_ip),
-            local_claim=addresses.is_local,
+    def _entry(self, *, hello: bool) -> bytes:
+        names = self.claims.published() if self.claims is not None else list(self.slot_names)
+        return _encode_member(
+            self.state, self.bound_at, self.sock is not None, names, hello=hello, held=self.slot_names
         )
-        if reply is None:
-            self.stats["ignored"] += 1
-            return
-        self._send(self.sock, reply, peer)
-        kind = (event or "").split(":")[0]
-        self.stats[kind] += 1
-        if kind == "defended" and event is not None:
-            q = p.questions[0].name
-            _report_name_event(f"defended {q} against a registration by {event.split(':', 1)[1]}", "defended")
+
+    def _publish(self, *, hello: bool = False) -> None:
+        """Tell every process of the host what this one holds now."""
+        self.peers.send(self._entry(hello=hello), list(self.peers.members))
+
+    def close(self) -> None:
+        with _process.lock:
+            if _process.hosts.get(self.port) is self:
+                del _process.hosts[self.port]
+        with self.lock:
+            self.peers.send(_encode_member("bye", 0.0, False, (), hello=False), list(self.peers.members))
+        self.stopping = True
+        self._wake()
+        if self.thread.is_alive() and threading.current_thread() is not self.thread:
+            self.thread.join(2.0)
+        self._close_sockets()
+
+    def _close_sockets(self) -> None:
+        for s in (self.sock, self.client, getattr(self, "_wake_r", None), getattr(self, "_wake_w", None)):
+            if s is not None:
+                s.close()
+        self.peers.close()
+
+
+def _name_service_off_help(port: int, name: str, error: MailslotError) -> str:
+    """The note when UDP ``port`` cannot be bound: what it costs, and remedies that work."""
+    cost = f"name service off: Windows peers cannot find {name} by name"
+    if isinstance(error, PortPermissionError):
+        python = os.path.realpath(sys.executable)
+        return (
+            f"{cost} (UDP {port} needs privilege). Remedies: run as root; or let this Python bind "
+            f"low ports: sudo setcap cap_net_bind_service=+ep {python} (the real file, not a link; every "
+            f"script that interpreter runs gets it too); or sudo sysctl -w net.ipv4.ip_unprivileged_port_start={port}; "
+            f"or, beside Samba's nmbd, let nmbd answer for the name: netbios aliases = {name} (docs/names.md)"
+        )
+    return (
+        f"{cost} ({error.strerror}). Another program holds UDP {port} without sharing it (macOS: netbiosd); "
+        f"where Samba's nmbd runs, let it answer for the name: netbios aliases = {name} (docs/names.md)"
+    )
 
 
 # -- resolver ----------------------------------------------------------------------
 
-_ns_cache_lock = threading.Lock()
-# (NAME, suffix) -> (addresses, expiry)
-_ns_cache: collections.OrderedDict[tuple[str, int], tuple[tuple[str, ...], float]] = collections.OrderedDict()
+HOSTS_FILE = (
+    os.path.join(os.environ.get("SYSTEMROOT", "C:\\Windows"), "System32", "drivers", "etc", "hosts")
+    if sys.platform == "win32"
+    else "/etc/hosts"
+)
+NS_CACHE_MAX_S = 600.0  # Windows CacheTimeout: a resolved name is kept at most this long
+NS_CACHE_MAX_ENTRIES = 1024
+LEARNED_MAX = 1024  # addresses learned from datagrams, kept at most NS_CACHE_MAX_S each
 
 
 def _cached(name: NetbiosName) -> list[str] | None:
-    key = (nb_upper(name.name), name.suffix)
-    with _ns_cache_lock:
-        hit = _ns_cache.get(key)
+    key = nb_key(name)
+    with _process.lock:
+        hit = _process.ns_cache.get(key)
         if hit is None:
             return None
         if hit[1] <= time.monotonic():
-            del _ns_cache[key]
+            del _process.ns_cache[key]
             return None
         return list(hit[0])
 
 
 def _cache(name: NetbiosName, addresses: list[str], ttl: int) -> None:
-    key = (nb_upper(name.name), name.suffix)
-    with _ns_cache_lock:
-        _ns_cache[key] = (tuple(addresses), time.monotonic() + min(max(ttl, 1), NS_CACHE_MAX_S))
-        _ns_cache.move_to_end(key)
-        while len(_ns_cache) > NS_CACHE_MAX_ENTRIES:
-            _ns_cache.popitem(last=False)
+    key = nb_key(name)
+    with _process.lock:
+        cache = _process.ns_cache
+        cache[key] = (tuple(addresses), time.monotonic() + min(max(ttl, 1), NS_CACHE_MAX_S))
+        cache.move_to_end(key)
+        while len(cache) > NS_CACHE_MAX_ENTRIES:
+            cache.popitem(last=False)
 
 
 def forget_name(name: str, suffix: int = 0x00) -> None:
-    """Drop ``name`` from the name cache (after it stopped answering there, say)."""
-    with _ns_cache_lock:
-        _ns_cache.pop((nb_upper(name), suffix), None)
+    """Drop ``name`` (its NetBIOS form) from the name cache (after it stopped answering there, say)."""
+    with _process.lock:
+        _process.ns_cache.pop((nb_upper(name), suffix), None)
 
 
 def _matching_answer(p: NSPacket, trn_id: int, name: NetbiosName) -> list[NBEntry] | None:
@@ -3126,7 +4119,7 @@ def _matching_answer(p: NSPacket, trn_id: int, name: NetbiosName) -> list[NBEntr
         return []
     if rr.rtype != NS_TYPE_NB:
         return None
-    return [e for e in decode_nb_rdata(rr.rdata) if e.address != "0.0.0.0"]
+    return [e for e in decode_nb_rdata(rr.rdata) if is_host_address(e.address)]
 
 
 def _ask(
@@ -3141,7 +4134,9 @@ def _ask(
     stop: Callable[[], bool],
 ) -> tuple[str, list[str], int] | None:
     """Send a NAME QUERY to ``targets`` up to ``tries`` times; ('ok', addresses, ttl) for the first
-    positive answer, ('negative', [], 0) for a negative one, None on silence or when ``stop()``."""
+    positive answer, ('negative', [], 0) for a negative one, None on silence or when ``stop()``.
+    A unicast query counts answers from the address asked only."""
+    targets = list(targets)
     trn_id = _new_trn_id()
     packet = ns_name_query(trn_id, name, broadcast=broadcast, recursion=True)
     for _ in range(tries):
@@ -3154,14 +4149,13 @@ def _ask(
         while (left := deadline - time.monotonic()) > 0:
             if stop():
                 return None
-            ready, _, _ = select.select([s], [], [], min(left, 0.05))
-            if not ready:
+            if not wait_readable([s.fileno()], min(left, 0.05)):
                 continue
             try:
                 payload, peer = s.recvfrom(NS_MAX_PACKET + 1)
             except OSError:
                 continue
-            if peer[1] != port:
+            if peer[1] != port or (not broadcast and peer[0] not in targets):
                 continue
             try:
                 answer = decode_ns_packet(payload)
@@ -3179,13 +4173,18 @@ def _ask(
 
 
 def query_name(
-    name: str, config: Config | None = None, *, suffix: int = 0x00, stop: Callable[[], bool] | None = None
+    name: str | NetbiosName,
+    config: Config | None = None,
+    *,
+    suffix: int = 0x00,
+    stop: Callable[[], bool] | None = None,
 ) -> list[str]:
     """Addresses of ``name<suffix>`` by the NetBIOS name service, as an H-node asks: the cache,
     each WINS server (3 tries 1.5 s apart), then a broadcast on every route (3 tries 750 ms
-    apart).  [] when nobody answers.  ``stop()``: return [] as soon as it is true."""
+    apart).  [] when nobody answers.  ``name``: a name as typed (str) or its NetBIOS form;
+    ``stop()``: return [] as soon as it is true."""
     config = config if config is not None else Config.from_env()
-    nb = NetbiosName(netbios_name(name), suffix)
+    nb = name if isinstance(name, NetbiosName) else NetbiosName(netbios_name(name, config.oem_encoding), suffix)
     hit = _cached(nb)
     if hit:
         return hit
@@ -3215,23 +4214,98 @@ def query_name(
     return []
 
 
+def hosts_file_addresses(name: str, path: str | None = None) -> list[str]:
+    """The IPv4 addresses the hosts file gives ``name`` (compared without regard to case); the file
+    is read, no name server is asked."""
+    wanted = name.casefold()
+    found: list[str] = []
+    try:
+        with open(path or HOSTS_FILE, encoding="utf-8", errors="replace") as f:
+            lines = f.read(1 << 20).splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        fields = line.split("#", 1)[0].split()
+        if len(fields) >= 2 and any(n.casefold() == wanted for n in fields[1:]):
+            address = dotted_quad(fields[0])
+            if address is not None and is_host_address(address) and address not in found:
+                found.append(address)
+    return found
+
+
+def dns_addresses(host: str) -> list[str]:
+    """The IPv4 addresses of the DNS name ``host``, looked up whole (hosts file, then DNS, as the
+    system resolver does); MailslotError when there are none."""
+    try:
+        infos = socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_DGRAM)
+    except (OSError, UnicodeError) as e:
+        raise MailslotError(errno.EHOSTUNREACH, f"cannot find {host!r} in DNS or the hosts file: {e}") from None
+    found: list[str] = []
+    for info in infos:
+        address = str(info[4][0])
+        if is_host_address(address) and address not in found:
+            found.append(address)
+    if not found:
+        raise MailslotError(errno.EHOSTUNREACH, f"{host!r} has no usable IPv4 address in DNS or the hosts file")
+    return found
+
+
+def _find(target: Target, config: Config, *, dns: bool, stop: Callable[[], bool]) -> tuple[list[str], str, str]:
+    """(addresses, how they were found, why not) for a computer target, in lanmsg's order
+    (docs/names.md): an address as written; a DNS name through the system resolver; a NetBIOS
+    name in the hosts file, the name cache, WINS, a broadcast query, and last the address it
+    was heard from (``dns`` False: the NetBIOS name service only)."""
+    if target.address is not None:
+        return [target.address], "address", ""
+    if target.lookup == "dns":
+        if not dns:
+            return [], "", f"{target.host!r} is a DNS name (it has a dot), and DNS was not to be asked"
+        try:
+            return dns_addresses(target.host), "dns", ""
+        except MailslotError as e:
+            return [], "", str(e.strerror)
+    if dns:
+        found = hosts_file_addresses(target.host or target.name)
+        if found:
+            return found, "hosts", ""
+    found = query_name(NetbiosName(target.name), config, stop=stop)
+    if found:
+        return found, "netbios", ""
+    learned = learned_address(target.name)
+    if learned:
+        return [learned], "learned", ""
+    if not config.ns_port:
+        ns = (
+            f"the NetBIOS name service is off (the datagram port is {config.port}, not {DEFAULT_PORT}; "
+            f"--ns-port {DEFAULT_NS_PORT} turns it on)"
+        )
+    else:
+        ns = "no answer from " + ("WINS or a NetBIOS broadcast" if config.wins else "a NetBIOS broadcast")
+    hosts = "not in the hosts file, " if dns else ""
+    return [], "", f"{hosts}{ns}, and not heard from in the last {NS_CACHE_MAX_S / 60:g} minutes"
+
+
 class NameLookup:
-    """A name resolution running on its own thread: ``done``, ``addresses`` ([] = not found),
-    ``source`` ("netbios" or "dns").  The NetBIOS name service and hosts/DNS run side by side;
-    the first positive answer wins, so a name DNS knows resolves no slower than before."""
+    """A computer's address looked up on its own thread (docs/names.md gives the order):
+    ``done``, ``addresses`` ([] = not found), ``source`` ("address", "dns", "hosts", "netbios" or
+    "learned"), ``error``.  ``dns`` False: the NetBIOS name service only.  A target that is no
+    computer's name raises MailslotNameError here, at once."""
 
     def __init__(self, name: str, config: Config, *, dns: bool = True):
         self.name, self.config = name, config
+        self.target = classify_target(name, config)
+        if self.target.kind == "group":
+            raise MailslotNameError(f"{name!r} is a group: messages to it are broadcast, it has no address")
         self.addresses: list[str] = []
         self.source: str | None = None
         self.error: str | None = None
         self._done = threading.Event()
-        self._lock = threading.Lock()
         self._cancelled = False
-        self._running = 1 + dns
-        threading.Thread(target=self._netbios, daemon=True).start()
-        if dns:
-            threading.Thread(target=self._dns, daemon=True).start()
+        self._dns = dns
+        if self.target.kind == "local" and self.target.address is None and name.strip() in (".", "localhost"):
+            self._finish(["127.0.0.1"], "address", "")
+        else:
+            threading.Thread(target=self._run, daemon=True).start()
 
     @property
     def done(self) -> bool:
@@ -3245,31 +4319,19 @@ class NameLookup:
         self._done.wait(timeout)
         return self.addresses
 
-    def _finish(self, addresses: list[str], source: str, error: str | None = None) -> None:
-        with self._lock:
-            self._running -= 1
-            if addresses and not self.addresses:
-                self.addresses, self.source = addresses, source
-                self._done.set()
-            if error and not self.error:
-                self.error = error
-            if self._running == 0:
-                self._done.set()
+    def _finish(self, addresses: list[str], source: str, error: str) -> None:
+        self.addresses, self.source, self.error = addresses, source or None, error or None
+        self._done.set()
 
-    def _netbios(self) -> None:
+    def _run(self) -> None:
+        target = self.target
+        if target.kind == "local":  # this computer's own name: found as others find it
+            target = Target("unique", target.name, None, "netbios", self.name.strip())
         try:
-            found = query_name(self.name, self.config, stop=lambda: bool(self.addresses) or self._cancelled)
+            found, source, error = _find(target, self.config, dns=self._dns, stop=lambda: self._cancelled)
         except (OSError, ValueError) as e:
-            found = []
-            self.error = str(e)
-        self._finish(found, "netbios")
-
-    def _dns(self) -> None:
-        try:
-            infos = socket.getaddrinfo(self.name, None, socket.AF_INET, socket.SOCK_DGRAM)
-            self._finish([str(infos[0][4][0])], "dns")
-        except (OSError, UnicodeError) as e:
-            self._finish([], "dns", str(e))
+            found, source, error = [], "", str(e)
+        self._finish(found, source, error)
 
 
 # --------------------------------------------------------------------------
@@ -3348,10 +4410,14 @@ class Mailslot:
         transport: str | None = None,
         config: Config | None = None,
         monitor: Iterable[str] = (),
+        learn: bool = True,
     ) -> None:
         """``monitor``: other mailslot names whose *broadcast* datagrams this slot also
         reads without owning them (netbios transport only; every socket on the port
-        sees every broadcast).  Ignored by the native transport."""
+        sees every broadcast).  Ignored by the native transport.  ``learn``: remember where
+        each sender was heard from (learn_address), the last resort of name resolution; a
+        caller that authenticates frames passes False and calls learn_address() for the
+        frames that pass."""
         self.name = normalize_mailslot_name(name)
         self.transport = resolve_transport(transport)
         self.config = config if config is not None else Config.from_env()
@@ -3362,7 +4428,12 @@ class Mailslot:
             self._impl = _NativeSlot(self.name, max_size, read_timeout, self.config)
         else:
             self._impl = _NetbiosSlot(
-                self.name, max_size, read_timeout, self.config, monitor=[normalize_mailslot_name(m) for m in monitor]
+                self.name,
+                max_size,
+                read_timeout,
+                self.config,
+                monitor=[normalize_mailslot_name(m) for m in monitor],
+                learn=learn,
             )
         self._closed = False
 
@@ -3418,6 +4489,32 @@ class Mailslot:
         return f"<Mailslot {self.name!r} transport={self.transport} {state}>"
 
 
+def suspend() -> None:
+    """Give up this process's shared UDP sockets (its datagram ports and the name service's) so that
+    the host's other lanmsg processes get the unicasts meant for them while this one is stopped;
+    the slots and their names stay this process's.  What was queued is handed to its owners first.
+    suspend_on_ctrl_z() calls it on Ctrl-Z."""
+    with _process.lock:
+        receivers, hosts = list(_process.receivers.values()), list(_process.hosts.values())
+    for rx in receivers:
+        rx.suspend()
+    for host in hosts:
+        host.suspend()
+
+
+def resume() -> None:
+    """Take the shared UDP sockets back after suspend()."""
+    with _process.lock:
+        receivers, hosts = list(_process.receivers.values()), list(_process.hosts.values())
+    for rx in receivers:
+        try:
+            rx.resume()
+        except MailslotError as e:
+            _report_name_event(f"cannot bind UDP {rx.port} again after a stop: {e.strerror}")
+    for host in hosts:
+        host.resume()
+
+
 def read_any(slots: Iterable[Mailslot], timeout: float | None) -> tuple[Mailslot, Message]:
     """Wait for the first message on any of ``slots``; TimeoutError after ``timeout`` seconds."""
     slots = list(slots)
@@ -3432,52 +4529,9 @@ def read_any(slots: Iterable[Mailslot], timeout: float | None) -> tuple[Mailslot
             raise TimeoutError(errno.ETIMEDOUT, f"no message within {timeout:g} s")
         fds = [slot.fileno_list() for slot in slots]
         if all(f is not None for f in fds):
-            select.select([fd for f in fds for fd in f or ()], [], [], remaining)
+            wait_readable([fd for f in fds for fd in f or ()], remaining)
         else:
             time.sleep(NATIVE_POLL_INTERVAL_S if remaining is None else min(remaining, NATIVE_POLL_INTERVAL_S))
-
-
-if TYPE_CHECKING:
-
-    class _TargetFields(NamedTuple):
-        kind: str
-        name: str
-        address: str | None = None
-else:
-    _TargetFields = collections.namedtuple("Target", "kind name address", defaults=(None,))
-
-
-class Target(_TargetFields):
-    """Where a write goes: kind "local", "group" or "unique"; the NetBIOS name; an address."""
-
-    __slots__ = ()
-
-
-def classify_target(target: str, config: Config, address: str | None = None) -> Target:
-    """Where a write to ``target`` goes: this machine, a group (broadcast) or one computer."""
-    if not isinstance(target, str) or not target.strip():
-        raise MailslotNameError("target must be '.', '*', a computer name or a workgroup name")
-    t = target.strip()
-    if t.startswith("\\\\"):
-        t = t[2:]
-    if t == ".":
-        return Target("local", ".")
-    if t == "*":
-        return Target("group", config.workgroup)
-    up = nb_upper(t)
-    if up == config.name:
-        return Target("local", ".")
-    if up == config.workgroup:
-        return Target("group", config.workgroup)
-    try:
-        ipv4_address(t)
-        return Target("unique", "*", t)
-    except ValueError:
-        pass
-    if "." in t:  # a DNS name: its first label is the NetBIOS name
-        label = t.split(".")[0]
-        return Target("unique", netbios_name(label[:NETBIOS_NAME_MAX]) if label else "*", address)
-    return Target("unique", netbios_name(t), address)
 
 
 def write(
@@ -3545,7 +4599,7 @@ def _netbios_write(dest: Target, bare: str, data: bytes, config: Config) -> int:
         _deliver_local(config, bare, data, required=False)  # as Windows does for \\*\
         _send_datagrams(config, sends)
         return len(data)
-    ip = dest.address or _resolve(dest.name, config)
+    ip = dest.address or _resolve(dest, config)
     if _addresses(config).is_local(ip) and dest.name in ("*", config.name):
         _deliver_local(config, bare, data, required=True)
         return len(data)
@@ -3555,30 +4609,30 @@ def _netbios_write(dest: Target, bare: str, data: bytes, config: Config) -> int:
     return len(data)
 
 
-def _resolve(name: str, config: Config) -> str:
-    """IPv4 address of computer ``name``: heard from it before, else resolve_name()."""
-    known = learned_address(name)
-    if known:
-        return known
-    return resolve_name(name, config)[0]
+def _resolve(dest: Target, config: Config) -> str:
+    """The IPv4 address of computer ``dest`` (docs/names.md gives the order); MailslotError if
+    nothing knows it."""
+    found, _, why = _find(dest, config, dns=True, stop=lambda: False)
+    if not found:
+        raise MailslotError(
+            errno.EHOSTUNREACH, f"cannot find computer {dest.host or dest.name!r}: {why}; give its IPv4 address"
+        )
+    return found[0]
 
 
 def resolve_name(name: str, config: Config | None = None, *, dns: bool = True) -> list[str]:
-    """Addresses of computer ``name`` as Windows finds them: the name cache, WINS, a broadcast
-    NAME QUERY (RFC 1002), racing hosts/DNS (``dns``).  MailslotError when nothing knows the name."""
+    """Addresses of computer ``name`` as lanmsg finds them (docs/names.md): an address as written;
+    a DNS name (it has a dot) through the system resolver; a NetBIOS name in the hosts file, the
+    name cache, WINS and a broadcast NAME QUERY (RFC 1002), then where it was last heard from.
+    ``dns`` False: the NetBIOS name service only.  MailslotNameError for text that is no
+    computer's name (a typo'd address, a group); MailslotError when nothing knows the name."""
     config = config if config is not None else Config.from_env()
     lookup = NameLookup(name, config, dns=dns)
     found = lookup.wait()
     if found:
         return found
-    where = "WINS, a NetBIOS broadcast" if config.wins else "a NetBIOS broadcast"
-    if not config.ns_port:
-        where = "the NetBIOS name service is off (--ns-port)"
-    dns_said = f"not in DNS or the hosts file ({lookup.error})" if dns else "hosts/DNS not asked"
     raise MailslotError(
-        errno.EHOSTUNREACH,
-        f"cannot find computer {name!r}: no answer from {where}; not heard from yet and {dns_said}; "
-        "give its IPv4 address",
+        errno.EHOSTUNREACH, f"cannot find computer {name.strip()!r}: {lookup.error}; give its IPv4 address"
     )
 
 
@@ -3619,6 +4673,12 @@ def add_transport_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="UDP port of the NetBIOS name service (default 137 with --port 138, else 0 = off; env LANMSG_NS_PORT)",
     )
+    parser.add_argument(
+        "--oem-encoding",
+        metavar="CODEPAGE",
+        help=f"DOS code page of NetBIOS names, for names that are not ASCII (default {DEFAULT_OEM_ENCODING}, "
+        "as Samba's 'dos charset'; env LANMSG_OEM_ENCODING)",
+    )
 
 
 def _stop_on_sigterm() -> None:
@@ -3642,7 +4702,37 @@ def config_from_args(args: argparse.Namespace) -> Config:
         broadcast=tuple(args.broadcast) if args.broadcast else None,
         ns_port=getattr(args, "ns_port", None),
         wins=tuple(args.wins) if getattr(args, "wins", None) else None,
+        oem_encoding=getattr(args, "oem_encoding", None),
     )
+
+
+def suspend_on_ctrl_z(before: Callable[[], object] | None = None, after: Callable[[], object] | None = None) -> None:
+    """Ctrl-Z (SIGTSTP) stops this process as usual, but first gives up its shared UDP sockets
+    (suspend()), and takes them back when it runs again (resume()), so that the other lanmsg
+    processes of the host keep receiving their unicasts meanwhile.  ``before`` and ``after`` run
+    around the stop (a full-screen program restores and redraws its terminal there).  Main thread,
+    POSIX only; elsewhere nothing happens."""
+    import signal
+
+    tstp = getattr(signal, "SIGTSTP", None)
+    if tstp is None:
+        return
+
+    def on_tstp(signum: int, frame: object) -> None:
+        if before is not None:
+            before()
+        suspend()
+        signal.signal(tstp, signal.SIG_DFL)
+        os.kill(os.getpid(), tstp)  # stops here until SIGCONT
+        signal.signal(tstp, on_tstp)
+        resume()
+        if after is not None:
+            after()
+
+    try:
+        signal.signal(tstp, on_tstp)
+    except (ValueError, OSError):
+        pass  # not the main thread
 
 
 def printable(data: bytes) -> str:
@@ -3714,6 +4804,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"wrote {n} bytes to \\\\{args.target}\\mailslot\\{normalize_mailslot_name(args.slot)}")
             return EXIT_OK
         with Mailslot(args.slot, transport=args.transport, config=config) as slot:
+            suspend_on_ctrl_z()
             print(
                 f"listening on \\\\.\\mailslot\\{slot.name} ({slot.transport}"
                 + (f", UDP {config.port}, {config.name} in {config.workgroup}" if slot.transport == "netbios" else "")

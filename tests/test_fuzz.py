@@ -725,26 +725,34 @@ def test_ns_packet_random_and_mutated(buf):
     decode_ns_or_error(buf)
 
 
-owned_names = st.lists(st.builds(mailslot.OwnedName, nb_names, st.booleans(), st.just(None)), max_size=3)
+owned_names = st.lists(st.builds(mailslot.HostName, nb_names, st.booleans()), max_size=3)
 
 
 @FUZZ
 @given(st.one_of(encoded_ns, mutated(encoded_ns)), owned_names, st.booleans(), st.booleans(), ipv4)
-def test_ns_responder_answers_any_request_with_a_valid_packet_or_nothing(buf, owned, to_broadcast, on_subnet, local):
+def test_ns_responder_answers_any_request_with_a_valid_packet_or_nothing(buf, owned, to_broadcast, leader, local):
     try:
         p = mailslot.decode_ns_packet(buf)
     except DecodeError:
         return
     case()
-    reply, event = mailslot.answer_ns_request(
-        p, owned, local_ip=local, to_broadcast=to_broadcast, on_subnet=on_subnet, local_claim=lambda a: a == local
+    claims = mailslot.NameClaims(137, new_id=lambda: 1)
+    claims.update_host(host_names=owned, leader=leader, routes=[(local, "255.255.255.255")])
+    addresses = mailslot.LocalAddresses([(local, "255.255.255.0", "", False)])
+    out, word = claims.receive(
+        1.0, p, ("10.0.0.7", 137), local_ip=local, to_broadcast=to_broadcast, addresses=addresses
     )
-    if reply is None:
-        assert event is None
-        return
-    answer = mailslot.decode_ns_packet(reply)
-    assert answer.response and answer.trn_id == p.trn_id and len(answer.answers) == 1
-    if to_broadcast:
-        assert answer.rcode in (0, mailslot.NS_RCODE_ACT_ERR)  # never a negative answer to a broadcast query
-    if answer.opcode == mailslot.NS_OP_QUERY and answer.answers[0].rtype == mailslot.NS_TYPE_NB and answer.rcode == 0:
-        assert any(mailslot.same_nb_name(o.name, p.questions[0].name) for o in owned)  # only for names we own
+    assert isinstance(word, str)
+    for item in out:
+        if not isinstance(item, mailslot.NsSend):
+            continue
+        answer = mailslot.decode_ns_packet(item.data)
+        assert answer.response and answer.trn_id == p.trn_id and len(answer.answers) == 1
+        if to_broadcast or p.broadcast:
+            assert answer.rcode in (0, mailslot.NS_RCODE_ACT_ERR)  # never a negative answer to a broadcast query
+        if (
+            answer.opcode == mailslot.NS_OP_QUERY
+            and answer.answers[0].rtype == mailslot.NS_TYPE_NB
+            and answer.rcode == 0
+        ):
+            assert any(mailslot.same_nb_name(o.name, p.questions[0].name) for o in owned)  # only for names we own

@@ -32,8 +32,8 @@ LOCAL_NAME = os.environ["LANMSG_NAME"]  # conftest: LANMSGTEST unless set outsid
 def _forget_learned_addresses():
     """Received datagrams (some with mutated source addresses) teach names; forget them."""
     yield
-    with mailslot._learned_lock:
-        mailslot._learned_addresses.clear()
+    with mailslot._process.lock:
+        mailslot._process.learned.clear()
 
 
 @pytest.fixture

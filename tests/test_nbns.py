@@ -140,62 +140,7 @@ def test_pointer_chains_are_bounded():
         M.decode_ns_packet(bytes(buf))
 
 
-# --------------------------------------------------------------------------
-# the responder's rules (pure)
-# --------------------------------------------------------------------------
-
-OWNED = [M.OwnedName(M.NetbiosName("LABH2"), False, None), M.OwnedName(M.NetbiosName("LANTEST"), True, None)]
-
-
-def answer(packet: bytes, *, to_broadcast=True, on_subnet=True, local_claim=lambda a: a == "10.0.0.2"):
-    return M.answer_ns_request(
-        M.decode_ns_packet(packet), OWNED, local_ip="10.0.0.2", to_broadcast=to_broadcast,
-        on_subnet=on_subnet, local_claim=local_claim,
-    )  # fmt: skip
-
-
-def test_owned_names_are_answered_with_the_receiving_interface_address():
-    reply, event = answer(M.ns_name_query(7, M.NetbiosName("labh2"), broadcast=True))
-    p = M.decode_ns_packet(reply)
-    assert event == "answered" and p.trn_id == 7 and p.flags == 0x8500 and p.answers[0].ttl == 300000
-    assert M.decode_nb_rdata(p.answers[0].rdata) == [M.NBEntry(0, "10.0.0.2")]
-    group, _ = answer(M.ns_name_query(8, M.NetbiosName("LANTEST"), broadcast=True))
-    assert M.decode_nb_rdata(M.decode_ns_packet(group).answers[0].rdata) == [M.NBEntry(0x8000, "10.0.0.2")]
-
-
-def test_never_a_negative_answer_to_a_broadcast_and_never_for_a_name_not_owned():
-    other = M.NetbiosName("DESK3011")
-    assert answer(M.ns_name_query(1, other, broadcast=True)) == (None, None)
-    assert answer(M.ns_name_query(1, other, broadcast=False), to_broadcast=False) == (None, None)  # RD=1: silence
-    reply, event = answer(M.ns_name_query(1, other, broadcast=False, recursion=False), to_broadcast=False)
-    assert event == "denied" and M.decode_ns_packet(reply).rcode == M.NS_RCODE_NAM_ERR
-
-
-def test_broadcasts_from_another_subnet_and_scoped_names_are_ignored():
-    assert answer(M.ns_name_query(1, M.NetbiosName("LABH2"), broadcast=True), on_subnet=False) == (None, None)
-    assert answer(M.ns_name_query(1, M.NetbiosName("LABH2", 0, "corp"), broadcast=True)) == (None, None)
-
-
-def test_node_status_lists_our_names():
-    reply, event = answer(M.ns_node_status_query(3), to_broadcast=False)
-    names, _unit = M.decode_node_status(M.decode_ns_packet(reply).answers[0].rdata)
-    assert event == "status" and [(n.name, n.flags) for n in names] == [("LABH2", 0x0400), ("LANTEST", 0x8400)]
-    assert answer(M.ns_node_status_query(3, M.NetbiosName("OTHER")), to_broadcast=False) == (None, None)
-
-
-def test_a_unique_name_is_defended_against_another_host_but_not_against_this_one():
-    theirs = M.ns_name_request(9, M.NS_OP_REGISTRATION, M.NetbiosName("LABH2"), M.NBEntry(0, "10.0.0.9"),
-                               ttl=0, broadcast=True)  # fmt: skip
-    reply, event = answer(theirs)
-    p = M.decode_ns_packet(reply)
-    assert event == "defended:10.0.0.9" and p.flags == 0xAD86
-    assert M.decode_nb_rdata(p.answers[0].rdata) == [M.NBEntry(0, "10.0.0.9")]
-    ours = M.ns_name_request(9, M.NS_OP_REGISTRATION, M.NetbiosName("LABH2"), M.NBEntry(0, "10.0.0.2"),
-                             ttl=0, broadcast=True)  # fmt: skip
-    assert answer(ours) == (None, None)
-    group = M.ns_name_request(9, M.NS_OP_REGISTRATION, M.NetbiosName("LANTEST"), M.NBEntry(0x8000, "10.0.0.9"),
-                              ttl=0, broadcast=True)  # fmt: skip
-    assert answer(group) == (None, None)
+# The responder's rules, pure, are in tests/test_name_claims.py.
 
 
 # --------------------------------------------------------------------------
@@ -229,7 +174,42 @@ def test_a_source_name_with_oem_bytes_is_learned_as_bytes_that_still_encode(free
 
 def test_netbios_names_upper_case_ascii_letters_only():
     assert M.nb_upper("desk\xff\xb5\xdfa") == "DESK\xff\xb5\xdfA"
-    assert M.netbios_name("jürgen") == "JüRGEN"
+
+
+@pytest.mark.parametrize(
+    ("typed", "encoding", "wire"),
+    [
+        ("jürgen", "cp850", "J\x9aRGEN"),  # what Windows and Samba (dos charset CP850) send
+        ("jürgen", "cp437", "J\x9aRGEN"),
+        ("Ærø", "cp850", "\x92R\x9d"),
+        ("straße", "cp850", "STRA\xe1E"),  # ß stays one character, as RtlUpcaseUnicodeToOemN keeps it
+        ("МОСКВА", "cp866", "\x8c\x8e\x91\x8a\x82\x80"),
+        ("desk-7", "cp850", "DESK-7"),
+    ],
+)
+def test_typed_names_become_upper_case_oem_bytes(typed, encoding, wire):
+    assert M.netbios_name(typed, encoding) == wire
+    assert M.oem_text(wire, encoding) == M.oem_upper(typed)
+
+
+@pytest.mark.parametrize(
+    ("typed", "encoding", "why"),
+    [
+        ("日本", "cp850", "cannot be written in the DOS code page cp850"),
+        ("jürgen", "no-such-codepage", "unknown DOS code page"),
+        ("ééééééééé", "utf-8", "longer than 15 bytes"),
+    ],
+)
+def test_names_a_code_page_cannot_hold_are_refused(typed, encoding, why):
+    with pytest.raises(M.MailslotNameError, match=why):
+        M.netbios_name(typed, encoding)
+
+
+def test_the_oem_code_page_comes_from_the_environment():
+    cfg = M.Config.from_env({"LANMSG_NAME": "jürgen", "LANMSG_OEM_ENCODING": "cp437"})
+    assert (cfg.name, cfg.oem_encoding) == ("J\x9aRGEN", "cp437")
+    with pytest.raises(ValueError, match="unknown DOS code page"):
+        M.Config.from_env({"LANMSG_OEM_ENCODING": "cp9999"})
 
 
 # --------------------------------------------------------------------------
@@ -270,7 +250,7 @@ def test_the_responder_answers_queries_and_status_and_survives_hostile_bytes(res
     assert [(n.name, n.flags & 0x8000) for n in names] == [("LOOPHOST", 0), ("LANTEST", 0x8000)]
     neg = ask(cfg.ns_port, M.ns_name_query(5, M.NetbiosName("NOSUCH"), broadcast=False, recursion=False))
     assert neg.rcode == M.NS_RCODE_NAM_ERR
-    service = M._name_services[cfg.ns_port]
+    service = M._process.hosts[cfg.port]
     assert service.stats["dropped_malformed"] >= 4
 
 
