@@ -1947,13 +1947,31 @@ class Interface(_InterfaceFields):
     __slots__ = ()
 
 
-_SIOCGIFFLAGS, _SIOCGIFADDR, _SIOCGIFBRDADDR, _SIOCGIFNETMASK = 0x8913, 0x8915, 0x8919, 0x891B
-_IFF_UP, _IFF_BROADCAST, _IFF_LOOPBACK = 0x1, 0x2, 0x8
+# <net/if.h>: the same values on Linux, macOS and the BSDs
+_IFF_UP, _IFF_BROADCAST, _IFF_LOOPBACK, _IFF_POINTOPOINT = 0x1, 0x2, 0x8, 0x10
 
 
 def ipv4_interfaces() -> list[Interface]:
-    """Up IPv4 interfaces.  Linux: ioctl (first address of each); Windows: iphlpapi (every
-    address); elsewhere: best effort."""
+    """Every IPv4 address of every up interface: one Interface per address, secondary
+    addresses included, in the order the system lists them (Linux: the kernel's, by interface,
+    each interface's primary address before its secondaries).
+
+    ``name``: the interface's name (Linux: "eth0" for every address of eth0, whatever the
+    address's label; Windows: "if" and the interface index).  ``netmask``: the prefix's.
+    ``broadcast``: where a broadcast to the address's subnet goes, or "" when it has none: the
+    interface cannot broadcast (lo, tun, ppp), the prefix is /31 or /32, or the address is a
+    point-to-point one (``ip addr add A peer P/N``: it reaches one peer, not a subnet; its
+    netmask is the peer prefix's) without a broadcast address set.  The broadcast address the
+    system holds wins; an address added without one (``ip addr add A/N dev D``, no ``brd``)
+    gets address | ~netmask, where the kernel broadcasts anyway.  ``loopback``: the interface
+    is a loopback one.
+
+    Linux: an rtnetlink RTM_GETADDR dump, and SIOCGIFNAME/SIOCGIFFLAGS for the name and flags
+    of each interface with an address; if netlink fails, ioctls alone, which see the first
+    address of each interface only.  macOS, the BSDs and other POSIX systems: getifaddrs(3)
+    through ctypes.  Windows: iphlpapi's GetIpAddrTable.  Where those fail: the host name's
+    addresses.
+    """
     if sys.platform.startswith("linux"):
         return _linux_interfaces()
     if sys.platform == "win32":
@@ -1961,6 +1979,11 @@ def ipv4_interfaces() -> list[Interface]:
             return _windows_interfaces()
         except (OSError, AttributeError, ValueError):
             pass  # then the host name's addresses, as elsewhere
+    else:
+        try:
+            return _getifaddrs_interfaces()
+        except (OSError, AttributeError, ValueError, ImportError):
+            pass  # no usable getifaddrs (or no ctypes): the host name's addresses
     found = []
     try:
         addrs = socket.gethostbyname_ex(socket.gethostname())[2]
@@ -1970,6 +1993,22 @@ def ipv4_interfaces() -> list[Interface]:
         if not a.startswith("127."):
             found.append(Interface("host", a, "255.255.255.255", "255.255.255.255", False))
     return found
+
+
+def _interface(name: str, flags: int, address: int, mask: int, broadcast: int, peer: bool) -> Interface:
+    """The record of one address (addresses as 32-bit ints; ``broadcast`` 0: none set) by the
+    rules of ipv4_interfaces()."""
+    if not flags & _IFF_BROADCAST or mask.bit_count() >= 31:
+        broadcast = 0
+    elif not broadcast and not peer:
+        broadcast = address | (~mask & 0xFFFFFFFF)
+    return Interface(
+        name,
+        socket.inet_ntoa(address.to_bytes(4, "big")),
+        socket.inet_ntoa(mask.to_bytes(4, "big")),
+        socket.inet_ntoa(broadcast.to_bytes(4, "big")) if broadcast else "",
+        bool(flags & _IFF_LOOPBACK),
+    )
 
 
 _MIB_IPADDRROW = struct.Struct("<4sI4sIIHH")  # ipmib.h: addr, index, mask, bcast bit, reasm size, unused, type
@@ -2032,7 +2071,210 @@ def ipv4_address(text: str) -> IPv4Address:
     return ipaddress.IPv4Address(text)
 
 
+# rtnetlink (Linux), from <linux/netlink.h>, <linux/rtnetlink.h> and <linux/if_addr.h>.
+# Header fields are in host byte order, addresses in network order; every message and every
+# attribute starts on a 4-byte boundary (NLMSG_ALIGN, RTA_ALIGN).
+#   nlmsghdr   0 len (header included)  4 type  6 flags  8 seq  12 pid (port id)     16 bytes
+#   ifaddrmsg  0 family  1 prefixlen  2 flags (IFA_F_*)  3 scope  4 index             8 bytes
+#   rtattr     0 len (header included)  2 type; the value follows                     4 bytes
+# A dump answers with messages flagged NLM_F_MULTI, in one datagram or more, then NLMSG_DONE
+# (payload: int 0 or -errno); a refused request gets NLMSG_ERROR (int -errno, then the request).
+# An RTM_NEWADDR carries IFA_LOCAL (this machine's address), IFA_ADDRESS (the same, or the
+# peer's on a point-to-point address), IFA_BROADCAST (when one is set) and IFA_LABEL.
+_NLMSGHDR = struct.Struct("=IHHII")
+_IFADDRMSG = struct.Struct("=BBBBI")
+_RTATTR = struct.Struct("=HH")
+_NL_ERRNO = struct.Struct("=i")
+_NLMSG_ERROR, _NLMSG_DONE = 2, 3
+_NLM_F_REQUEST, _NLM_F_DUMP_INTR, _NLM_F_DUMP = 0x1, 0x10, 0x300
+_RTM_NEWADDR, _RTM_GETADDR = 20, 22
+_IFA_ADDRESS, _IFA_LOCAL, _IFA_BROADCAST = 1, 2, 4
+_IFA_WANTED = (_IFA_ADDRESS, _IFA_LOCAL, _IFA_BROADCAST)
+_NLA_TYPE_MASK = 0x3FFF  # an attribute type without NLA_F_NESTED and NLA_F_NET_BYTEORDER
+_NETLINK_BUFSIZE = 0x10000  # a dump datagram is at most 32 KiB; MSG_TRUNC is checked anyway
+_NETLINK_MAX_READS = 4096  # datagrams per dump at most (about 128 MiB)
+_NETLINK_TIMEOUT_S = 2.0  # Linux queues each part before send/recv returns; this bounds an emulation
+_NETLINK_TRIES = 3  # a dump the kernel flags as interrupted by a change is done again
+# <linux/sockios.h>; struct ifreq: name[16], then a union (int ifindex, short flags, sockaddr ...)
+_SIOCGIFNAME, _SIOCGIFFLAGS, _SIOCGIFADDR, _SIOCGIFBRDADDR, _SIOCGIFNETMASK = 0x8910, 0x8913, 0x8915, 0x8919, 0x891B
+_IFREQ_INDEX = struct.Struct("16si20x")
+
+
 def _linux_interfaces() -> list[Interface]:
+    """Linux: every address, from rtnetlink; if that fails (a sandbox without netlink, a reply
+    the parser rejects), the ioctls' first address of each interface."""
+    try:
+        return _netlink_interfaces()
+    except (OSError, ValueError):
+        return _ioctl_interfaces()
+
+
+def _netlink_interfaces() -> list[Interface]:
+    """Every IPv4 address of the up interfaces: an RTM_GETADDR dump (AF_INET), then the name
+    and IFF_* flags of each interface that has one (SIOCGIFNAME, SIOCGIFFLAGS).
+
+    OSError or ValueError if netlink fails or answers something malformed.  (An RTM_GETLINK
+    dump would give the flags too, but costs the kernel a long message for every interface,
+    with an address or not: 0.57 ms against 0.12 ms on a host of 200 veths.)
+    """
+    request = _IFADDRMSG.pack(socket.AF_INET, 0, 0, 0, 0)
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as s:
+        s.setblocking(False)  # see _netlink_dump
+        s.bind((0, 0))
+        port = s.getsockname()[0]
+        for seq in range(1, _NETLINK_TRIES + 1):
+            messages, interrupted = _netlink_dump(s, _RTM_GETADDR, request, seq, port)
+            if not interrupted:
+                break
+    found = _netlink_addresses(messages)
+    return _netlink_records(found, _link_flags(dict.fromkeys(index for index, *_ in found)))
+
+
+def _netlink_dump(
+    sock: socket.socket, kind: int, body: bytes, seq: int, port: int
+) -> tuple[list[tuple[int, int, bytes]], bool]:
+    """Send dump request ``kind`` on the non-blocking ``sock`` and read the answer:
+    ([(type, flags, payload)], whether the kernel flagged the dump as interrupted by a change).
+
+    Linux queues the first part of a dump before send() returns and each next one before
+    recvmsg() does, so the socket is read without waiting (no poll per read); a read that
+    would block waits for _NETLINK_TIMEOUT_S at most, then OSError.
+    """
+    sock.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind, _NLM_F_REQUEST | _NLM_F_DUMP, seq, 0) + body)
+    messages: list[tuple[int, int, bytes]] = []
+    for _ in range(_NETLINK_MAX_READS):
+        try:
+            data, _, msg_flags, _ = sock.recvmsg(_NETLINK_BUFSIZE)
+        except BlockingIOError:
+            if not select.select([sock], [], [], _NETLINK_TIMEOUT_S)[0]:
+                raise OSError(errno.ETIMEDOUT, "netlink: no answer") from None
+            continue
+        if msg_flags & socket.MSG_TRUNC:
+            raise ValueError(f"netlink: a datagram longer than {_NETLINK_BUFSIZE} bytes")
+        got, done = _netlink_messages(data, seq, port)
+        messages += got
+        if done:
+            return messages, any(flags & _NLM_F_DUMP_INTR for _, flags, _ in messages)
+    raise ValueError(f"netlink: no NLMSG_DONE after {_NETLINK_MAX_READS} reads")
+
+
+def _netlink_messages(data: bytes, seq: int, port: int) -> tuple[list[tuple[int, int, bytes]], bool]:
+    """The messages of one netlink datagram that answer request ``seq`` of socket ``port``:
+    ([(type, flags, payload)], whether the answer ends here (NLMSG_DONE or an acknowledgement)).
+
+    Others' messages are skipped; OSError for an error answer; ValueError for a message
+    header or length that does not fit the datagram.
+    """
+    out: list[tuple[int, int, bytes]] = []
+    offset, end = 0, len(data)
+    while offset < end:
+        if end - offset < _NLMSGHDR.size:
+            raise ValueError(f"netlink: {end - offset} bytes left, too short for a message header")
+        length, kind, flags, mseq, mport = _NLMSGHDR.unpack_from(data, offset)
+        if not _NLMSGHDR.size <= length <= end - offset:
+            raise ValueError(f"netlink: message length {length} with {end - offset} bytes left")
+        if mseq == seq and mport == port:
+            if kind in (_NLMSG_DONE, _NLMSG_ERROR):
+                if length >= _NLMSGHDR.size + _NL_ERRNO.size:
+                    code = -_NL_ERRNO.unpack_from(data, offset + _NLMSGHDR.size)[0]
+                elif kind == _NLMSG_ERROR:
+                    raise ValueError("netlink: NLMSG_ERROR without its error code")
+                else:
+                    code = 0  # NLMSG_DONE without a payload
+                if code:
+                    raise OSError(abs(code), f"netlink: {os.strerror(abs(code))}")
+                return out, True
+            out.append((kind, flags, data[offset + _NLMSGHDR.size : offset + length]))
+        offset += (length + 3) & ~3
+    return out, False
+
+
+def _netlink_attrs(payload: bytes, offset: int, wanted: tuple[int, ...]) -> dict[int, bytes]:
+    """The values of the ``wanted`` attributes among those from ``offset`` on (the first of
+    each type); ValueError for an attribute whose length does not fit."""
+    found: dict[int, bytes] = {}
+    end = len(payload)
+    while end - offset >= _RTATTR.size:
+        length, kind = _RTATTR.unpack_from(payload, offset)
+        if not _RTATTR.size <= length <= end - offset:
+            raise ValueError(f"netlink: attribute length {length} with {end - offset} bytes left")
+        kind &= _NLA_TYPE_MASK
+        if kind in wanted and kind not in found:
+            found[kind] = payload[offset + _RTATTR.size : offset + length]
+            if len(found) == len(wanted):
+                break
+        offset += (length + 3) & ~3
+    return found
+
+
+def _netlink_addresses(messages: Iterable[tuple[int, int, bytes]]) -> list[tuple[int, int, int, int, bool]]:
+    """(interface index, address, netmask, broadcast address or 0, whether a point-to-point
+    address) of each IPv4 address among the messages of an RTM_GETADDR dump, in their order
+    (addresses as 32-bit ints; 0.0.0.0 left out); ValueError for a malformed message."""
+    out = []
+    for kind, _, payload in messages:
+        if kind != _RTM_NEWADDR:
+            continue
+        if len(payload) < _IFADDRMSG.size:
+            raise ValueError(f"netlink: RTM_NEWADDR of {len(payload)} bytes")
+        family, prefix, _, _, index = _IFADDRMSG.unpack_from(payload)
+        if family != socket.AF_INET:
+            continue
+        if prefix > 32:
+            raise ValueError(f"netlink: IPv4 prefix length {prefix}")
+        attrs = _netlink_attrs(payload, _IFADDRMSG.size, _IFA_WANTED)
+        if any(len(value) != 4 for value in attrs.values()):
+            raise ValueError(f"netlink: an IPv4 address attribute not of 4 bytes: {attrs}")
+        local = attrs.get(_IFA_LOCAL) or attrs.get(_IFA_ADDRESS)
+        if local is None:
+            raise ValueError("netlink: RTM_NEWADDR without an address")
+        address = int.from_bytes(local, "big")
+        if address:
+            out.append(
+                (
+                    index,
+                    address,
+                    (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF,
+                    int.from_bytes(attrs.get(_IFA_BROADCAST, bytes(4)), "big"),
+                    attrs.get(_IFA_ADDRESS, local) != local,
+                )
+            )
+    return out
+
+
+def _netlink_records(
+    found: Iterable[tuple[int, int, int, int, bool]], links: Mapping[int, tuple[str, int]]
+) -> list[Interface]:
+    """The Interface records of the addresses ``found`` (_netlink_addresses) on the up
+    interfaces among ``links`` ({index: (name, IFF_* flags)}), in their order."""
+    return [
+        _interface(*links[index], address, mask, broadcast, peer)
+        for index, address, mask, broadcast, peer in found
+        if index in links and links[index][1] & _IFF_UP
+    ]
+
+
+def _link_flags(indexes: Iterable[int]) -> dict[int, tuple[str, int]]:
+    """{interface index: (name, IFF_* flags)} of the interfaces ``indexes`` that still exist."""
+    import fcntl
+
+    links = {}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        fd = s.fileno()
+        for index in indexes:
+            try:
+                name = fcntl.ioctl(fd, _SIOCGIFNAME, _IFREQ_INDEX.pack(b"", index))[:16]
+                flags = struct.unpack_from("H", fcntl.ioctl(fd, _SIOCGIFFLAGS, name + bytes(24)), 16)[0]
+            except OSError as e:
+                if e.errno in (errno.ENODEV, errno.ENXIO):
+                    continue  # the interface went away after the dump
+                raise
+            links[index] = (os.fsdecode(name.split(b"\0", 1)[0]), flags)
+    return links
+
+
+def _ioctl_interfaces() -> list[Interface]:
+    """Linux without netlink: the first address of each up interface, through ioctls."""
     import fcntl
 
     out = []
@@ -2040,30 +2282,102 @@ def _linux_interfaces() -> list[Interface]:
         for _, ifname in socket.if_nameindex():
             req = struct.pack("16s24x", ifname.encode()[:15])
 
-            def ioctl(code: int, req: bytes = req) -> bytes:
-                return fcntl.ioctl(s.fileno(), code, req)
+            def ioctl(code: int, req: bytes = req) -> int:
+                return int.from_bytes(fcntl.ioctl(s.fileno(), code, req)[20:24], "big")
 
             try:
-                flags = struct.unpack_from("H", ioctl(_SIOCGIFFLAGS), 16)[0]
+                flags = struct.unpack_from("H", fcntl.ioctl(s.fileno(), _SIOCGIFFLAGS, req), 16)[0]
                 if not flags & _IFF_UP:
                     continue
-                addr = socket.inet_ntoa(ioctl(_SIOCGIFADDR)[20:24])
-                mask = socket.inet_ntoa(ioctl(_SIOCGIFNETMASK)[20:24])
-                bcast = socket.inet_ntoa(ioctl(_SIOCGIFBRDADDR)[20:24]) if flags & _IFF_BROADCAST else ""
+                addr, mask = ioctl(_SIOCGIFADDR), ioctl(_SIOCGIFNETMASK)
+                bcast = ioctl(_SIOCGIFBRDADDR) if flags & _IFF_BROADCAST else 0
             except OSError:  # no IPv4 address on this interface
                 continue
-            if flags & _IFF_BROADCAST and bcast in ("", "0.0.0.0"):
-                # an address added without "brd +": the kernel still broadcasts to addr | ~mask
-                bcast = directed_broadcast(addr, mask)
-            out.append(Interface(ifname, addr, mask, bcast, bool(flags & _IFF_LOOPBACK)))
+            out.append(_interface(ifname, flags, addr, mask, bcast, False))
     return out
 
 
+# getifaddrs(3) (macOS, the BSDs, other POSIX systems).  <ifaddrs.h> struct ifaddrs, natively
+# aligned: next, name, flags (unsigned int), addr, netmask, broadaddr (dstaddr on a
+# point-to-point interface), data.  A BSD sockaddr starts with sa_len and a one-byte
+# sa_family, Linux's and Solaris' with a two-byte sa_family; sin_addr is at offset 4 in both
+# and AF_INET is 2 everywhere.
+_IFADDRS = struct.Struct("@PPIPPPP")
+_BSD_SOCKADDR_PLATFORMS = ("darwin", "freebsd", "openbsd", "netbsd", "dragonfly")
+_IFADDRS_MAX = 0x10000  # entries walked at most (a corrupt list ends here)
+
+
+def _getifaddrs_interfaces() -> list[Interface]:
+    """Every IPv4 address of the up interfaces, from getifaddrs(3) (ctypes)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    getifaddrs, freeifaddrs = libc.getifaddrs, libc.freeifaddrs
+    getifaddrs.restype, getifaddrs.argtypes = ctypes.c_int, (ctypes.POINTER(ctypes.c_void_p),)
+    freeifaddrs.restype, freeifaddrs.argtypes = None, (ctypes.c_void_p,)
+    head = ctypes.c_void_p()
+    if getifaddrs(ctypes.byref(head)) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"getifaddrs: {os.strerror(code)}")
+    try:
+        return _walk_ifaddrs(head.value or 0, ctypes.string_at, sys.platform.startswith(_BSD_SOCKADDR_PLATFORMS))
+    finally:
+        freeifaddrs(head)
+
+
+def _walk_ifaddrs(head: int, string_at: Callable[[int, int], bytes], bsd: bool) -> list[Interface]:
+    """The Interface records of the getifaddrs list at ``head``.
+
+    ``string_at(pointer, size)``: ``size`` bytes of memory (size -1: a NUL-terminated string),
+    as ctypes.string_at; ``bsd``: the sockaddrs start with sa_len (macOS, the BSDs).
+    """
+    out: list[Interface] = []
+    pointer = head
+    for _ in range(_IFADDRS_MAX):
+        if not pointer:
+            return out
+        pointer, name_p, flags, addr_p, mask_p, broad_p, _ = _IFADDRS.unpack(string_at(pointer, _IFADDRS.size))
+        if not flags & _IFF_UP or not name_p or not addr_p:
+            continue
+        address = _sockaddr_in(addr_p, string_at, bsd)
+        if not address:  # not IPv4, or 0.0.0.0
+            continue
+        mask = _sockaddr_in(mask_p, string_at, bsd, any_family=True) if mask_p else 0xFFFFFFFF
+        broadcast = _sockaddr_in(broad_p, string_at, bsd) if broad_p and flags & _IFF_BROADCAST else 0
+        if broadcast == address:  # glibc's when the kernel holds no broadcast address
+            broadcast = 0
+        out.append(_interface(os.fsdecode(string_at(name_p, -1)), flags, address, mask or 0, broadcast or 0, False))
+    raise ValueError(f"getifaddrs: no end after {_IFADDRS_MAX} entries")
+
+
+def _sockaddr_in(
+    pointer: int, string_at: Callable[[int, int], bytes], bsd: bool, any_family: bool = False
+) -> int | None:
+    """The IPv4 address of the sockaddr at ``pointer`` as a 32-bit int; None if it is not
+    AF_INET.  ``any_family``: read sin_addr whatever the family (a netmask: BSD's may have
+    family 0 and an sa_len under 8, the trailing zero bytes of the mask left out)."""
+    if bsd:
+        sa_len, family = string_at(pointer, 2)
+        if not any_family and (family != socket.AF_INET or sa_len < 8):
+            return None
+        raw = string_at(pointer, min(sa_len, 8))[4:] if sa_len > 4 else b""
+        return int.from_bytes(raw.ljust(4, b"\0"), "big")
+    raw = string_at(pointer, 8)
+    if not any_family and struct.unpack_from("=H", raw)[0] != socket.AF_INET:
+        return None
+    return int.from_bytes(raw[4:8], "big")
+
+
 def broadcast_routes(config: Config) -> list[tuple[str, str]]:
-    """(source address, broadcast address) pairs a group write goes to."""
+    """(source address, broadcast address) pairs a group write goes to: one per broadcast
+    address, from the first address that has it (the subnet's primary address: a secondary
+    address on the same subnet would put every group datagram on the wire twice)."""
     if config.broadcast:
         return [(source_address_for(b, config.port), b) for b in config.broadcast]
-    routes = _addresses(config).routes
+    first: dict[str, tuple[str, str]] = {}
+    for source, bcast in _addresses(config).routes:
+        first.setdefault(bcast, (source, bcast))
+    routes = list(first.values())
     if not routes:
         raise MailslotError(
             errno.ENETUNREACH, "no up IPv4 interface with a broadcast address; give --broadcast ADDRESS"
