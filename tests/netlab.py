@@ -690,14 +690,26 @@ class Lab:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        new_session: bool = True,
     ) -> LabProcess:
         """Start ``argv`` on host ``i``; its output is collected (see LabProcess).
 
         ``env``: variables added to (None: removed from) ``self.env()``.
         ``user``: run as this user name or uid instead of root.
+        ``new_session=False``: start it in a process group of its own inside the caller's
+        session instead of a new session.  Its group then has a parent (this process) in
+        another group of the same session, so it is not orphaned and the kernel delivers
+        SIGTSTP to it, as Ctrl-Z in a terminal does (a new session's group is orphaned and
+        the kernel discards SIGTSTP, SIGTTIN and SIGTTOU sent to it).
         """
         if not self._up:
             raise LabError("the lab is not up")
+        if new_session:
+            group = {"start_new_session": True}
+        elif sys.version_info >= (3, 11):
+            group = {"process_group": 0}
+        else:
+            group = {"preexec_fn": os.setpgrp}
         p = LabProcess(
             self.command(i, argv, user=user),
             host=i,
@@ -708,7 +720,7 @@ class Lab:
             stderr=stderr,
             text=True,
             errors="replace",
-            start_new_session=True,
+            **group,
         )
         self._procs.append(p)
         return p
