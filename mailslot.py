@@ -390,15 +390,11 @@ def classify_target(target: str, config: Config, address: str | None = None) -> 
         return Target("unique", "*", t, None, t)
     if looks_like_an_address(t):
         raise MailslotNameError(f"{t!r} is not an IPv4 address: write all four parts in decimal, e.g. 10.0.0.7")
-    if "." in t:  # a DNS name, looked up whole; the datagram's NetBIOS name is its first label
+    if "." in t:  # a DNS name, looked up whole; it names an address, as an IPv4 address does
         labels = t.rstrip(".").split(".")
         if len(t) > 253 or not all(labels) or any(len(label) > 63 for label in labels):
             raise MailslotNameError(f"{t!r} is not a DNS name (empty or overlong label)")
-        try:
-            name = netbios_name(labels[0][:NETBIOS_NAME_MAX], config.oem_encoding)
-        except MailslotNameError:
-            name = "*"
-        return Target("unique", name, address, "dns", t)
+        return Target("unique", "*", address, "dns", t)
     if t.lower() == "localhost":
         return Target("local", ".", None, None, t)
     name = netbios_name(t, config.oem_encoding)
