@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import protocol as P
-from .listener import text_bytes
+
+NEVER_FITS = 1 << 30  # the size a text counts as when the encoding cannot carry it
 
 
 @dataclass(frozen=True)
@@ -152,5 +153,9 @@ def payload(line: str) -> str | None:
 
 def bytes_left(text: str, encoding: str, max_frame: int) -> int:
     """Bytes of the frame's text still free after ``text`` (negative: too long).  212 bytes
-    without a key, 168 with one (``Settings.max_frame``), counted in the text encoding."""
-    return P.max_text_bytes(max_frame) - text_bytes(text, encoding)
+    without a key, 168 with one (``Settings.max_frame``), counted in the text encoding; a text the
+    encoding cannot carry never fits."""
+    try:
+        return P.text_room(text, encoding, max_frame)
+    except P.FrameError:
+        return P.max_text_bytes(max_frame) - NEVER_FITS

@@ -539,7 +539,10 @@ class Listener:
 
     def fits(self, text: str) -> bool:
         """Whether ``text`` fits one frame (212 bytes, 168 with a key, in the text encoding)."""
-        return text_bytes(text, self.settings.encoding) <= P.max_text_bytes(self.settings.max_frame)
+        try:
+            return P.text_room(text, self.settings.encoding, self.settings.max_frame) >= 0
+        except P.FrameError:  # the encoding cannot carry it
+            return False
 
     def _check_open(self) -> None:
         if self._closed:
@@ -551,14 +554,6 @@ def _readable(fds: list[int]) -> bool:
         return bool(select.select(fds, [], [], 0)[0])
     except (OSError, ValueError):
         return False
-
-
-def text_bytes(text: str, encoding: str) -> int:
-    """The size of ``text`` in a frame; a text the encoding cannot carry counts as too long."""
-    try:
-        return len(text.encode(encoding))
-    except (UnicodeEncodeError, LookupError):
-        return 1 << 30
 
 
 def settings_from_options(

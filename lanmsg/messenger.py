@@ -86,6 +86,18 @@ class Settings:
     def control_slot(self) -> str:
         return CONTROL_PREFIX + self.slot.upper()
 
+    def text_too_long(self, size: int) -> str:
+        """Why a text of ``size`` bytes was not sent; with a key, both limits."""
+        if self.key is None:
+            return str(P.TextTooLong(size, self.encoding, self.max_frame))
+        limit = P.max_text_bytes(self.max_frame)
+        return (
+            f"message text is {size} bytes as {self.encoding}; at most {limit} fit in a "
+            f"{self.datagram_max}-byte frame with authentication ({P.HEADER_SIZE}-byte header, "
+            f"the authentication tag takes {auth.TRAILER_SIZE} bytes; {limit + auth.TRAILER_SIZE} "
+            "without a key); nothing was sent"
+        )
+
 
 class LanmsgError(Exception):
     """A failure with its exit code and a one-line explanation."""
@@ -267,39 +279,26 @@ class Operation:
 
     def text_fits(self, node: Node, text: str) -> bool:
         """Fail (exit 2) when ``text`` does not fit a frame; the error names both limits when keyed."""
-        try:
-            P.encode_frame(
-                P.Frame(node.peer.name, 0, True, False, text),
-                encoding=node.peer.encoding,
-                max_frame=node.peer.max_frame,
-            )
-            return True
-        except P.FrameError as e:
-            message = str(e)
         s = node.settings
         try:
-            size = len(text.encode(node.peer.encoding))
-        except (UnicodeEncodeError, LookupError):
-            size = 0  # the codec's message says it all
-        limit = P.max_text_bytes(node.peer.max_frame)
-        if s.key is not None and size > limit:
-            message = (
-                f"message text is {size} bytes as {node.peer.encoding}; at most {limit} fit in a "
-                f"{s.datagram_max}-byte frame with authentication ({P.HEADER_SIZE}-byte header, "
-                f"the authentication tag takes {auth.TRAILER_SIZE} bytes; {limit + auth.TRAILER_SIZE} "
-                "without a key); nothing was sent"
-            )
-        self.fail(message, EXIT_USAGE)
-        return False
+            room = P.text_room(text, s.encoding, s.max_frame)
+        except P.FrameError as e:
+            self.fail(str(e), EXIT_USAGE)
+            return False
+        if room < 0:
+            self.fail(s.text_too_long(P.max_text_bytes(s.max_frame) - room), EXIT_USAGE)
+        return room >= 0
 
     def send_user_text(
         self, node: Node, t: float, target: str, address: str | None, text: str, **kw: Any
     ) -> int | None:
-        """Send a user message through the peer; report "sent" or fail.  Returns its id."""
-        if not self.text_fits(node, text):
-            return None
+        """Send a user message through the peer (its frame is encoded once, there); report "sent"
+        or fail.  Returns its id."""
         try:
             msg_id, actions = node.peer.send_text(t, target, address, text, **kw)
+        except P.TextTooLong as e:
+            self.fail(node.settings.text_too_long(e.size), EXIT_USAGE)
+            return None
         except P.FrameError as e:
             self.fail(str(e), EXIT_USAGE)
             return None
