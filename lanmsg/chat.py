@@ -22,22 +22,23 @@ import mailslot
 
 from . import chatcmd as C
 from .chatmodel import CONFIRMED, FAILED, ChatModel, Outgoing
-from .listener import Confirmed, Event, Listener, Message, NotDelivered, Offline, Online, Relayed
-from .messenger import (
-    EXIT_NONE,
-    EXIT_OK,
-    EXIT_USAGE,
-    LISTEN_POLL_S,
-    RESOLVE_TIMEOUT_S,
-    LanmsgError,
-    Settings,
-    StopRequested,
-    StopSignals,
-    _how,
-    _ipv4,
-    now,
+from .listener import (
+    Confirmed,
+    Event,
+    Listener,
+    Message,
+    NotDelivered,
+    Offline,
+    Online,
+    Relayed,
+    show_listening,
+    show_message,
+    show_presence,
 )
+from .node import is_ipv4
 from .output import Printer, read_log, safe_text
+from .settings import EXIT_NONE, EXIT_OK, EXIT_USAGE, LISTEN_POLL_S, RESOLVE_TIMEOUT_S, LanmsgError, Settings, now
+from .signals import StopRequested, StopSignals
 
 REFRESH_WINDOW_S = 2.5  # /refresh waits this long for ONLINE answers (peers answer within 1.028 s)
 
@@ -158,7 +159,7 @@ class ChatSession:
         m.target = name
         if name == "*":
             m.info("messages now go to everyone (*)")
-        elif name.upper() in m.online or name == "." or _ipv4(name):
+        elif name.upper() in m.online or name == "." or is_ipv4(name):
             m.info(f"messages now go to {name}")
         else:
             m.info(f"messages now go to {name} (not seen online: it is looked up when you send)")
@@ -167,7 +168,7 @@ class ChatSession:
         """Whether ``name`` can be reached: "*", ".", an address, a peer known online, or one
         found as ``lanmsg send NAME`` finds it: an answer to a DETECT within ``timeout`` seconds,
         or the NetBIOS name service."""
-        if name in ("*", ".") or _ipv4(name) or name.upper() in self.model.online:
+        if name in ("*", ".") or is_ipv4(name) or name.upper() in self.model.online:
             return True
         if self.settings.transport == "native" or "." in name or mailslot.learned_address(name):
             return True
@@ -311,21 +312,11 @@ def run_stdin(
 
     def show(ev: Event) -> None:
         if isinstance(ev, Message):
-            printer.event(
-                "message",
-                f"{clk()} {safe_text(ev.sender)}: {safe_text(ev.text)}",
-                **{"from": ev.sender, "address": ev.address, "id": ev.msg_id, "text": ev.text},
-            )
+            show_message(printer, ev.sender, ev.address, ev.msg_id, ev.text)
         elif isinstance(ev, Online) and not ev.again:
-            where = f" ({ev.address})" if ev.address else ""
-            printer.event(
-                "online", f"{clk()} * {safe_text(ev.name)} is online{where}", name=ev.name, address=ev.address
-            )
+            show_presence(printer, ev.name, ev.address, True)
         elif isinstance(ev, Offline):
-            where = f" ({ev.address})" if ev.address else ""
-            printer.event(
-                "offline", f"{clk()} * {safe_text(ev.name)} is offline{where}", name=ev.name, address=ev.address
-            )
+            show_presence(printer, ev.name, ev.address, False)
         elif isinstance(ev, Confirmed) and ev.msg_id in sent_ids:
             where = f" ({ev.address})" if ev.address else ""
             printer.event(
@@ -386,15 +377,7 @@ def run_stdin(
     lines = StdinLines(sys.stdin)
     try:
         with stop:
-            printer.event(
-                "listening",
-                f"{clk()} chat as {settings.name} on mailslot {settings.slot} ({_how(settings)}); "
-                "reading lines from standard input",
-                name=settings.name,
-                slot=settings.slot,
-                transport=settings.transport,
-                key=settings.key_id,
-            )
+            show_listening(printer, settings, "chat", "reading lines from standard input")
             while not stop.stopping.is_set() and not lines.eof and not session.quit:
                 session.pump(LISTEN_POLL_S, lines.fds())
                 for line in lines.read():

@@ -18,7 +18,8 @@ from typing import Any, TextIO
 from .chat import ChatSession
 from .chatinput import InputHandler
 from .chatmodel import render, render_change
-from .messenger import EXIT_OK, LISTEN_POLL_S, Settings, StopRequested, StopSignals, _how
+from .settings import EXIT_OK, LISTEN_POLL_S, Settings
+from .signals import StopRequested, StopSignals
 from .terminal import KEY_POLL_S, Keys, open_keys, terminal_size
 from .textwidth import clip, clip_end, text_width
 
@@ -92,9 +93,7 @@ def run_line(
     screen = LineScreen(out, handler)
     keys = keys or open_keys()
     stop = stop or StopSignals()
-    session.model.info(
-        f"chat as {settings.name} on mailslot {settings.slot} ({_how(settings)}); /help lists the commands, /quit leaves"
-    )
+    session.model.info(f"{settings.headline('chat')}; /help lists the commands, /quit leaves")
     try:
         with stop:
             keys.enter()

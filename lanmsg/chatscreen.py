@@ -19,7 +19,8 @@ from typing import Any
 from .chat import ChatSession
 from .chatinput import InputHandler
 from .chatmodel import CONFIRMED, FAILED, ChatModel, Line, render
-from .messenger import EXIT_OK, LISTEN_POLL_S, Settings, StopRequested, StopSignals, _how
+from .settings import EXIT_OK, LISTEN_POLL_S, Settings
+from .signals import StopRequested, StopSignals
 from .terminal import KEY_POLL_S, PosixKeys, open_keys, terminal_size
 from .textwidth import clip, clip_end, pad, text_width, wrap
 
@@ -162,9 +163,7 @@ def run_screen(settings: Settings, *, log_path: str | None, target: str, bell: b
     locale.setlocale(locale.LC_ALL, "")
     session = ChatSession(settings, log_path=log_path, target=target)
     handler = InputHandler(session)
-    session.model.info(
-        f"chat as {settings.name} on mailslot {settings.slot} ({_how(settings)}); /help lists the commands, /quit leaves"
-    )
+    session.model.info(f"{settings.headline('chat')}; /help lists the commands, /quit leaves")
     stop = StopSignals()
     resized = [False]
 

@@ -11,7 +11,8 @@ import mailslot
 
 from . import __version__, auth
 from . import protocol as P
-from .messenger import (
+from .output import Printer, error, note, safe_text
+from .settings import (
     DETECT_TIMEOUT_S,
     EXIT_NONE,
     EXIT_OK,
@@ -20,17 +21,14 @@ from .messenger import (
     STATS_INTERVAL_S,
     LanmsgError,
     Settings,
-    listen,
-    run_operation,
 )
-from .output import Printer, error, note, safe_text
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the start-up path
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import NoReturn
 
-    from .messenger import Emit, Record
+    from .settings import Emit, Record
 
 DISCOVER_TIMEOUT_S = 3.0
 
@@ -381,7 +379,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "listen":
             if not math.isfinite(args.stats_interval) or args.stats_interval < 0:
                 raise ValueError("--stats-interval must be 0 or a positive number of seconds")
-            return listen(settings, printer, log_path=args.log, stats_interval=args.stats_interval)
+            from .listener import run_listen
+
+            return run_listen(settings, printer, log_path=args.log, stats_interval=args.stats_interval)
         if args.command == "chat":
             from .chat import run_chat
 
@@ -403,6 +403,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             req = {"op": "detect", "timeout": max(0.0, args.timeout)}
         else:  # pragma: no cover - argparse guards it
             parser.error(f"unknown command {args.command}")
+        from .messenger import run_operation
+
         return run_operation(settings, req, printer, _reporter(printer, args.command))
     except LanmsgError as e:
         error(e)

@@ -90,14 +90,6 @@ COMMANDS = {
     ),
 }
 
-# What each command imported beyond its list in the tree issue 18 started from; each step of the
-# restructuring takes some off, and the test fails when one listed here is no longer imported.
-KNOWN_EXTRA = {
-    "help": {"lanmsg.messenger", "signal"},
-    "send": {"signal"},
-    "discover": {"lanmsg.messenger"},
-}
-
 
 def imported(argv: list[str], env: dict[str, str]) -> set[str]:
     """The modules ``python -S -X importtime ARGV`` imports (stderr's importtime lines)."""
@@ -133,11 +125,8 @@ def test_start_up_imports_only_what_the_command_needs(command, env, interpreter_
     args, allowed = COMMANDS[command]
     found = imported(["-m", "lanmsg", *args], env) - interpreter_imports
     assert "lanmsg.cli" in found and "mailslot" in found, sorted(found)
-    known = KNOWN_EXTRA.get(command, set())
-    outside = sorted(found - allowed - known)
+    outside = sorted(found - allowed)
     assert not outside, f"`lanmsg {' '.join(args)}` imports {outside}; all it imports: {sorted(found)}"
-    gone = sorted(known - found)
-    assert not gone, f"no longer imported by `lanmsg {' '.join(args)}`: take {gone} off KNOWN_EXTRA"
 
 
 def test_the_lists_keep_out_what_start_up_must_not_pay_for():

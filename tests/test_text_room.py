@@ -6,7 +6,9 @@ import pytest
 import mailslot
 from lanmsg import protocol as P
 from lanmsg.chatcmd import bytes_left
-from lanmsg.messenger import BroadcastOp, Node, SendOp, Settings
+from lanmsg.messenger import BroadcastOp, SendOp
+from lanmsg.node import Node
+from lanmsg.settings import Settings
 
 KEY = bytes(range(32))
 
@@ -41,7 +43,9 @@ class RecordingNode(Node):
     """A node whose transport only records what it is given (nothing is sent)."""
 
     def __init__(self, settings):
-        super().__init__(settings, None, P.Peer(settings.name, encoding=settings.encoding, max_frame=settings.max_frame))
+        super().__init__(
+            settings, None, P.Peer(settings.name, encoding=settings.encoding, max_frame=settings.max_frame)
+        )
         self.sent = []
 
     def transmit(self, t):

@@ -12,7 +12,7 @@ from winsupport import child_env, run, unique
 
 import mailslot
 from lanmsg.keys import Key
-from lanmsg.messenger import Settings
+from lanmsg.settings import Settings
 
 NAME = "LANMSGTEST"
 
