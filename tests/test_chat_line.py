@@ -3,7 +3,7 @@
 from chatfake import run_scripted, typed
 
 import mailslot
-from lanmsg.keys import Key
+from lanmsg.chat.keys import Key
 from lanmsg.settings import Settings
 
 

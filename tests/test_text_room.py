@@ -5,7 +5,7 @@ import pytest
 
 import mailslot
 from lanmsg import protocol as P
-from lanmsg.chatcmd import bytes_left
+from lanmsg.chat.commands import bytes_left
 from lanmsg.messenger import BroadcastOp, SendOp
 from lanmsg.node import Node
 from lanmsg.settings import Settings

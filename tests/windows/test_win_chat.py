@@ -11,7 +11,7 @@ from chatfake import run_scripted, typed
 from winsupport import child_env, run, unique
 
 import mailslot
-from lanmsg.keys import Key
+from lanmsg.chat.keys import Key
 from lanmsg.settings import Settings
 
 NAME = "LANMSGTEST"

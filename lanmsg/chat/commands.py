@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import protocol as P
+from .. import protocol as P
 
 NEVER_FITS = 1 << 30  # the size a text counts as when the encoding cannot carry it
 

@@ -8,10 +8,10 @@ until the user says whether to send it.  Scrolling keys are left to the front en
 
 from __future__ import annotations
 
-from .chat import ChatSession
-from .chatcmd import COMMAND_WORDS
+from .commands import COMMAND_WORDS
 from .keys import Key
 from .lineedit import LineEditor
+from .session import ChatSession
 
 PASTE_LINES_MAX = 20  # a paste of more lines is refused whole
 
