@@ -26,7 +26,7 @@ from .settings import (
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the start-up path
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from typing import NoReturn
+    from typing import Any, NoReturn
 
     from .settings import Emit, Record
 
@@ -346,32 +346,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("announce", "discover"):
             from . import discovery
 
-            config = mailslot.config_from_args(args)
+            common: dict[str, Any] = {
+                "slot": args.slot,
+                "transport": args.transport,
+                "config": mailslot.config_from_args(args),
+                "printer": printer,
+                "key": key,
+                "auth_window": window,
+            }
             if args.command == "announce":
                 if args.interval <= 0:
                     raise ValueError("--interval must be positive")
-                return discovery.announce(
-                    args.tcp_port,
-                    slot=args.slot,
-                    ip=args.ip,
-                    interval=args.interval,
-                    transport=args.transport,
-                    config=config,
-                    printer=printer,
-                    key=key,
-                    auth_window=window,
-                )
-            return discovery.discover(
-                slot=args.slot,
-                timeout=max(0.0, args.timeout),
-                find_all=args.all,
-                check=args.check,
-                transport=args.transport,
-                config=config,
-                printer=printer,
-                key=key,
-                auth_window=window,
-            )
+                return discovery.announce(args.tcp_port, ip=args.ip, interval=args.interval, **common)
+            return discovery.discover(timeout=max(0.0, args.timeout), find_all=args.all, check=args.check, **common)
         import codecs
 
         codecs.lookup(args.encoding)

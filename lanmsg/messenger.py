@@ -39,12 +39,6 @@ from .settings import (
     now,
 )
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the start-up path
-if TYPE_CHECKING:
-    from typing import Any
-
-    from .settings import Emit, Record
-
 # The operations and the runner, and, re-exported, names that lived here before lanmsg.settings and
 # lanmsg.node took them: programs import them from here (docs/library.md: Settings, LanmsgError).
 __all__ = [
@@ -66,6 +60,12 @@ __all__ = [
     "run_operation",
 ]
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the start-up path
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .settings import Emit, Record
+
 
 # --------------------------------------------------------------------------
 # Operations: send, broadcast, detect
@@ -77,8 +77,9 @@ class Operation:
 
     An operation that sends a message (send, broadcast) says what and to whom in ``to`` and
     ``text``, and its id in ``msg_id`` once it is sent; one that sends none (detect) leaves
-    ``msg_id`` None.  Whoever runs it calls ``start`` once, ``on_event`` with each event of the
-    node, and ``tick`` at the latest when ``deadline()`` comes.
+    ``msg_id`` None.  ``ends_at``: when its window closes (broadcast's wait, detect's timeout).
+    Whoever runs it calls ``start`` once, ``on_event`` with each event of the node, and ``tick``
+    at the latest when ``deadline()`` comes.
     """
 
     kind = "operation"
@@ -88,6 +89,7 @@ class Operation:
         self.exit_code: int | None = None
         self.to, self.text = to, text
         self.msg_id: int | None = None
+        self.ends_at: float | None = None
 
     @property
     def done(self) -> bool:
@@ -140,9 +142,12 @@ class Operation:
         self.fail(str(text), EXIT_USAGE if isinstance(err, ValueError) else EXIT_SYSTEM)
 
     def deadline(self) -> float | None:
-        """When the operation itself wants to be ticked (its window ends, a name lookup gives up);
+        """When the operation itself wants to be ticked (its window closes, a name lookup gives up);
         None: only when something happens."""
-        return None
+        return self.ends_at
+
+    def window_closed(self, t: float) -> bool:
+        return not self.done and self.ends_at is not None and t >= self.ends_at
 
     def start(self, node: Node, t: float) -> None: ...
     def on_event(self, node: Node, event: P.Event, t: float) -> None: ...
@@ -228,11 +233,7 @@ class BroadcastOp(Operation):
     def __init__(self, emit: Emit, text: str, *, wait: float):
         super().__init__(emit, to="*", text=text)
         self.wait = wait
-        self.ends_at: float | None = None  # when the wait for confirmations ends
         self.confirmed: dict[str, str | None] = {}
-
-    def deadline(self) -> float | None:
-        return self.ends_at
 
     def start(self, node: Node, t: float) -> None:
         self.msg_id = self.send_user_text(node, t, "*", None, self.text, track=self.wait > 0, timeout=self.wait)
@@ -248,7 +249,7 @@ class BroadcastOp(Operation):
             self.emit({"event": "confirmed", "id": event.msg_id, "by": event.by, "address": event.address})
 
     def tick(self, node: Node, t: float) -> None:
-        if not self.done and self.ends_at is not None and t >= self.ends_at:
+        if self.window_closed(t):
             self.finish(EXIT_OK if self.confirmed else EXIT_NONE, confirmed=len(self.confirmed))
 
 
@@ -258,11 +259,7 @@ class DetectOp(Operation):
     def __init__(self, emit: Emit, timeout: float):
         super().__init__(emit)
         self.timeout = timeout
-        self.ends_at: float | None = None  # when the window for answers closes
         self.found: dict[str, str | None] = {}
-
-    def deadline(self) -> float | None:
-        return self.ends_at
 
     def start(self, node: Node, t: float) -> None:
         self.ends_at = t + self.timeout
@@ -281,7 +278,7 @@ class DetectOp(Operation):
             self.emit({"event": "peer", "name": event.name, "address": event.address})
 
     def tick(self, node: Node, t: float) -> None:
-        if not self.done and self.ends_at is not None and t >= self.ends_at:
+        if self.window_closed(t):
             self.finish(EXIT_OK if self.found else EXIT_NONE, peers=len(self.found))
 
 

@@ -101,30 +101,30 @@ class ChatSession:
         """A line the user entered."""
         cmd = commands.parse(line)
         m = self.model
-        if isinstance(cmd, commands.Say):
+        if cmd.verb == "say":
             self.send(m.target, cmd.text)
-        elif isinstance(cmd, commands.SetTarget):
+        elif cmd.verb == "to":
             self.set_target(cmd.name)
-        elif isinstance(cmd, commands.MsgOnce):
+        elif cmd.verb == "msg":
             self.send(self.known_spelling(cmd.name), cmd.text)
-        elif isinstance(cmd, commands.Reply):
+        elif cmd.verb == "reply":
             if m.last_sender is None:
                 m.error("nobody has sent you a message yet")
                 return
             self.set_target(m.last_sender)
             if cmd.text:
                 self.send(m.target, cmd.text)
-        elif isinstance(cmd, commands.Who):
+        elif cmd.verb == "who":
             self.who()
-        elif isinstance(cmd, commands.Refresh):
+        elif cmd.verb == "refresh":
             self.refresh()
-        elif isinstance(cmd, commands.Help):
+        elif cmd.verb == "help":
             for text in commands.help_lines():
                 m.info(text)
-        elif isinstance(cmd, commands.Quit):
+        elif cmd.verb == "quit":
             self.quit = True
-        elif isinstance(cmd, commands.CommandError):
-            m.error(cmd.message)
+        elif cmd.verb == "error":
+            m.error(cmd.text)
 
     def refresh(self) -> None:
         """The seed's Refresh: DETECT to everyone; peers that do not answer within

@@ -158,7 +158,7 @@ def run_stdin(
 def _take(session: ChatSession, printer: Printer, line: str) -> None:
     """One line of input: ``/to NAME`` (NAME looked up first, as send does), else what the chat does."""
     cmd = commands.parse(line)
-    if isinstance(cmd, commands.SetTarget):
+    if cmd.verb == "to":
         name, slot = cmd.name, session.settings.slot
         if not session.resolve(name):
             printer.event("error", None, message=f"no peer named {name!r} answered on mailslot {slot!r}")
