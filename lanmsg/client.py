@@ -67,7 +67,7 @@ class NotConfirmed(LanmsgError):
 class Messenger:
     """A messenger endpoint that lives as long as the ``with`` block (or until ``close()``).
 
-    Give a ``lanmsg.messenger.Settings``, or the options the CLI takes:
+    Give a ``lanmsg.settings.Settings``, or the options the CLI takes:
     ``slot``, ``transport`` ("netbios" or "native"), ``port``, ``name``,
     ``workgroup``, ``broadcast`` (address or list of addresses), ``encoding``,
     ``key_file`` and ``auth_window`` (a keyed group, docs/security.md).

@@ -359,7 +359,7 @@ def translate(ev: RawEvent, online: set[str]) -> Event | None:
 class Listener:
     """A peer of the group for as long as the ``with`` block lasts (or until ``close()``).
 
-    Takes a ``lanmsg.messenger.Settings`` or the options ``lanmsg.client.Messenger``
+    Takes a ``lanmsg.settings.Settings`` or the options ``lanmsg.client.Messenger``
     takes (anything not given comes from the LANMSG_* environment variables), and
     ``log_path`` (JSON lines, as ``lanmsg listen --log``).  It owns the messenger slot
     like ``lanmsg listen``: one-shot ``lanmsg send`` commands on this machine go

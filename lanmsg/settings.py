@@ -140,8 +140,9 @@ def library_settings(
     auth_window: float | None = None,
 ) -> Settings:
     """What a lanmsg.client.Messenger or lanmsg.listener.Listener runs with: ``settings``, or the
-    options it was given instead, as the command line takes them; what is not given (None) comes
-    from the LANMSG_* environment variables, then the defaults.  ValueError when both are given."""
+    options it was given instead, as the command line takes them; what is not given (None, or an
+    empty slot, transport or encoding) comes from the LANMSG_* environment variables, then the
+    defaults.  ValueError when both are given."""
     options = {
         "slot": slot,
         "transport": transport,
@@ -160,5 +161,5 @@ def library_settings(
         return settings
     config = mailslot.Config.from_env(port=port, workgroup=workgroup, name=name, broadcast=broadcast)
     key, window = auth.group_key(key_file, auth_window, os.environ)
-    named: dict[str, Any] = {k: v for k in ("slot", "transport", "encoding") if (v := options[k]) is not None}
+    named: dict[str, Any] = {k: v for k in ("slot", "transport", "encoding") if (v := options[k])}
     return Settings(**named, config=config, key=key, auth_window=window)

@@ -1,5 +1,6 @@
 """lanmsg's import graph, read from the source: no module imports, however indirectly, one that
-imports it back.
+imports it back; no import runs up a floor (docs/architecture.md); only the modules named here
+touch sockets or the terminal.
 
 Every ``import`` counts, at module level or inside a function (a lazy import hides a circle at run
 time, it does not remove it); only imports under ``if TYPE_CHECKING:`` are left out, since they
@@ -14,6 +15,40 @@ import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "lanmsg"
+
+# docs/architecture.md's floors, from the bottom (mailslot.py is below them all): a module imports
+# from its own floor or those below. A new module goes on one of them.
+FLOORS = [
+    (
+        "codecs and models",
+        {
+            "lanmsg",
+            "lanmsg.protocol",
+            "lanmsg.auth",
+            "lanmsg.output",
+            "lanmsg.chat.commands",
+            "lanmsg.chat.model",
+            "lanmsg.chat.lineedit",
+            "lanmsg.chat.keys",
+            "lanmsg.chat.textwidth",
+        },
+    ),
+    ("settings", {"lanmsg.settings", "lanmsg.signals"}),
+    ("node", {"lanmsg.node", "lanmsg.control"}),
+    ("operations", {"lanmsg.messenger", "lanmsg.discovery"}),
+    ("engine and library", {"lanmsg.listener", "lanmsg.client"}),
+    ("chat core", {"lanmsg.chat.session", "lanmsg.chat.input"}),
+    ("front ends", {"lanmsg.chat.stdin", "lanmsg.chat.line", "lanmsg.chat.screen", "lanmsg.chat.terminal"}),
+    ("entry points", {"lanmsg.chat", "lanmsg.cli", "lanmsg.__main__"}),
+]
+# Who may import what touches the network or the terminal (mailslot.py owns the mailslots).
+MAY_IMPORT = {
+    "socket": {"lanmsg.protocol", "lanmsg.discovery"},  # inet_aton/ntoa; discover --check's TCP connect
+    "curses": {"lanmsg.chat", "lanmsg.chat.screen"},  # the chooser asks whether curses can run
+    "termios": {"lanmsg.chat.terminal"},
+    "tty": {"lanmsg.chat.terminal"},
+    "msvcrt": {"lanmsg.chat.terminal"},
+}
 
 
 def module_names() -> dict[str, pathlib.Path]:
@@ -51,8 +86,8 @@ def _runtime_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
     return found
 
 
-def imports_of(name: str, path: pathlib.Path, modules: dict[str, pathlib.Path]) -> set[str]:
-    """The modules of the package that ``name`` imports."""
+def imports_of(name: str, path: pathlib.Path, modules: dict[str, pathlib.Path], *, every: bool = False) -> set[str]:
+    """The modules of the package that ``name`` imports (``every``: any module, not only the package's)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     out = set()
     for node in _runtime_imports(ast.parse(path.read_text(encoding="utf-8"))):
@@ -68,7 +103,7 @@ def imports_of(name: str, path: pathlib.Path, modules: dict[str, pathlib.Path]) 
             targets = [f"{source}.{alias.name}" for alias in node.names if f"{source}.{alias.name}" in modules]
             if len(targets) < len(node.names):
                 targets.append(source)
-        out.update(t for t in targets if t in modules and t != name)
+        out.update(t for t in targets if (every or t in modules) and t != name)
     return out
 
 
@@ -143,3 +178,24 @@ def test_no_module_of_lanmsg_imports_itself_back():
     graph = import_graph()
     found = circles(graph)
     assert not found, "import circles: " + " | ".join(_describe(c, graph) for c in found)
+
+
+def test_every_import_goes_down_a_floor_or_stays_on_its_own():
+    floor = {module: i for i, (_, modules) in enumerate(FLOORS) for module in modules}
+    graph = import_graph()
+    assert set(graph) == set(floor), f"put each module on a floor (FLOORS): {sorted(set(graph) ^ set(floor))}"
+    up = sorted(
+        f"{a} ({FLOORS[floor[a]][0]}) -> {b} ({FLOORS[floor[b]][0]})"
+        for a, targets in graph.items()
+        for b in targets
+        if floor[b] > floor[a]
+    )
+    assert not up, "imports that run up a floor: " + "; ".join(up)
+
+
+def test_only_the_named_modules_touch_the_network_or_the_terminal():
+    modules = module_names()
+    for name, path in modules.items():
+        imported = imports_of(name, path, modules, every=True)
+        for module, allowed in MAY_IMPORT.items():
+            assert module not in imported or name in allowed, f"{name} imports {module} (MAY_IMPORT)"
