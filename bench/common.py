@@ -16,13 +16,15 @@ INHOST = os.path.join(BENCH, "inhost")  # scripts that run inside a lab host
 BUSY_WARNING_CORES = 0.2  # other load above this: figures are flagged as disturbed
 
 
-def summary(values: list[float]) -> dict | None:
-    """Median, quartiles, extremes and count of ``values`` (None when empty)."""
+def summary(values: list[float], *, keep_values: bool = False) -> dict | None:
+    """Median, quartiles, extremes and count of ``values`` (None when empty); with ``keep_values``
+    the values themselves too, in the order measured."""
     vals = sorted(values)
     if not vals:
         return None
     q = statistics.quantiles(vals, n=4, method="inclusive") if len(vals) > 1 else [vals[0]] * 3
-    return {"median": statistics.median(vals), "q1": q[0], "q3": q[2], "min": vals[0], "max": vals[-1], "n": len(vals)}
+    s = {"median": statistics.median(vals), "q1": q[0], "q3": q[2], "min": vals[0], "max": vals[-1], "n": len(vals)}
+    return {**s, "values": values} if keep_values else s
 
 
 def fmt(x: float | None, digits: int = 1) -> str:
@@ -42,7 +44,20 @@ def fmt_spread(s: dict | None, digits: int = 1) -> tuple[str, str, str]:
     )
 
 
-def machine_info() -> dict:
+def fmt_rate(s: dict) -> str:
+    """A rate's median with its extremes: "12,345 (11,000–13,000)"."""
+    return f"{s['median']:,.0f} ({s['min']:,.0f}–{s['max']:,.0f})"
+
+
+def fmt_ratio(x: float | None) -> str:
+    if x is None:
+        return "—"
+    return f"{x:.2f}×" if x >= 0.1 else f"{x:.3f}× (1/{1 / x:.0f})"
+
+
+def machine_info(watch=("mailslot.py", "lanmsg"), dirty_note=" + uncommitted changes") -> dict:
+    """The machine, the interpreter and the commit measured (``dirty_note`` added to it when the
+    files in ``watch`` have uncommitted changes)."""
     cpu = "unknown"
     try:
         with open("/proc/cpuinfo") as f:
@@ -64,17 +79,18 @@ def machine_info() -> dict:
             or "unknown"
         )
         dirty = subprocess.run(
-            ["git", "-C", ROOT, "status", "--porcelain", "--", "mailslot.py", "lanmsg"],
+            ["git", "-C", ROOT, "status", "--porcelain", "--", *watch],
             capture_output=True,
             text=True,
             timeout=5,
         ).stdout.strip()
-        commit += " + uncommitted changes" if dirty else ""
+        commit += dirty_note if dirty else ""
     except (OSError, subprocess.SubprocessError):
         commit = "unknown"
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "memory_gb": mem_gb,
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "kernel": f"{platform.system()} {platform.release()}",
@@ -130,3 +146,35 @@ def replace_section(page: str, start: str, end: str, text: str) -> str:
     if start in page and end in page:
         return re.sub(re.escape(start) + ".*?" + re.escape(end), lambda m: text, page, count=1, flags=re.S)
     return page.rstrip("\n") + "\n\n" + text + "\n"
+
+
+def profile_text(fn, n: int, top: int = 14) -> str:
+    """cProfile of ``n`` calls of ``fn``: the ``top`` functions by own time, then mailslot.py's by
+    cumulative time."""
+    import cProfile
+    import io
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(n):
+        fn()
+    prof.disable()
+    out = io.StringIO()
+    st = pstats.Stats(prof, stream=out)
+    total = st.total_tt
+    rows = sorted(st.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:top]  # by own time
+    out.write(f"{n} calls, {total * 1e6 / n:.1f} us per call under cProfile\n")
+    out.write(f"{'own%':>6} {'cum%':>6} {'ncalls':>9}  function\n")
+    for (path, line, func), (_cc, nc, tt, ct, _) in rows:
+        where = f"{os.path.basename(path)}:{line}" if line else path
+        out.write(f"{100 * tt / total:6.1f} {100 * ct / total:6.1f} {nc:9d}  {func} ({where})\n")
+    out.write("mailslot.py functions by cumulative share:\n")
+    own = sorted(
+        ((k, v) for k, v in st.stats.items() if os.path.basename(k[0]) == "mailslot.py"),
+        key=lambda kv: kv[1][3],
+        reverse=True,
+    )[:top]
+    for (_path, line, func), (_cc, nc, tt, ct, _) in own:
+        out.write(f"{100 * tt / total:6.1f} {100 * ct / total:6.1f} {nc:9d}  {func} (mailslot.py:{line})\n")
+    return out.getvalue()

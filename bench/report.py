@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import case_detect
 import case_discovery
 import case_flood
 import case_names
 import case_rates
 import case_startup
-from common import BUSY_WARNING_CORES, fmt
+from common import BUSY_WARNING_CORES, fmt, replace_section
+
+MAILSLOT_START, MAILSLOT_END = "<!-- bench/run.py:mailslot:start -->", "<!-- bench/run.py:mailslot:end -->"
 
 
 def _met(ok: bool) -> str:
@@ -466,3 +470,84 @@ def where_the_time_goes(res: dict) -> list[str]:
         "",
     ]
     return L
+
+
+# --------------------------------------------------------------------------
+# bench/run.py's section: mailslot.py alone, on loopback
+# --------------------------------------------------------------------------
+
+
+def other_busy(m: dict) -> str:
+    busy = m.get("other_cores_busy")
+    if busy is None:
+        return "not measured"
+    text = f"{busy:.2f} cores on average (from /proc/stat, minus this run's own CPU time)"
+    return text + (" — the machine was not idle: treat the figures as lower bounds" if busy > 0.2 else "")
+
+
+def mailslot_section(res: dict, parts: list[str]) -> str:
+    """bench/run.py's section: when and where it ran and how to read it, then ``parts`` (the codec's
+    and the loopback's tables: case_codec.render, case_loopback.render)."""
+    m, p = res["machine"], res["params"]
+    lines = [MAILSLOT_START, "## mailslot.py: codec and loopback", ""]
+    lines += [
+        (
+            f"Measured {res['date']} with `{res['command']}` in {res['elapsed_s']:.0f} s "
+            f"({'quick' if p['quick'] else 'default'} run). Reproduce: `python3 bench/run.py --out docs/performance.md`."
+        ),
+        "",
+        "| machine | |",
+        "|---|---|",
+        f"| CPU | {m['cpu']} |",
+        f"| cores | {m['cores']} ({m['usable_cores']} usable by the run) |",
+        f"| Python | {m['python']} |",
+        f"| kernel | {m['kernel']} |",
+        f"| lanmsg commit | {m['commit']} |",
+        f"| mailslot.py measured | sha256 {m['mailslot_sha256'][:16]}… |",
+        f"| CPU used by other processes during the run | {other_busy(m)} |",
+        "",
+        (
+            f"Each figure is the median of {p['trials']} trials in one run, with the minimum and maximum "
+            'in brackets. Rates are wall-clock; "CPU µs" is the CPU time of the measuring thread '
+            "(`time.thread_time()`), which other load on the machine disturbs much less. Run the suite on an "
+            "otherwise idle machine: the loopback cases use two processes."
+        ),
+        "",
+    ]
+    return "\n".join(lines + parts + [MAILSLOT_END])
+
+
+def empty_page(section: str) -> str:
+    return "\n".join(
+        [
+            "# lanmsg performance",
+            "",
+            (
+                "Measured figures only: every number here comes from a run of the script named in its section, "
+                "on the machine described there. Sections without a run say so."
+            ),
+            "",
+            section,
+            "",
+            "## Discovery latency",
+            "",
+            "Not measured yet.",
+            "",
+            "## Messenger throughput",
+            "",
+            "Not measured yet.",
+            "",
+        ]
+    )
+
+
+def write_mailslot_section(path: str, section: str) -> None:
+    """Put ``section`` into the page at ``path`` (its other sections kept), or start the page."""
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            text = replace_section(f.read(), MAILSLOT_START, MAILSLOT_END, section)
+    else:
+        text = empty_page(section)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)

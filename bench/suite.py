@@ -362,7 +362,7 @@ def write_page(path: str, img_dir: str, res: dict) -> None:
         page = replace_section(page, start, end, "") if start in page else page
     page = page.replace("## Messenger throughput\n\nNot measured yet.\n", "")
     if SECTION_START not in page:  # first run: the suite's section goes first
-        head, sep, rest = page.partition("<!-- bench/run.py:mailslot:start -->")
+        head, sep, rest = page.partition(report.MAILSLOT_START)
         page = (
             head.rstrip("\n") + "\n\n" + section + "\n\n" + sep + rest
             if sep

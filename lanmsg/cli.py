@@ -11,7 +11,8 @@ import mailslot
 
 from . import __version__, auth
 from . import protocol as P
-from .messenger import (
+from .output import Printer, error, note, safe_text
+from .settings import (
     DETECT_TIMEOUT_S,
     EXIT_NONE,
     EXIT_OK,
@@ -20,17 +21,14 @@ from .messenger import (
     STATS_INTERVAL_S,
     LanmsgError,
     Settings,
-    listen,
-    run_operation,
 )
-from .output import Printer, error, note, safe_text
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the start-up path
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from typing import NoReturn
+    from typing import Any, NoReturn
 
-    from .messenger import Emit, Record
+    from .settings import Emit, Record
 
 DISCOVER_TIMEOUT_S = 3.0
 
@@ -348,32 +346,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("announce", "discover"):
             from . import discovery
 
-            config = mailslot.config_from_args(args)
+            common: dict[str, Any] = {
+                "slot": args.slot,
+                "transport": args.transport,
+                "config": mailslot.config_from_args(args),
+                "printer": printer,
+                "key": key,
+                "auth_window": window,
+            }
             if args.command == "announce":
                 if args.interval <= 0:
                     raise ValueError("--interval must be positive")
-                return discovery.announce(
-                    args.tcp_port,
-                    slot=args.slot,
-                    ip=args.ip,
-                    interval=args.interval,
-                    transport=args.transport,
-                    config=config,
-                    printer=printer,
-                    key=key,
-                    auth_window=window,
-                )
-            return discovery.discover(
-                slot=args.slot,
-                timeout=max(0.0, args.timeout),
-                find_all=args.all,
-                check=args.check,
-                transport=args.transport,
-                config=config,
-                printer=printer,
-                key=key,
-                auth_window=window,
-            )
+                return discovery.announce(args.tcp_port, ip=args.ip, interval=args.interval, **common)
+            return discovery.discover(timeout=max(0.0, args.timeout), find_all=args.all, check=args.check, **common)
         import codecs
 
         codecs.lookup(args.encoding)
@@ -381,7 +366,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "listen":
             if not math.isfinite(args.stats_interval) or args.stats_interval < 0:
                 raise ValueError("--stats-interval must be 0 or a positive number of seconds")
-            return listen(settings, printer, log_path=args.log, stats_interval=args.stats_interval)
+            from .listener import run_listen
+
+            return run_listen(settings, printer, log_path=args.log, stats_interval=args.stats_interval)
         if args.command == "chat":
             from .chat import run_chat
 
@@ -403,6 +390,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             req = {"op": "detect", "timeout": max(0.0, args.timeout)}
         else:  # pragma: no cover - argparse guards it
             parser.error(f"unknown command {args.command}")
+        from .messenger import run_operation
+
         return run_operation(settings, req, printer, _reporter(printer, args.command))
     except LanmsgError as e:
         error(e)

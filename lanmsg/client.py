@@ -24,31 +24,24 @@ in time, ``LanmsgError`` with exit code 2 for bad input (nothing was sent) and
 from __future__ import annotations
 
 import collections
-import os
 
 import mailslot
 
-from . import auth
 from . import protocol as P
-from .messenger import (
-    DETECT_TIMEOUT_S,
-    EXIT_NONE,
-    EXIT_SYSTEM,
-    LanmsgError,
-    Node,
-    NoListener,
-    Settings,
-    run_on_node,
-    via_listener,
-)
+from .control import NoListener, via_listener
+from .messenger import operation_timeout, run_on_node
+from .node import Node
 from .output import Printer
+from .settings import DETECT_TIMEOUT_S, EXIT_NONE, EXIT_SYSTEM, LanmsgError, Settings, library_settings
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the start-up path
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
     from typing import Any
 
-    from .messenger import Emit, Record
+    from typing_extensions import Unpack
+
+    from .settings import Emit, LibraryOptions, Record
 
 
 class Confirmation(collections.namedtuple("Confirmation", "msg_id by address")):
@@ -74,7 +67,7 @@ class NotConfirmed(LanmsgError):
 class Messenger:
     """A messenger endpoint that lives as long as the ``with`` block (or until ``close()``).
 
-    Give a ``lanmsg.messenger.Settings``, or the options the CLI takes:
+    Give a ``lanmsg.settings.Settings``, or the options the CLI takes:
     ``slot``, ``transport`` ("netbios" or "native"), ``port``, ``name``,
     ``workgroup``, ``broadcast`` (address or list of addresses), ``encoding``,
     ``key_file`` and ``auth_window`` (a keyed group, docs/security.md).
@@ -82,48 +75,8 @@ class Messenger:
     Not thread-safe: use one Messenger per thread.
     """
 
-    def __init__(
-        self,
-        settings: Settings | None = None,
-        *,
-        slot: str | None = None,
-        transport: str | None = None,
-        port: int | None = None,
-        name: str | None = None,
-        workgroup: str | None = None,
-        broadcast: str | Iterable[str] | None = None,
-        encoding: str | None = None,
-        key_file: str | None = None,
-        auth_window: float | None = None,
-    ) -> None:
-        options = {
-            "slot": slot,
-            "transport": transport,
-            "port": port,
-            "name": name,
-            "workgroup": workgroup,
-            "broadcast": broadcast,
-            "encoding": encoding,
-            "key_file": key_file,
-            "auth_window": auth_window,
-        }
-        if settings is not None:
-            given = sorted(k for k, v in options.items() if v is not None)
-            if given:
-                raise ValueError(f"give either settings or options, not both ({', '.join(given)})")
-        else:
-            config = mailslot.Config.from_env(port=port, workgroup=workgroup, name=name, broadcast=broadcast)
-            key, window = auth.group_key(key_file, auth_window, os.environ)
-            named: dict[str, Any] = {
-                k: v for k, v in (("slot", slot), ("transport", transport), ("encoding", encoding)) if v is not None
-            }
-            settings = Settings(
-                **named,
-                config=config,
-                key=key,
-                auth_window=window,
-            )
-        self.settings = settings
+    def __init__(self, settings: Settings | None = None, **options: Unpack[LibraryOptions]) -> None:
+        self.settings = settings = library_settings(settings, **options)
         self._slot: mailslot.Mailslot | None = None
         self._node: Node | None = None
         try:
@@ -240,7 +193,7 @@ def _os_error_text(e: OSError) -> str:
 def _run_via_listener(settings: Settings, req: Record, emit: Emit) -> int:
     """Hand ``req`` to the ``lanmsg listen`` of this machine (its control mailslot, docs/messenger.md)."""
     try:
-        return via_listener(settings, req, emit)
+        return via_listener(settings, req, emit, operation_timeout(req))
     except NoListener:
         raise LanmsgError(
             f"mailslot {settings.slot!r} on this machine belongs to a program that is not a lanmsg listener",

@@ -23,18 +23,10 @@ import mailslot
 
 from . import auth
 from . import protocol as P
-from .messenger import (
-    EXIT_NONE,
-    EXIT_OK,
-    EXIT_SYSTEM,
-    REPLY_PREFIX,
-    FrameGuard,
-    LanmsgError,
-    StopRequested,
-    StopSignals,
-    auth_hint,
-)
+from .node import FrameGuard, auth_hint
 from .output import Printer, note
+from .settings import EXIT_NONE, EXIT_OK, EXIT_SYSTEM, REPLY_PREFIX, LanmsgError
+from .signals import StopRequested, StopSignals
 
 DISCOVER_TIMEOUT_S = 3.0  # default `discover` window
 CHECK_CONNECT_TIMEOUT_S = 1.0  # --check: a TCP connect attempt to a found endpoint

@@ -18,41 +18,44 @@ for (signals, a keyboard).
                 lst.send(ev.sender, "pong")        # send while listening
 
 Single-threaded: use a Listener from the thread that made it.
+
+``run_listen`` is the ``lanmsg listen`` command: the engine, printing what it sees.
 """
 
 from __future__ import annotations
 
-import os
 import random
 import select
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mailslot
 
-from . import auth
+from . import control
 from . import protocol as P
-from .messenger import (
+from .messenger import BroadcastOp, Operation, SendOp, operation_from_request
+from .node import Node, open_slot
+from .output import MessageLog, Printer, clock, safe_text
+from .settings import (
     EXIT_NONE,
+    EXIT_OK,
     EXIT_SYSTEM,
-    EXIT_USAGE,
     LISTEN_POLL_S,
-    REPLY_PREFIX,
-    BroadcastOp,
+    STATS_INTERVAL_S,
     LanmsgError,
-    Node,
-    Operation,
-    SendOp,
     Settings,
-    _control_refusal,
-    _open_slot,
+    library_settings,
     now,
-    operation_from_request,
 )
-from .output import MessageLog, lazy_json
+from .signals import StopRequested, StopSignals
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .settings import LibraryOptions
 
 RawEvent = Any  # one of lanmsg.protocol's event tuples (MessageReceived, PresenceChanged, ...)
 
@@ -66,7 +69,7 @@ class Engine:
     """The listener's loop state.  ``on_event(ev)`` sees every protocol event except
     duplicate messages (those are counted and confirmed again, never shown twice);
     ``on_sent(op)`` sees every message sent through the engine once its id is known
-    (``op.msg_id``, ``op.text``, ``getattr(op, "host", "*")``)."""
+    (``op.msg_id``, ``op.to``, ``op.text``)."""
 
     def __init__(
         self,
@@ -79,7 +82,7 @@ class Engine:
     ) -> None:
         self.settings = settings
         try:
-            self.slot = _open_slot(settings, settings.slot)
+            self.slot = open_slot(settings, settings.slot)
         except mailslot.MailslotExistsError:
             raise LanmsgError(
                 f"mailslot {settings.slot!r} already exists on this machine: another lanmsg listen "
@@ -87,7 +90,7 @@ class Engine:
                 EXIT_SYSTEM,
             ) from None
         try:
-            self.control = _open_slot(settings, settings.control_slot())
+            self.control = open_slot(settings, settings.control_slot())
         except BaseException:
             self.slot.close()
             raise
@@ -225,58 +228,23 @@ class Engine:
 
     def _report_sent(self) -> None:
         for op in self.ops:
-            if isinstance(op, (SendOp, BroadcastOp)) and op.msg_id is not None and id(op) not in self._announced:
+            if op.msg_id is not None and id(op) not in self._announced:
                 self._announced.add(id(op))
                 if self.log is not None:
-                    self.log.append(
-                        {
-                            "dir": "out",
-                            "time": time.time(),
-                            "to": getattr(op, "host", "*"),
-                            "id": op.msg_id,
-                            "text": op.text,
-                        }
-                    )
+                    self.log.append({"dir": "out", "time": time.time(), "to": op.to, "id": op.msg_id, "text": op.text})
                 if self.on_sent is not None:
                     self.on_sent(op)
 
     def _on_control(self, msg: mailslot.Message) -> None:
-        node, settings = self.node, self.settings
-        if not msg.local:
-            node.count_drop("control-not-local")
+        """A local one-shot command's request (lanmsg.control): run its operation here."""
+        accepted = control.accept(self.node, msg)
+        if accepted is None:
             return
+        req, reply = accepted
         try:
-            req = lazy_json().loads(auth.strip_trailer(msg.data).decode("utf-8"))
-            reply_to = mailslot.normalize_mailslot_name(str(req["reply"]))
-            if not reply_to.upper().startswith(REPLY_PREFIX):
-                raise ValueError("reply slot outside LANMSG\\REPLY\\")
-        # RecursionError: json.loads of deeply nested brackets ("[" * 50000) raises it, not ValueError
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
-            node.count_drop("bad-control-request")
-            return
-
-        def emit(record: dict[str, Any], reply_to: str = reply_to) -> None:
-            try:
-                mailslot.write(
-                    ".",
-                    reply_to,
-                    lazy_json().dumps(record).encode("utf-8"),
-                    transport=settings.transport,
-                    config=settings.config,
-                )
-            except (OSError, ValueError):
-                pass  # the client has gone
-
-        refusal = _control_refusal(node, req, msg.data)
-        if refusal is not None:
-            emit({"event": "error", "message": refusal, "exit": EXIT_USAGE})
-            emit({"event": "done", "exit": EXIT_USAGE})
-            return
-        try:
-            op = operation_from_request(req, emit)
+            op = operation_from_request(req, reply)
         except (ValueError, KeyError, TypeError) as e:
-            emit({"event": "error", "message": f"bad request: {e}", "exit": EXIT_USAGE})
-            emit({"event": "done", "exit": EXIT_USAGE})
+            control.refuse(reply, f"bad request: {e}")
             return
         self._from_control.add(id(op))
         self.add_op(op)
@@ -391,7 +359,7 @@ def translate(ev: RawEvent, online: set[str]) -> Event | None:
 class Listener:
     """A peer of the group for as long as the ``with`` block lasts (or until ``close()``).
 
-    Takes a ``lanmsg.messenger.Settings`` or the options ``lanmsg.client.Messenger``
+    Takes a ``lanmsg.settings.Settings`` or the options ``lanmsg.client.Messenger``
     takes (anything not given comes from the LANMSG_* environment variables), and
     ``log_path`` (JSON lines, as ``lanmsg listen --log``).  It owns the messenger slot
     like ``lanmsg listen``: one-shot ``lanmsg send`` commands on this machine go
@@ -405,29 +373,9 @@ class Listener:
         *,
         log_path: str | None = None,
         rng: random.Random | None = None,
-        slot: str | None = None,
-        transport: str | None = None,
-        port: int | None = None,
-        name: str | None = None,
-        workgroup: str | None = None,
-        broadcast: str | list[str] | None = None,
-        encoding: str | None = None,
-        key_file: str | None = None,
-        auth_window: float | None = None,
+        **options: Unpack[LibraryOptions],
     ) -> None:
-        if settings is None:
-            settings = settings_from_options(
-                slot=slot,
-                transport=transport,
-                port=port,
-                name=name,
-                workgroup=workgroup,
-                broadcast=broadcast,
-                encoding=encoding,
-                key_file=key_file,
-                auth_window=auth_window,
-            )
-        self.settings = settings
+        self.settings = settings = library_settings(settings, **options)
         self._queue: deque[Event] = deque()
         self._online: set[str] = set()
         self.raw_observers: list[Callable[[RawEvent], None]] = []
@@ -469,8 +417,8 @@ class Listener:
             self._queue.append(typed)
 
     def _on_sent(self, op: Operation) -> None:
-        if self.engine.from_control(op) and isinstance(op, (SendOp, BroadcastOp)) and op.msg_id is not None:
-            self._queue.append(Relayed(op.msg_id, getattr(op, "host", "*"), op.text, time.time()))
+        if self.engine.from_control(op) and op.msg_id is not None:
+            self._queue.append(Relayed(op.msg_id, op.to, op.text, time.time()))
 
     def poll(self, timeout: float = LISTEN_POLL_S, wake_fds: list[int] | None = None) -> list[Event]:
         """The events that arrived within ``timeout`` seconds (possibly none)."""
@@ -539,7 +487,10 @@ class Listener:
 
     def fits(self, text: str) -> bool:
         """Whether ``text`` fits one frame (212 bytes, 168 with a key, in the text encoding)."""
-        return text_bytes(text, self.settings.encoding) <= P.max_text_bytes(self.settings.max_frame)
+        try:
+            return P.text_room(text, self.settings.encoding, self.settings.max_frame) >= 0
+        except P.FrameError:  # the encoding cannot carry it
+            return False
 
     def _check_open(self) -> None:
         if self._closed:
@@ -553,28 +504,72 @@ def _readable(fds: list[int]) -> bool:
         return False
 
 
-def text_bytes(text: str, encoding: str) -> int:
-    """The size of ``text`` in a frame; a text the encoding cannot carry counts as too long."""
-    try:
-        return len(text.encode(encoding))
-    except (UnicodeEncodeError, LookupError):
-        return 1 << 30
+# --------------------------------------------------------------------------
+# `lanmsg listen`
+# --------------------------------------------------------------------------
 
 
-def settings_from_options(
+def show_message(printer: Printer, sender: str, address: str | None, msg_id: int, text: str) -> None:
+    """A message as ``listen`` prints it (``lanmsg chat``'s stdin mode too)."""
+    printer.event(
+        "message",
+        f"{clock()} {safe_text(sender)}: {safe_text(text)}",
+        **{"from": sender, "address": address, "id": msg_id, "text": text},
+    )
+
+
+def show_presence(printer: Printer, name: str, address: str | None, online: bool) -> None:
+    """A peer coming online or going offline, as ``listen`` prints it."""
+    state = "online" if online else "offline"
+    where = f" ({address})" if address else ""
+    printer.event(state, f"{clock()} * {safe_text(name)} is {state}{where}", name=name, address=address)
+
+
+def show_listening(printer: Printer, settings: Settings, role: str, hint: str, **fields: Any) -> None:
+    """The first line of a command that joins the group (``listen``, the chat's stdin mode)."""
+    about = {"name": settings.name, "slot": settings.slot, "transport": settings.transport, "key": settings.key_id}
+    printer.event("listening", f"{clock()} {settings.headline(role)}; {hint}", **about, **fields)
+
+
+def run_listen(
+    settings: Settings,
+    printer: Printer,
     *,
-    slot: str | None = None,
-    transport: str | None = None,
-    port: int | None = None,
-    name: str | None = None,
-    workgroup: str | None = None,
-    broadcast: str | list[str] | None = None,
-    encoding: str | None = None,
-    key_file: str | None = None,
-    auth_window: float | None = None,
-) -> Settings:
-    """Settings as lanmsg.client.Messenger builds them: the options given, the rest from LANMSG_*."""
-    config = mailslot.Config.from_env(port=port, workgroup=workgroup, name=name, broadcast=broadcast)
-    key, window = auth.group_key(key_file, auth_window, os.environ)
-    kw: dict[str, Any] = {k: v for k, v in (("slot", slot), ("transport", transport), ("encoding", encoding)) if v}
-    return Settings(**kw, config=config, key=key, auth_window=window)
+    log_path: str | None = None,
+    rng: random.Random | None = None,
+    stop: StopSignals | None = None,
+    stats_interval: float | None = STATS_INTERVAL_S,
+) -> int:
+    """``lanmsg listen``: run the engine until stopped.  ``stats_interval``: seconds between "stats"
+    events (JSON output only; None or 0: none), the counts the "stopped" event ends with."""
+
+    def show(ev: RawEvent) -> None:
+        if isinstance(ev, P.MessageReceived):
+            show_message(printer, ev.sender, ev.address, ev.msg_id, ev.text)
+        elif isinstance(ev, P.PresenceChanged):
+            show_presence(printer, ev.name, ev.address, ev.online)
+
+    engine = Engine(settings, log_path=log_path, rng=rng, on_event=show)
+    stop = stop or StopSignals()
+    next_stats = now() + stats_interval if stats_interval else None
+    try:
+        with stop:
+            # "listening" only once Ctrl-C and SIGTERM are ours: a script that signals as soon
+            # as it reads the line must get the clean stop (OFFLINE, exit 0)
+            extra = {"auth_window": settings.auth_window} if settings.key_id else {}
+            show_listening(printer, settings, "listening", "Ctrl-C to leave", **extra)
+            engine.start()
+            while not stop.stopping.is_set():
+                if next_stats is not None and now() >= next_stats:
+                    printer.event("stats", None, **engine.counts())
+                    next_stats = now() + (stats_interval or 0.0)  # not None here
+                engine.step(LISTEN_POLL_S)
+    except (KeyboardInterrupt, StopRequested):
+        pass
+    finally:
+        engine.started = True  # a stop before the join still says goodbye, as before
+        engine.leave()
+        stop.finished.set()
+        printer.event("stopped", f"{clock()} left the group (OFFLINE sent)", **engine.counts())
+        engine.close()
+    return EXIT_OK

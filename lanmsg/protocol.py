@@ -100,33 +100,61 @@ def _fit(text: str, size: int, encoding: str) -> bytes:
     return out.ljust(size, b" ")
 
 
+class TextTooLong(FrameError):
+    """A message text longer than a frame takes: ``size`` bytes in ``encoding``, more than
+    ``max_text_bytes(max_frame)``."""
+
+    def __init__(self, size: int, encoding: str, max_frame: int):
+        super().__init__(
+            f"message text is {size} bytes as {encoding}; at most {max_text_bytes(max_frame)} fit in a "
+            f"{max_frame}-byte frame ({HEADER_SIZE}-byte header); nothing was sent"
+        )
+        self.size, self.encoding, self.max_frame = size, encoding, max_frame
+
+
+def _cannot_encode(encoding: str, error: Exception) -> FrameError:
+    return FrameError(f"cannot encode the text as {encoding}: {error}")
+
+
+def _encoded(text: str, encoding: str) -> bytes:
+    try:
+        return text.encode(encoding)
+    except (UnicodeEncodeError, LookupError) as e:
+        raise _cannot_encode(encoding, e) from None
+
+
+def max_text_bytes(max_frame: int = MAX_FRAME) -> int:
+    """The most bytes of text a frame of ``max_frame`` bytes carries: 212 in the seed's 250."""
+    return max_frame - HEADER_SIZE
+
+
+def text_room(text: str, encoding: str = DEFAULT_ENCODING, max_frame: int = MAX_FRAME) -> int:
+    """Bytes of a frame's text still free after ``text`` in ``encoding``; negative: that many too
+    many.  The one size rule: the chat's count, ``Listener.fits`` and the operations ask it, and
+    ``encode_frame`` applies it to the body it encodes.  FrameError when ``encoding`` cannot carry
+    ``text`` at all."""
+    return max_text_bytes(max_frame) - len(_encoded(text, encoding))
+
+
 def encode_frame(frame: Frame, *, encoding: str = DEFAULT_ENCODING, max_frame: int = MAX_FRAME) -> bytes:
-    """Frame -> bytes exactly as the seed's SendMessage assembles them."""
+    """Frame -> bytes exactly as the seed's SendMessage assembles them.  FrameError (TextTooLong
+    when the body is longer than ``text_room`` allows) for a frame that cannot be built."""
     if not 0 <= frame.msg_id < 10**MSGID_SIZE:
         raise FrameError(f"message id {frame.msg_id} does not fit {MSGID_SIZE} digits")
     try:
         sender = _fit(frame.sender, NAME_SIZE, encoding)
-        body = frame.body.encode(encoding)
     except (UnicodeEncodeError, LookupError) as e:
-        raise FrameError(f"cannot encode the text as {encoding}: {e}") from None
-    data = (
+        raise _cannot_encode(encoding, e) from None
+    body = _encoded(frame.body, encoding)
+    if len(body) > max_text_bytes(max_frame):
+        raise TextTooLong(len(body), encoding, max_frame)
+    return (
         sender
         + str(frame.msg_id).rjust(MSGID_SIZE).encode("ascii")
         + (b"1" if frame.wants_confirmation else b"0")
         + (b"1" if frame.system else b"0")
         + body
     )
-    if len(data) > max_frame:
-        raise FrameError(
-            f"message text is {len(body)} bytes as {encoding}; at most "
-            f"{max_frame - HEADER_SIZE} fit in a {max_frame}-byte frame "
-            f"({HEADER_SIZE}-byte header); nothing was sent"
-        )
-    return data
-
-
-def max_text_bytes(max_frame: int = MAX_FRAME) -> int:
-    return max_frame - HEADER_SIZE
 
 
 _DIGITS = re.compile(rb" *([0-9]{1,12})")

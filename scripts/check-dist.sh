@@ -48,7 +48,7 @@ problems = [f"sdist lacks {n}" for n in tracked if n not in in_sdist]
 for need in ("tests/conftest.py", "docs/testing.md", "README.md", "pyproject.toml", "mailslot.py", "lanmsg/cli.py"):
     if need not in in_sdist:
         problems.append(f"sdist lacks {need}")
-code = {"mailslot.py", "lanmsg/__init__.py", "lanmsg/__main__.py", "lanmsg/cli.py", "lanmsg/py.typed"}
+code = {"mailslot.py", "lanmsg/__init__.py", "lanmsg/__main__.py", "lanmsg/cli.py", "lanmsg/py.typed", "lanmsg/chat/__init__.py"}
 problems += [f"wheel lacks {n}" for n in sorted(code - in_wheel)]
 tests_in_wheel = [
     n for n in in_wheel if n.startswith(("tests/", "test/")) or "/tests/" in n or n.rsplit("/", 1)[-1].startswith("test_")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import io
 
-from lanmsg.chatline import run_line
-from lanmsg.keys import Key
+from lanmsg.chat.keys import Key
+from lanmsg.chat.line import run_line
 
 
 class ScriptedKeys:

@@ -9,10 +9,10 @@ by tests/netlab.py, where the only network is the lab's own bridge.
 
 import ipaddress
 import os
-import random
 import socket
 import sys
 
+import freeport
 import pytest
 
 LOOPBACK_BROADCAST = "127.255.255.255"
@@ -92,28 +92,16 @@ def _pytest_process_sends_only_to_loopback():
         setattr(socket.socket, name, fn)
 
 
-def _free_udp_port() -> int:
-    for _ in range(100):
-        port = random.randrange(20000, 60000)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            try:
-                s.bind(("", port))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no free UDP port")
-
-
 @pytest.fixture
 def free_udp_port():
     """A function that picks a free UDP port each time it is called."""
-    return _free_udp_port
+    return freeport.free_udp_port
 
 
 @pytest.fixture
 def port(monkeypatch):
     """A free UDP port for this test's netbios transport (LANMSG_PORT is set to it)."""
-    p = _free_udp_port()
+    p = freeport.free_udp_port()
     monkeypatch.setenv("LANMSG_PORT", str(p))
     return p
 

@@ -19,7 +19,8 @@ from lanmsg_proc import lanmsg
 import mailslot
 from lanmsg import auth
 from lanmsg import protocol as P
-from lanmsg.messenger import Node, Settings
+from lanmsg.node import Node
+from lanmsg.settings import Settings
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))

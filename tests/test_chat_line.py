@@ -3,8 +3,8 @@
 from chatfake import run_scripted, typed
 
 import mailslot
-from lanmsg.keys import Key
-from lanmsg.messenger import Settings
+from lanmsg.chat.keys import Key
+from lanmsg.settings import Settings
 
 
 def test_line_mode_prints_above_the_input_and_reports_state_changes(port):

@@ -18,7 +18,7 @@ pytest.importorskip("curses")
 from chatpty import PtyChat
 
 import mailslot
-from lanmsg.textwidth import text_width
+from lanmsg.chat.textwidth import text_width
 
 MODES = {"full": (), "plain": ("--plain",)}
 COLOUR_SGR = re.compile(rb"\x1b\[[0-9;]*(?:3[0-9]|4[0-9]|9[0-7]|10[0-7])(?:;[0-9;]*)?m")

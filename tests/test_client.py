@@ -15,7 +15,7 @@ import pytest
 from lanmsg import auth
 from lanmsg import protocol as P
 from lanmsg.client import Confirmation, Messenger, NotConfirmed, OnlinePeer, discover
-from lanmsg.messenger import EXIT_NONE, EXIT_USAGE, LanmsgError, Settings
+from lanmsg.settings import EXIT_NONE, EXIT_USAGE, LanmsgError, Settings
 
 
 @pytest.fixture
@@ -90,6 +90,25 @@ def test_settings_and_options_are_not_mixed(port):
         Messenger(port=0)
     with Messenger(name="libtest", slot="benchslot") as m:
         assert m.settings.name == "LIBTEST" and m.settings.slot.lower() == "benchslot"
+
+
+def test_a_listener_takes_the_same_options_and_the_same_either_or(port):
+    from lanmsg.listener import Listener
+
+    with pytest.raises(ValueError, match="either settings or options"):
+        Listener(Settings(), name="X")
+    with pytest.raises(TypeError):
+        Listener(nmae="X")
+
+
+def test_the_names_programs_import_from_lanmsg_messenger_are_still_there():
+    import lanmsg.messenger
+    import lanmsg.node
+    import lanmsg.settings
+
+    for name in ("Settings", "LanmsgError", "EXIT_OK", "EXIT_NONE", "EXIT_USAGE", "EXIT_SYSTEM", "DETECT_TIMEOUT_S"):
+        assert getattr(lanmsg.messenger, name) is getattr(lanmsg.settings, name), name
+    assert lanmsg.messenger.Node is lanmsg.node.Node
 
 
 def test_bad_retries_are_refused(port):

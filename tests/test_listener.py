@@ -14,7 +14,7 @@ from lanmsg_proc import lanmsg
 import mailslot
 from lanmsg import protocol as P
 from lanmsg.listener import Confirmed, Listener, Message, NotDelivered, Offline, Online, Relayed, translate
-from lanmsg.messenger import LanmsgError
+from lanmsg.settings import LanmsgError
 
 
 def raw_frame(sender, msg_id, text, conf=True, system=False):

@@ -11,8 +11,8 @@ from chatfake import run_scripted, typed
 from winsupport import child_env, run, unique
 
 import mailslot
-from lanmsg.keys import Key
-from lanmsg.messenger import Settings
+from lanmsg.chat.keys import Key
+from lanmsg.settings import Settings
 
 NAME = "LANMSGTEST"
 

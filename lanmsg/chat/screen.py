@@ -2,7 +2,7 @@
 
 What is drawn is computed by ``layout`` (pure, tested without a terminal); curses
 only puts those rows on the screen.  Keys are read from standard input by
-lanmsg.terminal and decoded by lanmsg.keys (so bracketed paste works); curses'
+lanmsg.chat.terminal and decoded by lanmsg.chat.keys (so bracketed paste works); curses'
 own key reading is not used.  Received text is already escaped by the model's
 renderer (listen's safe_text).  Colour is decoration only (every state is in
 words) and is off under NO_COLOR; the terminal's title is never touched.
@@ -11,16 +11,16 @@ words) and is off under NO_COLOR; the terminal's title is never touched.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from dataclasses import dataclass
 from typing import Any
 
-from .chat import ChatSession
-from .chatinput import InputHandler
-from .chatmodel import CONFIRMED, FAILED, ChatModel, Line, render
-from .messenger import EXIT_OK, LISTEN_POLL_S, Settings, StopRequested, StopSignals, _how
-from .terminal import KEY_POLL_S, PosixKeys, open_keys, terminal_size
+from ..settings import EXIT_OK, LISTEN_POLL_S, Settings
+from ..signals import StopSignals
+from .input import InputHandler
+from .model import CONFIRMED, FAILED, ChatModel, Line, render
+from .session import ChatSession, joined
+from .terminal import KEY_POLL_S, open_keys, resizes, terminal_size
 from .textwidth import clip, clip_end, pad, text_width, wrap
 
 WRAP_INDENT = 9  # continuation rows start under the text, past "HH:MM:SS "
@@ -160,45 +160,28 @@ def run_screen(settings: Settings, *, log_path: str | None, target: str, bell: b
     import locale
 
     locale.setlocale(locale.LC_ALL, "")
-    session = ChatSession(settings, log_path=log_path, target=target)
-    handler = InputHandler(session)
-    session.model.info(
-        f"chat as {settings.name} on mailslot {settings.slot} ({_how(settings)}); /help lists the commands, /quit leaves"
-    )
-    stop = StopSignals()
-    resized = [False]
 
-    def on_winch(signum: int, frame: object) -> None:
-        resized[0] = True
-
-    old_winch = None
-    try:
-        with stop:
-            stdscr = curses.initscr()
-            try:
-                curses.noecho()
-                curses.cbreak()
-                keys = open_keys()
-                keys.enter()
-                if hasattr(signal, "SIGWINCH"):
-                    old_winch = signal.signal(signal.SIGWINCH, on_winch)
-                try:
-                    _loop(session, handler, CursesScreen(stdscr, colour_allowed()), keys, stop, bell, resized)
-                finally:
-                    keys.exit()
-            finally:
-                if old_winch is not None:
-                    signal.signal(signal.SIGWINCH, old_winch)
-                curses.nocbreak()
-                curses.echo()
-                curses.endwin()
-    except (KeyboardInterrupt, StopRequested):
-        pass
-    finally:
-        session.close()
-        stop.finished.set()
+    def farewell() -> None:
         sys.stdout.write("lanmsg chat: left the group (OFFLINE sent)\n")
         sys.stdout.flush()
+
+    with joined(settings, log_path=log_path, target=target, welcome=True, farewell=farewell) as (session, stop):
+        handler = InputHandler(session)
+        stdscr = curses.initscr()
+        try:
+            curses.noecho()
+            curses.cbreak()
+            keys = open_keys()
+            keys.enter()
+            try:
+                with resizes() as resized:
+                    _loop(session, handler, CursesScreen(stdscr, colour_allowed()), keys, stop, bell, resized)
+            finally:
+                keys.exit()
+        finally:
+            curses.nocbreak()
+            curses.echo()
+            curses.endwin()
     return EXIT_OK
 
 
@@ -267,4 +250,4 @@ def _loop(
             model.unread = 0
 
 
-__all__ = ["Frame", "PosixKeys", "Row", "colour_allowed", "layout", "run_screen"]
+__all__ = ["Frame", "Row", "colour_allowed", "layout", "run_screen"]

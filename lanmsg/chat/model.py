@@ -1,7 +1,7 @@
 """The state of a ``lanmsg chat`` as a pure model: scrollback, own messages and their fate,
 who is online, the target, unread counts, and the queue for absent peers.
 
-No terminal and no network here: lanmsg.chat feeds it the listener's events and
+No terminal and no network here: lanmsg.chat.session feeds it the listener's events and
 what the user typed; the front ends draw ``lines`` with ``render``.  Every state is
 in words on the message's own line, never in colour alone.
 """
@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .output import safe_text
+from ..output import clock, safe_text
 
 QUEUE_MAX = 50  # undelivered messages kept for absent peers; beyond it the oldest is given up
 QUEUE_SENDS_MAX = 3  # times one queued message is sent again (each time with a new id)
@@ -61,10 +61,6 @@ class StateChange:
 
     out: Outgoing
     time: float
-
-
-def clock(t: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(t))
 
 
 def state_words(out: Outgoing) -> str:

@@ -8,12 +8,39 @@ until the user says whether to send it.  Scrolling keys are left to the front en
 
 from __future__ import annotations
 
-from .chat import ChatSession
-from .chatcmd import COMMAND_WORDS
+from collections.abc import Callable
+
+from .commands import COMMAND_WORDS
 from .keys import Key
 from .lineedit import LineEditor
+from .session import ChatSession
 
 PASTE_LINES_MAX = 20  # a paste of more lines is refused whole
+
+# Keys that only edit the input line (lanmsg.chat.keys names them): a new editing key goes here.
+EDITS: dict[str, Callable[[LineEditor], object]] = {
+    "backspace": LineEditor.backspace,
+    "ctrl-h": LineEditor.backspace,
+    "delete": LineEditor.delete,
+    "left": LineEditor.left,
+    "ctrl-b": LineEditor.left,
+    "right": LineEditor.right,
+    "ctrl-f": LineEditor.right,
+    "home": LineEditor.home,
+    "ctrl-a": LineEditor.home,
+    "end": LineEditor.end,
+    "ctrl-e": LineEditor.end,
+    "word-left": LineEditor.word_left,
+    "word-right": LineEditor.word_right,
+    "ctrl-k": LineEditor.kill_to_end,
+    "ctrl-u": LineEditor.kill_to_start,
+    "ctrl-w": LineEditor.kill_word_back,
+    "ctrl-y": LineEditor.yank,
+    "up": LineEditor.up,
+    "ctrl-p": LineEditor.up,
+    "down": LineEditor.down,
+    "ctrl-n": LineEditor.down,
+}
 
 
 class InputHandler:
@@ -28,7 +55,10 @@ class InputHandler:
         if self.paste is not None:
             self._answer_paste(key)
             return True
-        if name == "text":
+        edit = EDITS.get(name)
+        if edit is not None:
+            edit(ed)
+        elif name == "text":
             ed.insert(key.text)
         elif name == "paste":
             self._pasted(key.text)
@@ -36,39 +66,11 @@ class InputHandler:
             line = ed.submit()
             if line.strip():
                 self.session.submit(line)
-        elif name in ("backspace", "ctrl-h"):
-            ed.backspace()
-        elif name == "delete":
-            ed.delete()
         elif name == "ctrl-d":
             if ed.text:
                 ed.delete()
             else:
                 self.session.quit = True
-        elif name in ("left", "ctrl-b"):
-            ed.left()
-        elif name in ("right", "ctrl-f"):
-            ed.right()
-        elif name in ("home", "ctrl-a"):
-            ed.home()
-        elif name in ("end", "ctrl-e"):
-            ed.end()
-        elif name == "word-left":
-            ed.word_left()
-        elif name == "word-right":
-            ed.word_right()
-        elif name == "ctrl-k":
-            ed.kill_to_end()
-        elif name == "ctrl-u":
-            ed.kill_to_start()
-        elif name == "ctrl-w":
-            ed.kill_word_back()
-        elif name == "ctrl-y":
-            ed.yank()
-        elif name in ("up", "ctrl-p"):
-            ed.up()
-        elif name in ("down", "ctrl-n"):
-            ed.down()
         elif name == "tab":
             found = ed.complete(self.session.model.names(), COMMAND_WORDS)
             if len(found) > 1:

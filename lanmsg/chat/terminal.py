@@ -2,14 +2,17 @@
 
 ``open_keys()`` gives an object with ``enter()`` / ``exit()`` (raw-ish mode on and
 off, bracketed paste on and off), ``fds()`` (file descriptors to wait on, or None
-when the caller must poll) and ``read(timeout)`` (the keys typed, as lanmsg.keys.Key).
+when the caller must poll) and ``read(timeout)`` (the keys typed, as lanmsg.chat.keys.Key).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from .keys import Key, VTDecoder, windows_key
@@ -143,6 +146,24 @@ def open_keys() -> Keys:
     if sys.platform == "win32":
         return WindowsKeys()
     return PosixKeys(sys.stdin.fileno())
+
+
+@contextlib.contextmanager
+def resizes() -> Iterator[list[bool]]:
+    """``with resizes() as resized:`` ``resized[0]`` turns True whenever the terminal changes size
+    (SIGWINCH; Windows has none, so a front end compares ``terminal_size()`` too); the front end
+    sets it back to False once it has redrawn."""
+    resized = [False]
+
+    def on_winch(signum: int, frame: object) -> None:
+        resized[0] = True
+
+    old = signal.signal(signal.SIGWINCH, on_winch) if hasattr(signal, "SIGWINCH") else None
+    try:
+        yield resized
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGWINCH, old)
 
 
 def terminal_size() -> tuple[int, int]:

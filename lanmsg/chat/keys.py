@@ -22,38 +22,27 @@ class Key:
 PASTE_START = "\x1b[200~"
 PASTE_END = "\x1b[201~"
 
-# CSI / SS3 sequences (xterm, VT220, rxvt, the Linux console)
-_SEQUENCES = {
-    "[A": "up",
-    "[B": "down",
-    "[C": "right",
-    "[D": "left",
-    "[H": "home",
-    "[F": "end",
-    "OA": "up",
-    "OB": "down",
-    "OC": "right",
-    "OD": "left",
-    "OH": "home",
-    "OF": "end",
-    "[1~": "home",
-    "[7~": "home",
-    "[4~": "end",
-    "[8~": "end",
-    "[3~": "delete",
-    "[5~": "pgup",
-    "[6~": "pgdn",
-    "[2~": "insert",
-    "[1;5C": "word-right",
-    "[1;5D": "word-left",
-    "[1;3C": "word-right",
-    "[1;3D": "word-left",
-    "[5C": "word-right",
-    "[5D": "word-left",
-    "b": "word-left",  # Alt-b
-    "f": "word-right",  # Alt-f
-    "[Z": "shift-tab",
+# The special keys: a key's name (what lanmsg.chat.input and the front ends act on), what a VT
+# terminal sends for it after ESC (CSI / SS3 sequences: xterm, VT220, rxvt, the Linux console),
+# and the code msvcrt.getwch() gives for it after '\x00' or '\xe0' on a Windows console ("": none).
+# A new special key is one line here.
+_SPECIAL_KEYS = {
+    "up": (("[A", "OA"), "H"),
+    "down": (("[B", "OB"), "P"),
+    "right": (("[C", "OC"), "M"),
+    "left": (("[D", "OD"), "K"),
+    "home": (("[H", "OH", "[1~", "[7~"), "G"),
+    "end": (("[F", "OF", "[4~", "[8~"), "O"),
+    "delete": (("[3~",), "S"),
+    "pgup": (("[5~",), "I"),
+    "pgdn": (("[6~",), "Q"),
+    "insert": (("[2~",), "R"),
+    "word-right": (("[1;5C", "[1;3C", "[5C", "f"), "t"),  # Ctrl-Right, Alt-Right, Alt-f
+    "word-left": (("[1;5D", "[1;3D", "[5D", "b"), "s"),  # Ctrl-Left, Alt-Left, Alt-b
+    "shift-tab": (("[Z",), ""),
 }
+_SEQUENCES = {seq: name for name, (sequences, _) in _SPECIAL_KEYS.items() for seq in sequences}
+_WIN_SPECIAL = {code: name for name, (_, code) in _SPECIAL_KEYS.items() if code}
 
 _CONTROL = {
     "\r": "enter",
@@ -176,23 +165,6 @@ def _match_escape(s: str) -> tuple[str, int]:
     if second == "\x7f":
         return "ctrl-w", 2  # Alt-Backspace: delete a word
     return "esc", 1
-
-
-# Windows console: msvcrt.getwch() gives '\x00' or '\xe0' and then one of these codes
-_WIN_SPECIAL = {
-    "H": "up",
-    "P": "down",
-    "K": "left",
-    "M": "right",
-    "G": "home",
-    "O": "end",
-    "S": "delete",
-    "I": "pgup",
-    "Q": "pgdn",
-    "R": "insert",
-    "s": "word-left",  # Ctrl-Left
-    "t": "word-right",  # Ctrl-Right
-}
 
 
 def windows_key(first: str, second: str | None = None) -> Key:

@@ -1,6 +1,6 @@
 """``lanmsg chat --plain``: the line mode, for terminals without curses.
 
-The input line is lanmsg's own (lanmsg.lineedit), so it knows its cursor: an
+The input line is lanmsg's own (lanmsg.chat.lineedit), so it knows its cursor: an
 incoming message is printed *above* it (clear the line, print, redraw prompt,
 text and cursor) and never corrupts what is being typed.  A message's state
 change prints a new line quoting the start of the message.  Only carriage
@@ -11,15 +11,15 @@ including Windows consoles without VT processing.
 
 from __future__ import annotations
 
-import signal
 import sys
 from typing import Any, TextIO
 
-from .chat import ChatSession
-from .chatinput import InputHandler
-from .chatmodel import render, render_change
-from .messenger import EXIT_OK, LISTEN_POLL_S, Settings, StopRequested, StopSignals, _how
-from .terminal import KEY_POLL_S, Keys, open_keys, terminal_size
+from ..settings import EXIT_OK, LISTEN_POLL_S, Settings
+from ..signals import StopSignals
+from .input import InputHandler
+from .model import render, render_change
+from .session import ChatSession, joined
+from .terminal import KEY_POLL_S, Keys, open_keys, resizes, terminal_size
 from .textwidth import clip, clip_end, text_width
 
 LOW_BUDGET = 40  # the prompt shows the bytes left when fewer remain
@@ -53,7 +53,8 @@ class LineScreen:
         shown_after = clip(after, room - text_width(before))
         return prompt + before + shown_after, text_width(prompt) + text_width(before)
 
-    def erase(self, width: int) -> str:
+    @staticmethod
+    def erase(width: int) -> str:
         return "\r" + " " * (width - 1) + "\r"
 
     def redraw(self) -> None:
@@ -82,34 +83,28 @@ def run_line(
     out: TextIO | None = None,
     stop: StopSignals | None = None,
 ) -> int:
-    out = out or sys.stdout
+    screen_out = out or sys.stdout
     try:
-        getattr(out, "reconfigure")(errors="backslashreplace")  # noqa: B009 (TextIO does not declare it)
+        getattr(screen_out, "reconfigure")(errors="backslashreplace")  # noqa: B009 (TextIO does not declare it)
     except (AttributeError, ValueError, OSError):
         pass
-    session = ChatSession(settings, log_path=log_path, target=target)
-    handler = InputHandler(session)
-    screen = LineScreen(out, handler)
-    keys = keys or open_keys()
-    stop = stop or StopSignals()
-    session.model.info(
-        f"chat as {settings.name} on mailslot {settings.slot} ({_how(settings)}); /help lists the commands, /quit leaves"
-    )
-    try:
-        with stop:
-            keys.enter()
-            try:
-                _loop(session, handler, screen, keys, stop, bell)
-            finally:
-                keys.exit()
-    except (KeyboardInterrupt, StopRequested):
-        pass
-    finally:
-        session.close()
-        stop.finished.set()
+    keyboard = keys or open_keys()
+
+    def farewell() -> None:
         width, _ = terminal_size()
-        out.write(screen.erase(width) + "left the group (OFFLINE sent)\r\n")
-        out.flush()
+        screen_out.write(LineScreen.erase(width) + "left the group (OFFLINE sent)\r\n")
+        screen_out.flush()
+
+    with joined(settings, log_path=log_path, target=target, stop=stop, welcome=True, farewell=farewell) as (
+        session,
+        signals,
+    ):
+        handler = InputHandler(session)
+        keyboard.enter()
+        try:
+            _loop(session, handler, LineScreen(screen_out, handler), keyboard, signals, bell)
+        finally:
+            keyboard.exit()
     return EXIT_OK
 
 
@@ -130,17 +125,8 @@ def _loop(
     session.model.take_changes()
     _flush(session, screen, bell, screen.out)
     screen.redraw()
-    resized = [False]
-
-    def on_winch(signum: int, frame: object) -> None:
-        resized[0] = True
-
-    old_winch = signal.signal(signal.SIGWINCH, on_winch) if hasattr(signal, "SIGWINCH") else None
-    try:
+    with resizes() as resized:
         _turns(session, handler, screen, keys, stop, bell, resized)
-    finally:
-        if old_winch is not None:
-            signal.signal(signal.SIGWINCH, old_winch)
 
 
 def _turns(

@@ -1,78 +1,38 @@
 """What a line typed into ``lanmsg chat`` means: a message, or a slash command.
 
-Pure: ``parse(line)`` returns one of the command classes below.  Commands are
-case-insensitive and any unique prefix works (``/t BOB`` is ``/to BOB``); a line
-that starts with ``//`` is a message that starts with one ``/``.
+Pure: ``parse(line)`` returns a Command.  Commands are case-insensitive and any unique
+prefix works (``/t BOB`` is ``/to BOB``); a line that starts with ``//`` is a message that
+starts with one ``/``.  A new command: its usage in COMMANDS, its arguments in ``parse``,
+what it does in lanmsg.chat.session.ChatSession.submit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import protocol as P
-from .listener import text_bytes
+from .. import protocol as P
+
+NEVER_FITS = 1 << 30  # the size a text counts as when the encoding cannot carry it
 
 
 @dataclass(frozen=True)
-class Say:
-    """A message to the current target."""
+class Command:
+    """What a typed line means.
 
-    text: str
+    ``verb``: one of COMMANDS (to, msg, reply, who, refresh, help, quit: the slash commands),
+    "say" (a message to the current target), "empty" (a blank line: nothing to do) or "error"
+    (a slash command that cannot be run; ``text`` says why).  ``name``: the peer of /to and
+    /msg; ``text``: what say, /msg and /reply send.
+    """
 
-
-@dataclass(frozen=True)
-class SetTarget:
-    """``/to NAME`` or ``/to *``."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class MsgOnce:
-    """``/msg NAME TEXT``: one message, the target stays."""
-
-    name: str
-    text: str
+    verb: str
+    name: str = ""
+    text: str = ""
 
 
-@dataclass(frozen=True)
-class Reply:
-    """``/reply [TEXT]``: target the last sender (and send TEXT to them)."""
+def _error(message: str) -> Command:
+    return Command("error", text=message)
 
-    text: str
-
-
-@dataclass(frozen=True)
-class Who:
-    pass
-
-
-@dataclass(frozen=True)
-class Refresh:
-    pass
-
-
-@dataclass(frozen=True)
-class Help:
-    pass
-
-
-@dataclass(frozen=True)
-class Quit:
-    pass
-
-
-@dataclass(frozen=True)
-class Empty:
-    """A blank line: nothing to do."""
-
-
-@dataclass(frozen=True)
-class CommandError:
-    message: str
-
-
-Command = Say | SetTarget | MsgOnce | Reply | Who | Refresh | Help | Quit | Empty | CommandError
 
 # name: (usage, what it does); the order is the order of /help
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -107,50 +67,53 @@ def resolve_command(word: str) -> str | list[str]:
 def parse(line: str) -> Command:
     line = line.rstrip("\r\n")
     if not line.strip():
-        return Empty()
+        return Command("empty")
     if line.startswith("//"):
-        return Say(line[1:])
+        return Command("say", text=line[1:])
     if not line.startswith("/"):
-        return Say(line)
+        return Command("say", text=line)
     word, _, rest = line[1:].partition(" ")
     rest = rest.strip()
     if not word:
-        return CommandError("a command follows the / (/help lists them; // sends a /)")
+        return _error("a command follows the / (/help lists them; // sends a /)")
     name = resolve_command(word)
     if isinstance(name, list):
         if name:
-            return CommandError(f"/{word} is ambiguous: " + ", ".join("/" + n for n in name))
-        return CommandError(f"unknown command /{word} (/help lists them; // sends a line starting with /)")
+            return _error(f"/{word} is ambiguous: " + ", ".join("/" + n for n in name))
+        return _error(f"unknown command /{word} (/help lists them; // sends a line starting with /)")
     if name == "to":
         if not rest or " " in rest:
-            return CommandError("usage: /to NAME or /to *")
-        return SetTarget(rest)
+            return _error("usage: /to NAME or /to *")
+        return Command("to", name=rest)
     if name == "msg":
         who, _, text = rest.partition(" ")
         if not who or not text.strip():
-            return CommandError("usage: /msg NAME TEXT")
-        return MsgOnce(who, text.lstrip(" "))
+            return _error("usage: /msg NAME TEXT")
+        return Command("msg", name=who, text=text.lstrip(" "))
     if name == "reply":
-        return Reply(rest)
+        return Command("reply", text=rest)
     if rest:
-        return CommandError(f"/{name} takes no arguments")
-    simple: dict[str, Command] = {"who": Who(), "refresh": Refresh(), "help": Help(), "quit": Quit()}
-    return simple[name]
+        return _error(f"/{name} takes no arguments")
+    return Command(name)
 
 
 def payload(line: str) -> str | None:
     """The text ``line`` would send (for the byte count), or None when it sends nothing."""
     cmd = parse(line)
-    if isinstance(cmd, (Say, MsgOnce, Reply)):
+    if cmd.verb in ("say", "msg", "reply"):
         return cmd.text
-    if isinstance(cmd, Empty):
+    if cmd.verb == "empty":
         return ""
-    if isinstance(cmd, CommandError) and line.startswith("/") and resolve_command(line[1:].partition(" ")[0]) == "msg":
+    if cmd.verb == "error" and line.startswith("/") and resolve_command(line[1:].partition(" ")[0]) == "msg":
         return ""  # /msg NAME, the text still to come
     return None
 
 
 def bytes_left(text: str, encoding: str, max_frame: int) -> int:
     """Bytes of the frame's text still free after ``text`` (negative: too long).  212 bytes
-    without a key, 168 with one (``Settings.max_frame``), counted in the text encoding."""
-    return P.max_text_bytes(max_frame) - text_bytes(text, encoding)
+    without a key, 168 with one (``Settings.max_frame``), counted in the text encoding; a text the
+    encoding cannot carry never fits."""
+    try:
+        return P.text_room(text, encoding, max_frame)
+    except P.FrameError:
+        return P.max_text_bytes(max_frame) - NEVER_FITS
