@@ -1831,7 +1831,8 @@ class Config(_ConfigFields):
         if not isinstance(ns_port, int) or not 0 <= ns_port < 65536:
             raise ValueError(f"invalid name service port {ns_port!r}: must be 0 (off) or 1-65535")
         try:
-            "".encode(oem_encoding)
+            if oem_encoding != DEFAULT_OEM_ENCODING:  # the default is known good: no codec import at start-up
+                "".encode(oem_encoding)
         except LookupError:
             raise ValueError(f"unknown DOS code page {oem_encoding!r} (--oem-encoding): try cp850 or cp437") from None
         return super().__new__(
@@ -3684,13 +3685,13 @@ def _proc_udp_rows() -> list[tuple[str, int, int]]:
     """Linux: (local address, port, uid) of every IPv4 UDP socket of this network namespace."""
     rows = []
     try:
-        with open("/proc/net/udp", encoding="ascii") as f:
-            next(f, None)
-            for line in f:
-                fields = line.split()
-                hexaddr, hexport = fields[1].split(":")
-                address = socket.inet_ntoa(struct.pack("<I", int(hexaddr, 16)))
-                rows.append((address, int(hexport, 16), int(fields[7])))
+        with open("/proc/net/udp", "rb") as f:  # bytes: no codec to import on the start-up path
+            lines = f.read().splitlines()[1:]
+        for line in lines:
+            fields = line.split()
+            hexaddr, hexport = fields[1].split(b":")
+            address = socket.inet_ntoa(struct.pack("<I", int(hexaddr, 16)))
+            rows.append((address, int(hexport, 16), int(fields[7])))
     except (OSError, ValueError, IndexError):
         return []
     return rows
