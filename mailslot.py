@@ -4846,7 +4846,7 @@ def read_any(slots: Iterable[Mailslot], timeout: float | None) -> tuple[Mailslot
 
 
 def write(
-    target: str,
+    target: str | Target,
     name: str,
     data: bytes,
     *,
@@ -4856,16 +4856,17 @@ def write(
 ) -> int:
     """Write one message to mailslot ``name`` on ``target``; return the bytes written.
 
-    ``target``: "." (this machine), a computer name, a workgroup/domain name, or
-    "*" (every computer of the primary workgroup).  ``address``: the IPv4 address
-    of a computer target when the caller knows it (netbios transport).
-    Messages for other computers are limited to ``max_remote_payload(name)``.
+    ``target``: "." (this machine), a computer name, an IPv4 address, a DNS name, a
+    workgroup/domain name, or "*" (every computer of the primary workgroup); or a Target
+    classify_target() already made.  ``address``: the IPv4 address of a computer target
+    when the caller knows it (netbios transport).  Messages for other computers are limited
+    to ``max_remote_payload(name)``.
     """
     bare = normalize_mailslot_name(name)
     data = bytes(data)
     transport = resolve_transport(transport)
     config = config if config is not None else Config.from_env()
-    dest = classify_target(target, config, address)
+    dest = target if isinstance(target, Target) else classify_target(target, config, address)
     if dest.kind == "local":
         if len(data) > LOCAL_MAX_MESSAGE:
             raise MessageTooLargeError(
@@ -4877,9 +4878,9 @@ def write(
     else:
         check_remote_size(bare, len(data))
     if transport == "native":
-        host = {"local": ".", "group": "*" if target.strip() == "*" else dest.name}.get(dest.kind)
+        host = {"local": ".", "group": "*" if dest.host == "*" else dest.name}.get(dest.kind)
         if host is None:
-            host = target.strip().lstrip("\\")
+            host = dest.address if dest.lookup is None and dest.address else dest.host.lstrip("\\")
         return _kernel32_write(f"\\\\{host}\\mailslot\\{bare}", data, remote=dest.kind != "local")
     return _netbios_write(dest, bare, data, config)
 
@@ -4910,25 +4911,29 @@ def _netbios_write(dest: Target, bare: str, data: bytes, config: Config) -> int:
         _deliver_local(config, bare, data, required=False)  # as Windows does for \\*\
         _send_datagrams(config, sends)
         return len(data)
-    ip = dest.address or _resolve(dest, config)
+    ip, how = (dest.address, "address") if dest.address else _resolve(dest, config)
     if _addresses(config).is_local(ip) and dest.name in ("*", config.name):
         _deliver_local(config, bare, data, required=True)
         return len(data)
-    nb_name = dest.name if dest.name != "*" else (learned_name(ip) or "*")
+    # a name the hosts file or DNS gave an address for need not be that computer's NetBIOS name:
+    # write to the address, as to an address (the name last heard from it, else *)
+    nb_name = dest.name if how in ("address", "netbios", "learned") else "*"
+    if nb_name == "*":
+        nb_name = learned_name(ip) or "*"
     msg_type = MSG_DIRECT_GROUP if nb_name == "*" else MSG_DIRECT_UNIQUE
     _send_datagrams(config, [(ip, None, False, builder(msg_type, NetbiosName(nb_name, 0x00)))])
     return len(data)
 
 
-def _resolve(dest: Target, config: Config) -> str:
-    """The IPv4 address of computer ``dest`` (docs/names.md gives the order); MailslotError if
-    nothing knows it."""
-    found, _, why = _find(dest, config, dns=True, stop=lambda: False)
+def _resolve(dest: Target, config: Config) -> tuple[str, str]:
+    """The IPv4 address of computer ``dest`` (docs/names.md gives the order), and how it was
+    found; MailslotError if nothing knows it."""
+    found, how, why = _find(dest, config, dns=True, stop=lambda: False)
     if not found:
         raise MailslotError(
             errno.EHOSTUNREACH, f"cannot find computer {dest.host or dest.name!r}: {why}; give its IPv4 address"
         )
-    return found[0]
+    return found[0], how
 
 
 def resolve_name(name: str, config: Config | None = None, *, dns: bool = True) -> list[str]:

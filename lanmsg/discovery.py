@@ -102,6 +102,7 @@ def announce(
     next_broadcast = time.monotonic()
     try:
         with StopSignals() as stop:
+            mailslot.suspend_on_ctrl_z()  # Ctrl-Z leaves the host's unicasts to its other lanmsg processes
             # announced once SIGINT/SIGTERM are handled: a signal right after this line stops cleanly
             printer.event(
                 "announcing",

@@ -25,7 +25,6 @@ Single-threaded: use a Listener from the thread that made it.
 from __future__ import annotations
 
 import random
-import select
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -183,7 +182,7 @@ class Engine:
         fds = [s.fileno_list() for s in slots]
         if all(f is not None for f in fds):
             try:
-                select.select([fd for f in fds if f for fd in f] + list(wake_fds), [], [], wait)
+                mailslot.wait_readable([fd for f in fds if f for fd in f] + list(wake_fds), wait)
             except (OSError, ValueError):
                 pass
         else:
@@ -499,7 +498,7 @@ class Listener:
 
 def _readable(fds: list[int]) -> bool:
     try:
-        return bool(select.select(fds, [], [], 0)[0])
+        return bool(mailslot.wait_readable(fds, 0))
     except (OSError, ValueError):
         return False
 
@@ -557,6 +556,7 @@ def run_listen(
             # "listening" only once Ctrl-C and SIGTERM are ours: a script that signals as soon
             # as it reads the line must get the clean stop (OFFLINE, exit 0)
             extra = {"auth_window": settings.auth_window} if settings.key_id else {}
+            mailslot.suspend_on_ctrl_z()  # Ctrl-Z leaves the host's unicasts to its other lanmsg processes
             show_listening(printer, settings, "listening", "Ctrl-C to leave", **extra)
             engine.start()
             while not stop.stopping.is_set():

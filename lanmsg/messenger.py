@@ -22,7 +22,7 @@ import mailslot
 
 from . import protocol as P
 from .control import NoListener, via_listener
-from .node import Node, auth_hint, is_ipv4, open_slot
+from .node import Node, auth_hint, open_slot
 from .output import Printer, note
 from .settings import (
     DETECT_TIMEOUT_S,
@@ -30,6 +30,7 @@ from .settings import (
     EXIT_OK,
     EXIT_SYSTEM,
     EXIT_USAGE,
+    NAME_LOOKUP_MAX_S,
     OPERATION_POLL_S,
     REPLY_GRACE_S,
     RESOLVE_TIMEOUT_S,
@@ -54,6 +55,7 @@ __all__ = [
     "Operation",
     "SendOp",
     "Settings",
+    "check_request",
     "operation_from_request",
     "operation_timeout",
     "run_on_node",
@@ -155,6 +157,17 @@ class Operation:
 
 
 class SendOp(Operation):
+    """Send one message to one computer (or ``.``, ``*``), and wait for its confirmation.
+
+    The target is classified once (mailslot.classify_target: a typo'd address fails here, exit 2,
+    before anything is sent).  How a name is found (docs/names.md, "The order for a NetBIOS
+    name"): an address as given; a DNS name looked up whole; a NetBIOS name through
+    mailslot.NameLookup (hosts file, name cache, WINS, broadcast, the address it was heard from)
+    beside a DETECT, whose answer (and the presence table) is used only when the lookup finds
+    nothing: a datagram's word never overrides the name service.  With the name service off,
+    the hosts file, then presence and DETECT.
+    """
+
     kind = "send"
 
     def __init__(self, emit: Emit, host: str, text: str, *, timeout: float | None, resends: int, wait: bool = True):
@@ -162,6 +175,7 @@ class SendOp(Operation):
         self.host, self.timeout, self.resends, self.wait = host, timeout, resends, wait
         self.resolve_deadline: float | None = None
         self.lookup: mailslot.NameLookup | None = None
+        self.fallback: tuple[str, str] | None = None  # (name, address) a DETECT answer or presence gave
 
     def deadline(self) -> float | None:
         return self.resolve_deadline
@@ -169,27 +183,36 @@ class SendOp(Operation):
     def start(self, node: Node, t: float) -> None:
         if not self.text_fits(node, self.text):
             return
+        s = node.settings
         host = self.host.strip()
+        try:
+            target = mailslot.classify_target(host, s.config)
+        except ValueError as e:
+            self.fail(str(e), EXIT_USAGE)
+            return
+        if target.kind != "unique" or s.transport == "native":
+            self._send(node, t, host, None)  # this machine, the group, or Windows finds it
+            return
+        if target.address is not None:
+            self._send(node, t, host, target.address)
+            return
+        self.resolve_deadline = t + min(RESOLVE_TIMEOUT_S, self.timeout or RESOLVE_TIMEOUT_S)
+        if target.lookup == "dns" or s.config.ns_port:
+            self.lookup = mailslot.NameLookup(host, s.config)
+        if target.lookup == "dns":
+            return  # a DNS name is no messenger's name: no DETECT
         known = node.peer.presence.get(host.upper())
-        if is_ipv4(host):
-            self._send(node, t, host, host)
-        elif known is not None and known.address:
-            self._send(node, t, known.name, known.address)
-        elif (
-            node.settings.transport == "native"
-            or host == "."
-            or host.upper() == node.peer.name.upper()
-            or "." in host
-            or mailslot.learned_address(host)
-        ):
-            self._send(node, t, host, None)  # Windows, this machine, DNS or a name heard before
-        else:
-            # a name on the netbios transport: ask the NetBIOS name service (WINS, broadcast) as
-            # Windows would, and who answers a DETECT; the first answer wins
-            self.resolve_deadline = t + min(RESOLVE_TIMEOUT_S, self.timeout or RESOLVE_TIMEOUT_S)
-            if node.settings.config.ns_port:
-                self.lookup = mailslot.NameLookup(host, node.settings.config, dns=False)
-            node.run_actions(node.peer.detect(t))
+        if known is not None and known.address:
+            self.fallback = (known.name, known.address)
+        if self.lookup is None:
+            found = mailslot.hosts_file_addresses(host)
+            if found:
+                self._send(node, t, found[0], found[0])
+                return
+            if self.fallback is not None:
+                self._send(node, t, *self.fallback)
+                return
+        node.run_actions(node.peer.detect(t))
 
     def _send(self, node: Node, t: float, target: str, address: str | None) -> None:
         self.resolve_deadline = None
@@ -208,7 +231,9 @@ class SendOp(Operation):
             and isinstance(event, P.PeerAnswered)
             and event.name.upper() == self.host.strip().upper()
         ):
-            self._send(node, t, event.name, event.address)
+            self.fallback = (event.name, event.address)
+            if self.lookup is None:
+                self._send(node, t, event.name, event.address)
         elif isinstance(event, P.Confirmed) and event.msg_id == self.msg_id:
             self.emit({"event": "confirmed", "id": event.msg_id, "by": event.by, "address": event.address})
             self.finish(EXIT_OK)
@@ -220,11 +245,21 @@ class SendOp(Operation):
         if self.resolve_deadline is None:
             return
         lookup = self.lookup
-        if lookup is not None and lookup.done and lookup.addresses:
-            self._send(node, t, self.host.strip(), lookup.addresses[0])
-        elif t >= self.resolve_deadline and (lookup is None or lookup.done):
-            also = ", nor a NetBIOS name query" if lookup is not None else ""
-            self.fail(f"no peer named {self.host!r} answered on mailslot {node.settings.slot!r}{also}", EXIT_NONE)
+        if lookup is not None and not lookup.done:
+            return
+        if lookup is not None and lookup.addresses:
+            address = lookup.addresses[0]
+            # a hosts-file name need not be the computer's NetBIOS name: write to its address
+            self._send(node, t, address if lookup.source == "hosts" else self.host.strip(), address)
+        elif self.fallback is not None:
+            self._send(node, t, *self.fallback)
+        elif t >= self.resolve_deadline:
+            why = f"{lookup.error}; " if lookup is not None and lookup.error else ""
+            self.fail(
+                f"cannot find computer {self.host.strip()!r}: {why}no lanmsg peer of that name answered "
+                f"on mailslot {node.settings.slot!r}",
+                EXIT_NONE,
+            )
 
 
 class BroadcastOp(Operation):
@@ -310,7 +345,7 @@ def operation_timeout(req: Record) -> float:
     if req["op"] == "send":
         t = req.get("timeout")
         base = t if t is not None else (int(req.get("resends", P.RESENDS)) + 1) * P.RESEND_INTERVAL_S
-        return base + RESOLVE_TIMEOUT_S
+        return base + max(RESOLVE_TIMEOUT_S, NAME_LOOKUP_MAX_S)
     if req["op"] == "broadcast":
         return float(req.get("wait", 0))
     return float(req.get("timeout", DETECT_TIMEOUT_S))
@@ -327,6 +362,7 @@ def run_operation(settings: Settings, req: Record, printer: Printer, report: Emi
     Here when the messenger slot is free; through the local listener when one
     owns it.  When another one-shot command holds it, wait for it to finish.
     """
+    check_request(settings, req)
     give_up = now() + operation_timeout(req) + REPLY_GRACE_S
     while True:
         try:
@@ -351,6 +387,16 @@ def run_operation(settings: Settings, req: Record, printer: Printer, report: Emi
         if code != EXIT_OK and hint:
             note(hint)
         return code
+
+
+def check_request(settings: Settings, req: Record) -> None:
+    """Refuse a request whose input is bad before anything opens or sends (exit 2): a send's
+    target must be one of the forms docs/names.md lists; a typo'd address never reaches the wire."""
+    if req.get("op") == "send":
+        try:
+            mailslot.classify_target(str(req["host"]), settings.config)
+        except ValueError as e:
+            raise LanmsgError(str(e), EXIT_USAGE) from None
 
 
 def run_on_node(node: Node, req: Record, report: Emit) -> int:

@@ -25,12 +25,14 @@ if TYPE_CHECKING:
 
 def open_slot(settings: Settings, name: str) -> mailslot.Mailslot:
     """Own mailslot ``name`` with ``settings``' transport (lanmsg's own LANMSG\\ slots take local
-    requests of up to LOCAL_MAX_MESSAGE bytes)."""
+    requests of up to LOCAL_MAX_MESSAGE bytes).  The slot learns no sender's address by itself:
+    Node.receive teaches the ones whose frames pass authentication."""
     return mailslot.Mailslot(
         name,
         transport=settings.transport,
         config=settings.config,
         max_size=mailslot.LOCAL_MAX_MESSAGE if name.upper().startswith("LANMSG\\") else 0,
+        learn=False,
     )
 
 
@@ -107,16 +109,9 @@ class Node:
 
     def transmit(self, t: P.Transmit) -> Exception | None:
         s = self.settings
-        target = t.target
-        if t.address is not None and not plain_computer_name(target, s.config):
-            # a reply goes back to where the frame came from: a sender *name* such as "*",
-            # the workgroup or another IP address must not turn it into a broadcast or a
-            # reflection to a third host
-            target = t.address
         try:
-            mailslot.write(
-                target, s.slot, self.seal(t.data, s.slot), transport=s.transport, config=s.config, address=t.address
-            )
+            dest = _destination(t, s.config)
+            mailslot.write(dest, s.slot, self.seal(t.data, s.slot), transport=s.transport, config=s.config)
             return None
         except (OSError, ValueError) as e:
             self.send_errors += 1
@@ -147,6 +142,10 @@ class Node:
         payload = self.open(msg.data, self.settings.slot)
         if isinstance(payload, str):
             return [P.Dropped(payload, now())]
+        if not msg.local and msg.source_name and msg.source_ip:
+            # only a frame that passed authentication (or any, without a key) teaches where its
+            # sender is, and only as the last resort of name resolution (docs/security.md)
+            mailslot.learn_address(msg.source_name, msg.source_ip)
         return self.peer.receive(now(), payload, msg.source_ip)
 
 
@@ -155,20 +154,35 @@ class Node:
 # --------------------------------------------------------------------------
 
 
+def _destination(t: P.Transmit, config: mailslot.Config) -> mailslot.Target:
+    """Where a frame goes, classified once (mailslot.write takes the result).  A reply goes back
+    to where the frame came from: a sender *name* such as "*", the workgroup, another IP address
+    or no valid computer name at all must not turn it into a broadcast or a reflection to a
+    third host."""
+    try:
+        dest = mailslot.classify_target(t.target, config, t.address)
+    except ValueError:
+        if t.address is None:
+            raise
+        return mailslot.classify_target(t.address, config)
+    if t.address is not None and not names_one_computer(dest):
+        return mailslot.classify_target(t.address, config)
+    return dest
+
+
+def names_one_computer(dest: mailslot.Target) -> bool:
+    """Whether a target names one computer: not '*', '.', the workgroup or an address."""
+    return dest.kind != "group" and dest.host != "." and not (dest.kind == "unique" and dest.lookup is None)
+
+
 def plain_computer_name(name: str, config: mailslot.Config) -> bool:
     """A name that means one computer: not '*', '.', the workgroup or an address."""
-    if is_ipv4(name):
-        return False
     try:
-        return mailslot.classify_target(name, config).kind != "group" and name.strip() != "."
+        return names_one_computer(mailslot.classify_target(name, config))
     except ValueError:
         return False
 
 
 def is_ipv4(text: str) -> bool:
-    """Whether ``text`` is a dotted IPv4 address."""
-    try:
-        mailslot.ipv4_address(text)
-        return True
-    except ValueError:
-        return False
+    """Whether ``text`` is a dotted-quad IPv4 address."""
+    return mailslot.dotted_quad(text.strip()) is not None

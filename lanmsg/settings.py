@@ -47,6 +47,8 @@ REPLY_PREFIX = "LANMSG\\REPLY\\"  # + a per-process token: a local client's priv
 # Timings (seconds).
 DETECT_TIMEOUT_S = 1.5  # default `detect` window (ONLINE answers come within 1.028 s)
 RESOLVE_TIMEOUT_S = 1.5  # how long `send NAME` waits for NAME to answer a DETECT
+# the longest a NetBIOS name lookup takes: WINS, 3 x 1.5 s, then a broadcast, 3 x 0.75 s (Windows' defaults)
+NAME_LOOKUP_MAX_S = 3 * 1.5 + 3 * 0.75
 REPLY_GRACE_S = 5.0  # a client waits this much longer than its operation for the listener
 LISTEN_POLL_S = 0.25  # the listener's longest sleep (signals, control deadlines)
 OPERATION_POLL_S = 0.05  # longest single wait while an operation runs (deadlines are re-checked)
@@ -99,7 +101,9 @@ class Settings:
 
     @property
     def name(self) -> str:
-        return self.config.name
+        """This computer's name as text (what frames carry and people read): the NetBIOS name's
+        bytes read in its DOS code page, so JÜRGEN for the wire's J\\x9aRGEN."""
+        return mailslot.oem_text(self.config.name, self.config.oem_encoding)
 
     def control_slot(self) -> str:
         return CONTROL_PREFIX + self.slot.upper()
