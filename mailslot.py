@@ -291,6 +291,8 @@ def netbios_name(name: str, oem_encoding: str = DEFAULT_OEM_ENCODING) -> str:
 
 def oem_text(name: str, oem_encoding: str = DEFAULT_OEM_ENCODING) -> str:
     """A NetBIOS name (one character per byte) as text for people: its bytes read in the OEM code page."""
+    if name.isascii():  # every DOS code page keeps ASCII: no codec to import
+        return name
     try:
         return name.encode("latin-1").decode(oem_encoding, errors="replace")
     except (UnicodeEncodeError, LookupError):
