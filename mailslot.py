@@ -21,7 +21,30 @@ Client side::
 
 The codec (``encode_datagram`` / ``decode_datagram``) is pure functions on
 bytes; the transports own the sockets.  ``python -m mailslot`` is a small
-debugging CLI.  The design is described in docs/mailslot.md.
+debugging CLI.  The design is described in docs/mailslot.md and docs/names.md.
+
+Contents, top down (each banner section, and the rule it keeps):
+
+* Constants, Errors: values and exception types only.
+* Names and limits: pure; mailslot names, NetBIOS names in the DOS code page, what a
+  target is (classify_target).  No sockets, no clocks.
+* Codec: NetBIOS names and datagrams; Codec: name service packets: pure functions on
+  bytes.  No sockets, no clocks; malformed input raises DecodeError, nothing else.
+* Name service, sans-I/O: NameClaims, the name claim state machine.  Packets and time in,
+  packets to send and events out; no sockets, clocks or threads.
+* Configuration: Config from arguments and the environment; pure but for os.environ.
+* IPv4 interfaces: this host's addresses (netlink, getifaddrs, iphlpapi); I/O, no sending.
+* kernel32 binding: the native transport's ctypes declarations and calls (Windows).
+* Local hand-off: the per-machine inboxes that make a mailslot name exclusive.
+* The netbios transport: the process's shared receivers and its slots; sockets live here.
+* Samba's nmbd on the same host: a reader of nmbd's unexpected socket.
+* The host's lanmsg processes, and the name service: the thread around NameClaims, the
+  host's list of processes, the resolver.
+* Public API: Mailslot, write, read_any, suspend and resume.
+* python -m mailslot: the CLI; the only section that prints.
+
+A copied mailslot.py needs a writable ``__pycache__`` beside it (or a precompiled .pyc):
+without one every import compiles it again (docs/mailslot.md gives the cost).
 """
 
 from __future__ import annotations
@@ -4653,6 +4676,23 @@ class NameLookup:
 
 _DEFAULT = object()
 
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class SlotImpl(Protocol):
+        """What a Mailslot asks of its transport's slot (_NativeSlot, _NetbiosSlot)."""
+
+        timeout: float | None
+
+        @property
+        def stats(self) -> collections.Counter[str]: ...
+        def fds(self) -> list[int] | None: ...
+        def try_read(self) -> Message | None: ...
+        def read(self, timeout: float | None) -> Message: ...
+        def info(self) -> MailslotInfo: ...
+        def set_timeout(self, timeout: float | None) -> None: ...
+        def close(self) -> None: ...
+
 
 class _NativeSlot:
     def __init__(self, bare: str, max_size: int, timeout: float | None, config: Config):
@@ -4736,7 +4776,7 @@ class Mailslot:
         self.config = config if config is not None else Config.from_env()
         if not isinstance(max_size, int) or max_size < 0:
             raise ValueError(f"invalid max_size {max_size!r}")
-        self._impl: _NativeSlot | _NetbiosSlot
+        self._impl: SlotImpl
         if self.transport == "native":
             self._impl = _NativeSlot(self.name, max_size, read_timeout, self.config)
         else:
