@@ -4124,7 +4124,10 @@ class _HostService:
     def remove(self, config: Config) -> None:
         """A slot of ``config`` closed; the last owner of a name on this host releases it."""
         deadline = time.monotonic() + HOST_SETTLE_S
-        while not self.peers.settled() and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            with self.lock:  # the service thread changes the list
+                if self.peers.settled():
+                    break
             time.sleep(0.01)  # processes found just now may still be telling us what they hold
         name, group = HostName(NetbiosName(config.name), False), HostName(NetbiosName(config.workgroup), True)
         with self.lock:
