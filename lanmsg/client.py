@@ -32,7 +32,16 @@ from .control import NoListener, via_listener
 from .messenger import operation_timeout, run_on_node
 from .node import Node
 from .output import Printer
-from .settings import DETECT_TIMEOUT_S, EXIT_NONE, EXIT_SYSTEM, LanmsgError, Settings, library_settings
+from .settings import (
+    DETECT_TIMEOUT_S,
+    EXIT_NONE,
+    EXIT_SYSTEM,
+    LanmsgError,
+    Settings,
+    check_retries,
+    library_settings,
+)
+from .signals import LibraryStop
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the start-up path
 if TYPE_CHECKING:
@@ -73,6 +82,10 @@ class Messenger:
     ``key_file`` and ``auth_window`` (a keyed group, docs/security.md).
     Anything not given comes from the LANMSG_* environment variables.
     Not thread-safe: use one Messenger per thread.
+
+    Made in the main thread, it takes SIGTERM and SIGHUP where they would kill the process
+    (lanmsg.signals.LibraryStop): they raise SystemExit(0), so ``with`` blocks and ``finally``
+    clauses run, as on Ctrl-C.  A handler the program set stays its own.
     """
 
     def __init__(self, settings: Settings | None = None, **options: Unpack[LibraryOptions]) -> None:
@@ -89,6 +102,7 @@ class Messenger:
             peer = P.Peer(settings.name, encoding=settings.encoding, max_frame=settings.max_frame, responsive=False)
             self._node = Node(settings, self._slot, peer)
         self._closed = False
+        self._stop = LibraryStop()  # SIGTERM, SIGHUP: SystemExit(0), so the with block closes the slot
 
     # -- life ---------------------------------------------------------------
 
@@ -98,10 +112,14 @@ class Messenger:
         return self._node is None
 
     def close(self) -> None:
+        """Free the mailslot (and SIGTERM, SIGHUP: see the class)."""
         if not self._closed:
             self._closed = True
-            if self._slot is not None:
-                self._slot.close()
+            try:
+                if self._slot is not None:
+                    self._slot.close()
+            finally:
+                self._stop.release()
 
     def __enter__(self) -> Messenger:
         return self
@@ -119,7 +137,7 @@ class Messenger:
         seconds to wait in all (default: one interval after the last resend).
         Raises NotConfirmed when no confirmation came.
         """
-        _check_retries(retries, timeout)
+        check_retries(retries, timeout)
         records = self._run(
             {"op": "send", "host": host, "text": text, "timeout": timeout, "resends": retries, "wait": True}
         )
@@ -179,11 +197,6 @@ class Messenger:
         if code not in (0, EXIT_NONE) or (code == EXIT_NONE and not none_ok and req["op"] != "send"):
             raise LanmsgError(f"{req['op']} failed (exit code {code})", code)
         return records
-
-
-def _check_retries(retries: int, timeout: float | None) -> None:
-    if not isinstance(retries, int) or retries < 0 or (timeout is not None and timeout < 0):
-        raise ValueError("retries and timeout must not be negative")
 
 
 def _os_error_text(e: OSError) -> str:

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import random
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import mailslot
@@ -46,10 +47,11 @@ from .settings import (
     STATS_INTERVAL_S,
     LanmsgError,
     Settings,
+    check_retries,
     library_settings,
     now,
 )
-from .signals import StopRequested, StopSignals
+from .signals import LibraryStop, StopRequested, StopSignals
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -57,6 +59,8 @@ if TYPE_CHECKING:
     from .settings import LibraryOptions
 
 RawEvent = Any  # one of lanmsg.protocol's event tuples (MessageReceived, PresenceChanged, ...)
+
+RELAYED_IDS_KEPT = 1024  # ids of messages sent for local one-shot commands, remembered to mark their copies
 
 
 # --------------------------------------------------------------------------
@@ -104,6 +108,7 @@ class Engine:
         self.ops: list[Operation] = []
         self._announced: set[int] = set()  # id() of ops whose "sent" was logged and reported
         self._from_control: set[int] = set()  # id() of ops asked for by local one-shot commands
+        self._relayed_ids: dict[int, None] = {}  # message ids sent for them, oldest first (bounded)
         self.on_event = on_event
         self.on_sent = on_sent
         self.shown = 0
@@ -120,16 +125,15 @@ class Engine:
             else:
                 self.shown += 1
                 if self.log is not None:
-                    self.log.append(
-                        {
-                            "dir": "in",
-                            "time": time.time(),
-                            "from": ev.sender,
-                            "address": ev.address,
-                            "id": ev.msg_id,
-                            "text": ev.text,
-                        }
-                    )
+                    record = {
+                        "dir": "in",
+                        "time": time.time(),
+                        "from": ev.sender,
+                        "address": ev.address,
+                        "id": ev.msg_id,
+                        "text": ev.text,
+                    }
+                    self.log.append({**record, "via": "listener"} if self.relayed(ev) else record)
                 if self.on_event is not None:
                     self.on_event(ev)
         elif self.on_event is not None:
@@ -229,8 +233,14 @@ class Engine:
         for op in self.ops:
             if op.msg_id is not None and id(op) not in self._announced:
                 self._announced.add(id(op))
+                relayed = id(op) in self._from_control
+                if relayed:
+                    self._relayed_ids[op.msg_id] = None
+                    if len(self._relayed_ids) > RELAYED_IDS_KEPT:
+                        del self._relayed_ids[next(iter(self._relayed_ids))]
                 if self.log is not None:
-                    self.log.append({"dir": "out", "time": time.time(), "to": op.to, "id": op.msg_id, "text": op.text})
+                    record = {"dir": "out", "time": time.time(), "to": op.to, "id": op.msg_id, "text": op.text}
+                    self.log.append({**record, "via": "listener"} if relayed else record)
                 if self.on_sent is not None:
                     self.on_sent(op)
 
@@ -252,6 +262,20 @@ class Engine:
         """Whether ``op`` is the request of a local one-shot command (``lanmsg send`` in another shell)."""
         return id(op) in self._from_control
 
+    def relayed(self, ev: RawEvent) -> bool:
+        """Whether ``ev`` is a message this listener sent for a local one-shot command, arriving
+        here (``lanmsg send . TEXT``): our name, and an id we sent for one."""
+        return (
+            isinstance(ev, P.MessageReceived)
+            and ev.msg_id in self._relayed_ids
+            and ev.sender.upper() == self.peer.name.upper()
+        )
+
+    def delivers_here(self, to: str) -> bool:
+        """Whether a message to ``to`` comes back to this listener by name ("." or its own name)."""
+        target = to.strip().upper()
+        return target == "." or target == self.peer.name.upper()
+
 
 # --------------------------------------------------------------------------
 # Typed events
@@ -271,13 +295,16 @@ class Relayed:
 
 @dataclass(frozen=True)
 class Message:
-    """A message from ``sender`` (shown once: repeats are confirmed, not delivered again)."""
+    """A message from ``sender`` (shown once: repeats are confirmed, not delivered again).
+    ``relayed``: it is this listener's own, sent for a local one-shot command (``lanmsg send .``
+    in another shell: its Relayed event came first), not one from a peer of that name."""
 
     sender: str
     address: str | None
     msg_id: int
     text: str
     time: float  # seconds since the epoch, when it arrived
+    relayed: bool = False
 
 
 @dataclass(frozen=True)
@@ -364,6 +391,10 @@ class Listener:
     like ``lanmsg listen``: one-shot ``lanmsg send`` commands on this machine go
     through it.  Iterate over it, or ``poll()`` it, for events; ``send`` while
     listening.
+
+    Made in the main thread, it takes SIGTERM and SIGHUP where they would kill the process
+    (lanmsg.signals.LibraryStop): they raise SystemExit(0), so the ``with`` block ends with
+    OFFLINE, as Ctrl-C's KeyboardInterrupt does.  A handler the program set stays its own.
     """
 
     def __init__(
@@ -383,18 +414,28 @@ class Listener:
         except OSError as e:
             raise LanmsgError(str(e.strerror or e), EXIT_SYSTEM) from None
         self._closed = False
-        self.engine.start()
+        self._stop = LibraryStop()  # from here on SIGTERM leaves with OFFLINE
+        try:
+            with self._stop:
+                self.engine.start()
+        except BaseException:
+            self.close()
+            raise
 
     # -- life -------------------------------------------------------------------
 
     def close(self) -> None:
-        """Leave the group (OFFLINE) and release the slot."""
+        """Leave the group (OFFLINE) and release the slot (and SIGTERM, SIGHUP: LibraryStop)."""
         if not self._closed:
             self._closed = True
             try:
-                self.engine.leave()
+                with self._stop:
+                    try:
+                        self.engine.leave()
+                    finally:
+                        self.engine.close()
             finally:
-                self.engine.close()
+                self._stop.release()
 
     @property
     def closed(self) -> bool:
@@ -412,6 +453,8 @@ class Listener:
         for observe in self.raw_observers:
             observe(ev)
         typed = translate(ev, self._online)
+        if isinstance(typed, Message) and self.engine.relayed(ev):
+            typed = replace(typed, relayed=True)
         if typed is not None:
             self._queue.append(typed)
 
@@ -425,16 +468,21 @@ class Listener:
         if not self._queue:
             end = now() + max(0.0, timeout)
             while True:
-                self.engine.step(max(0.0, min(LISTEN_POLL_S, end - now())), wake_fds)
+                self._step(max(0.0, min(LISTEN_POLL_S, end - now())), wake_fds)
                 if self._queue or now() >= end:
                     break
                 if wake_fds and _readable(wake_fds):
                     break
         else:
-            self.engine.step(0.0)
+            self._step(0.0)
         out = list(self._queue)
         self._queue.clear()
         return out
+
+    def _step(self, wait: float, wake_fds: list[int] | None = None) -> None:
+        """One turn of the engine; a SIGTERM or SIGHUP meanwhile raises SystemExit at its end."""
+        with self._stop:
+            self.engine.step(wait, wake_fds)
 
     def events(self) -> Iterator[Event]:
         """Every event, as it comes, until ``close()``."""
@@ -452,24 +500,38 @@ class Listener:
 
     # -- sending ----------------------------------------------------------------
 
-    def send(self, to: str, text: str, *, resends: int = P.RESENDS) -> int:
+    def send(self, to: str, text: str, *, retries: int = P.RESENDS, resends: int | None = None) -> int:
         """Send ``text`` to ``to`` (a messenger name, an IPv4 address, "." or "*" for everyone);
-        return the message's id at once.  Its fate comes as a Confirmed or NotDelivered event
-        (after about 3 s with the defaults).  A name never heard before is looked up first, as
-        ``lanmsg send`` does (DETECT and the NetBIOS name service; this call then waits up to
-        1.5 s, handling what arrives meanwhile).
+        return the message's id at once.  Resent with the same id every 750 ms, ``retries``
+        times, until confirmed (``Messenger.send`` and ``lanmsg send --retries`` take the same
+        number); its fate comes as a Confirmed or NotDelivered event (after about 3 s with the
+        defaults).  A name never heard before is looked up first, as ``lanmsg send`` does
+        (DETECT and the NetBIOS name service; this call then waits up to 1.5 s, handling what
+        arrives meanwhile).  ``resends``: the old name of ``retries`` (DeprecationWarning).
         Raises LanmsgError: exit code 2 when the text does not fit (nothing was sent), 1 when
-        no peer of that name answered, 3 when the transport refused."""
+        no peer of that name answered, 3 when the transport refused; ValueError for a negative
+        ``retries``."""
+        if resends is not None:
+            warnings.warn(
+                "Listener.send(resends=) is deprecated; use retries= (as Messenger.send does)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if retries != P.RESENDS:
+                raise TypeError("give retries or resends (its deprecated name), not both")
+            retries = resends
+        check_retries(retries)
         self._check_open()
         records: list[dict[str, Any]] = []
         op: SendOp | BroadcastOp
         if to.strip() == "*":
             op = BroadcastOp(records.append, text, wait=P.RESEND_INTERVAL_S * (P.RESENDS + 1))
         else:
-            op = SendOp(records.append, to, text, timeout=None, resends=resends, wait=True)
-        self.engine.add_op(op)
+            op = SendOp(records.append, to, text, timeout=None, resends=retries, wait=True)
+        with self._stop:
+            self.engine.add_op(op)
         while op.msg_id is None and not op.done:
-            self.engine.step(LISTEN_POLL_S)
+            self._step(LISTEN_POLL_S)
         if op.msg_id is None:
             err = next((r for r in records if r.get("event") == "error"), {})
             raise LanmsgError(str(err.get("message", "not sent")), int(err.get("exit", EXIT_NONE)))
@@ -478,7 +540,8 @@ class Listener:
     def detect(self) -> None:
         """Ask everyone who is online (the messenger's Refresh); answers come as Online events."""
         self._check_open()
-        self.engine.process(self.engine.peer.detect(now()))
+        with self._stop:
+            self.engine.process(self.engine.peer.detect(now()))
 
     def peers(self) -> list[P.Presence]:
         """The peers known online, by name."""
@@ -508,12 +571,30 @@ def _readable(fds: list[int]) -> bool:
 # --------------------------------------------------------------------------
 
 
-def show_message(printer: Printer, sender: str, address: str | None, msg_id: int, text: str) -> None:
-    """A message as ``listen`` prints it (``lanmsg chat``'s stdin mode too)."""
+VIA_LISTENER = "via listener"  # listen's mark on a message it sent for a local one-shot command
+
+
+def show_message(
+    printer: Printer, sender: str, address: str | None, msg_id: int, text: str, *, relayed: bool = False
+) -> None:
+    """A message as ``listen`` prints it (``lanmsg chat``'s stdin mode too).  ``relayed``: our own,
+    sent for a local one-shot command (``lanmsg send .``), marked so as not to pass for a peer's."""
+    mark = f" ({VIA_LISTENER})" if relayed else ""
     printer.event(
         "message",
-        f"{clock()} {safe_text(sender)}: {safe_text(text)}",
+        f"{clock()} {safe_text(sender)}{mark}: {safe_text(text)}",
         **{"from": sender, "address": address, "id": msg_id, "text": text},
+        **({"via": "listener"} if relayed else {}),
+    )
+
+
+def show_relayed(printer: Printer, sender: str, to: str, msg_id: int, text: str) -> None:
+    """A message this listener sent for a local one-shot command (``lanmsg send BOB``, ``lanmsg
+    broadcast``), as ``listen`` prints it when it goes out."""
+    printer.event(
+        "relayed",
+        f"{clock()} {safe_text(sender)} -> {safe_text(to)} ({VIA_LISTENER}): {safe_text(text)}",
+        **{"from": sender, "to": to, "id": msg_id, "text": text, "via": "listener"},
     )
 
 
@@ -544,11 +625,16 @@ def run_listen(
 
     def show(ev: RawEvent) -> None:
         if isinstance(ev, P.MessageReceived):
-            show_message(printer, ev.sender, ev.address, ev.msg_id, ev.text)
+            show_message(printer, ev.sender, ev.address, ev.msg_id, ev.text, relayed=engine.relayed(ev))
         elif isinstance(ev, P.PresenceChanged):
             show_presence(printer, ev.name, ev.address, ev.online)
 
-    engine = Engine(settings, log_path=log_path, rng=rng, on_event=show)
+    def show_sent(op: Operation) -> None:
+        # a local command's message: shown as it goes out, or (to this machine) as it arrives
+        if engine.from_control(op) and op.msg_id is not None and not engine.delivers_here(op.to):
+            show_relayed(printer, settings.name, op.to, op.msg_id, op.text)
+
+    engine = Engine(settings, log_path=log_path, rng=rng, on_event=show, on_sent=show_sent)
     stop = stop or StopSignals()
     next_stats = now() + stats_interval if stats_interval else None
     try:

@@ -130,6 +130,13 @@ class Settings:
         )
 
 
+def check_retries(retries: int, timeout: float | None = None) -> None:
+    """A library call's ``retries`` (resends, as ``lanmsg send --retries``) and ``timeout``:
+    ValueError when not a count or negative."""
+    if not isinstance(retries, int) or retries < 0 or (timeout is not None and timeout < 0):
+        raise ValueError("retries and timeout must not be negative")
+
+
 def library_settings(
     settings: Settings | None = None,
     *,

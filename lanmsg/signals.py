@@ -4,6 +4,10 @@ and closing the console.
 ``with StopSignals() as stop:`` turns those signals into StopRequested in the main thread
 (Ctrl-C stays KeyboardInterrupt) and sets ``stop.stopping``; the command then says goodbye
 (OFFLINE) and sets ``stop.finished``, which a closing Windows console waits for.
+
+``LibraryStop`` is the library's milder version (lanmsg.listener.Listener, lanmsg.client.Messenger):
+a program that imports lanmsg owns its signals, so SIGTERM and SIGHUP are taken only where they
+would kill the process outright, and only while such an object is open.
 """
 
 from __future__ import annotations
@@ -84,3 +88,100 @@ class StopSignals:
                 pass
         self.finished.set()
         return False
+
+
+# --------------------------------------------------------------------------
+# The library: SIGTERM and SIGHUP while a Listener or Messenger is open
+# --------------------------------------------------------------------------
+
+LIBRARY_SIGNALS = ("SIGTERM", "SIGHUP")  # what systemd sends to stop a service; a closed terminal
+
+
+class _Taken:
+    """What the library took, shared by every open Listener and Messenger (signals are per process)."""
+
+    def __init__(self) -> None:
+        self.users = 0  # LibraryStop objects open in the main thread
+        self.signals: list[int] = []  # the signals whose handler is ours
+        self.busy = 0  # > 0 while the main thread is inside a Listener's engine
+        self.pending = False  # a signal came while busy: SystemExit once the engine's turn ends
+
+
+_taken = _Taken()
+
+
+def _exit_on_signal(signum: int, frame: types.FrameType | None) -> None:
+    if _taken.busy:
+        _taken.pending = True  # the engine finishes its turn; LibraryStop.__exit__ raises
+        return
+    raise SystemExit(0)
+
+
+class LibraryStop:
+    """SIGTERM and SIGHUP as ``SystemExit(0)`` in the main thread while a library object is open,
+    as Ctrl-C is KeyboardInterrupt: ``with`` blocks and ``finally`` clauses run (a Listener's
+    OFFLINE goes out) and the program exits 0 unless it catches the SystemExit.
+
+    What a library may do with signals, and so what this does:
+
+    * Only in the main thread: Python runs handlers there and lets only it set them.  An object
+      made in another thread takes nothing.
+    * Only a signal at its default action (which kills the process without a goodbye): a handler
+      the program set, or SIG_IGN (``nohup``), is left alone.  To keep the default, set SIG_DFL
+      explicitly after the object is made, or handle the signal yourself before.
+    * Only while one is open: when the last open object closes, the default comes back, unless
+      the program set a handler of its own meanwhile (that one stays).
+    * Not in the middle of the engine: while the main thread is inside ``with stop:`` (a
+      Listener's poll, send, close) the exit waits for that turn to end (at most a poll interval).
+    """
+
+    def __init__(self) -> None:
+        self._entered: list[bool] = []  # per ``with``: whether it counted as busy
+        self.open = threading.current_thread() is threading.main_thread()
+        if not self.open:
+            return
+        if _taken.users == 0:
+            _taken.pending = False
+            for name in LIBRARY_SIGNALS:
+                sig = getattr(signal, name, None)
+                if sig is None:
+                    continue
+                try:
+                    if signal.getsignal(sig) == signal.SIG_DFL:
+                        signal.signal(sig, _exit_on_signal)
+                        _taken.signals.append(sig)
+                except (ValueError, OSError):  # not the main interpreter, or not settable here
+                    pass
+        _taken.users += 1
+
+    def __enter__(self) -> LibraryStop:
+        counted = self.open and threading.current_thread() is threading.main_thread()
+        self._entered.append(counted)
+        if counted:
+            _taken.busy += 1
+        return self
+
+    def __exit__(self, *exc: object) -> Literal[False]:
+        if self._entered.pop():
+            _taken.busy -= 1
+            if _taken.busy == 0 and _taken.pending:
+                _taken.pending = False
+                raise SystemExit(0)
+        return False
+
+    def release(self) -> None:
+        """This object closed: when it was the last, give the signals back (unless the program
+        set its own handler meanwhile)."""
+        if not self.open:
+            return
+        self.open = False
+        _taken.users -= 1
+        if _taken.users > 0:
+            return
+        for sig in _taken.signals:
+            try:
+                if signal.getsignal(sig) is _exit_on_signal:
+                    signal.signal(sig, signal.SIG_DFL)
+            except (ValueError, OSError):
+                pass
+        _taken.signals = []

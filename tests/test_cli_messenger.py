@@ -45,6 +45,73 @@ def test_send_to_this_machine_is_confirmed_and_shown_once(listener):
     assert "left the group (OFFLINE sent)" in out
 
 
+def without_clock(out):
+    """listen's lines after the first (listening) and before the last (left the group), less the clock."""
+    lines = out.splitlines()
+    assert lines[-1].endswith("left the group (OFFLINE sent)"), out
+    return [line.split(" ", 1)[1] for line in lines[1:-1]]
+
+
+def wait_for_output(lst, text, timeout=30.0):
+    """Wait until the running listener ``lst`` has printed a line containing ``text``."""
+    deadline = time.monotonic() + timeout
+    while not any(text in line for line in lst.lines):
+        assert lst.proc.poll() is None and time.monotonic() < deadline, f"no {text!r} in {lst.lines}"
+        time.sleep(0.05)
+
+
+def test_listen_marks_what_it_sends_for_the_commands_of_this_machine(listener, config):
+    lst = listener()
+    # a peer that calls itself by this machine's name is not marked
+    mailslot.write(".", "foxapp", raw_frame("LANMSGTEST", 7, b"from a namesake"), config=config)
+    wait_for_output(lst, "from a namesake")
+    assert lanmsg("send", ".", "note to self").returncode == 0
+    assert lanmsg("send", "lanmsgtest", "by my own name").returncode == 0
+    assert lanmsg("broadcast", "fire drill at 3").returncode == 0
+    # 127.0.0.9 is this machine too: the line as it goes out, then the line as it arrives
+    assert lanmsg("send", "--no-wait", "127.0.0.9", "to an address").returncode == 0
+    wait_for_output(lst, "(via listener): to an address")
+    out, _ = lst.stop()
+    assert without_clock(out) == [
+        "LANMSGTEST: from a namesake",
+        "LANMSGTEST (via listener): note to self",
+        "LANMSGTEST (via listener): by my own name",
+        "LANMSGTEST -> * (via listener): fire drill at 3",
+        "LANMSGTEST -> 127.0.0.9 (via listener): to an address",
+        "LANMSGTEST (via listener): to an address",
+    ], out
+
+
+def test_listen_json_and_log_mark_what_it_sends_for_the_commands_of_this_machine(listener, config, tmp_path):
+    log = tmp_path / "log.jsonl"
+    lst = listener("--json", "--log", str(log))
+    mailslot.write(".", "foxapp", raw_frame("LANMSGTEST", 7, b"from a namesake"), config=config)
+    wait_for_output(lst, "from a namesake")
+    assert lanmsg("send", ".", "note to self").returncode == 0
+    assert lanmsg("broadcast", "fire drill at 3").returncode == 0
+    assert lanmsg("send", ".", "last").returncode == 0  # shown before it is confirmed
+    out, _ = lst.stop()
+    events = [json.loads(line) for line in out.splitlines()]
+    said = [(e["event"], e.get("from"), e.get("to"), e["text"], e.get("via")) for e in events if "text" in e]
+    assert said == [
+        ("message", "LANMSGTEST", None, "from a namesake", None),
+        ("message", "LANMSGTEST", None, "note to self", "listener"),
+        ("relayed", "LANMSGTEST", "*", "fire drill at 3", "listener"),
+        ("message", "LANMSGTEST", None, "last", "listener"),
+    ], out
+    (relayed,) = [e for e in events if e["event"] == "relayed"]
+    assert isinstance(relayed["id"], int)
+    logged = [(r["dir"], r["text"], r.get("via")) for r in output.read_log(str(log))]
+    assert logged == [
+        ("in", "from a namesake", None),
+        ("out", "note to self", "listener"),
+        ("in", "note to self", "listener"),
+        ("out", "fire drill at 3", "listener"),
+        ("out", "last", "listener"),
+        ("in", "last", "listener"),
+    ]
+
+
 def test_send_without_a_listener_to_an_absent_peer_exits_1_within_its_timeout(port):
     start = time.monotonic()
     r = lanmsg("send", "--timeout", "1", "--retries", "1", "127.0.0.9", "anyone?")

@@ -4,24 +4,18 @@ The bot's code is taken from docs/library.md (between the ping-bot markers), so 
 documented example is the one that runs.  Without root the module skips (docs/testing.md).
 """
 
-import os
 import re
 import signal
 
 import netlab
+from docblocks import doc_block
 from test_lab_messenger import PY, ok, run, shown, start_listener, stop_listener
 
 pytestmark = netlab.pytest_marks()
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def ping_bot_source() -> str:
-    with open(os.path.join(ROOT, "docs", "library.md"), encoding="utf-8") as f:
-        text = f.read()
-    m = re.search(r"<!-- ping-bot -->\n```python\n(.*?)```\n<!-- /ping-bot -->", text, re.S)
-    assert m, "docs/library.md lost its ping-bot example"
-    return m.group(1)
+    return doc_block("library.md", "ping-bot", "python")
 
 
 def test_ping_bot_from_the_docs_answers_pong_and_leaves_with_offline():
@@ -49,20 +43,31 @@ def test_ping_bot_from_the_docs_answers_pong_and_leaves_with_offline():
         assert shown(out, "LAB-H1") == ["pong"], out
 
 
-def test_listener_reports_not_delivered_for_an_absent_host():
+def test_listener_reports_not_delivered_for_an_absent_host_after_the_retries_asked_for():
     script = (
         "import sys\n"
         "from lanmsg.listener import Listener, NotDelivered, Confirmed\n"
         "with Listener() as lst:\n"
-        "    mid = lst.send(sys.argv[1], 'anyone?')\n"
+        "    asked = {\n"
+        "        lst.send(sys.argv[1], 'anyone?'): 'default',\n"
+        "        lst.send(sys.argv[1], 'anyone?', retries=1): 'retries=1',\n"
+        "        lst.send(sys.argv[1], 'anyone?', resends=0): 'resends=0',\n"
+        "    }\n"
         "    for ev in lst:\n"
-        "        if isinstance(ev, (NotDelivered, Confirmed)) and ev.msg_id == mid:\n"
-        "            print(type(ev).__name__, ev.msg_id == mid, getattr(ev, 'attempts', ''), flush=True)\n"
-        "            break\n"
+        "        if isinstance(ev, (NotDelivered, Confirmed)) and ev.msg_id in asked:\n"
+        "            print(asked.pop(ev.msg_id), type(ev).__name__, getattr(ev, 'attempts', ''), flush=True)\n"
+        "            if not asked:\n"
+        "                break\n"
     )
     with netlab.Lab(2) as lab:
         r = ok(lab.run(1, [PY, "-c", script, f"{lab.net}.9"], timeout=60))
-        assert r.stdout.splitlines() == ["NotDelivered True 4"], r.stdout
+    assert sorted(r.stdout.splitlines()) == [
+        "default NotDelivered 4",
+        "resends=0 NotDelivered 1",
+        "retries=1 NotDelivered 2",
+    ], r.stdout
+    # the old keyword still works, and says it is deprecated (shown: the call is in __main__)
+    assert "DeprecationWarning: Listener.send(resends=) is deprecated; use retries=" in r.stderr, r.stderr
 
 
 def test_ping_bot_confirms_a_windows_faithful_foxpro_peer():

@@ -170,10 +170,25 @@ def test_send_on_a_host_with_a_listener_goes_through_it():
         assert r.stdout.splitlines() == [f"confirmed by LAB-H3 ({lab.addr(3)})"], r.stdout
         r = ok(run(lab, 2, "send", ".", "note to self"))
         assert r.stdout.startswith("confirmed by LAB-H2"), r.stdout
+        ok(run(lab, 2, "broadcast", "--wait", 1, "to all, via the listener"))
+        h3.wait_for_line(CLOCK + r"LAB-H2: to all, via the listener$")
         out2 = stop_listener(h2).stdout
         out3 = stop_listener(h3).stdout
-        assert shown(out3, "LAB-H2") == ["via the listener", "by name, from the presence table"], out3
-        assert shown(out2, "LAB-H2") == ["note to self"], out2
+        # the peer sees LAB-H2's messages, unmarked; h2's listener marks what it sent for the commands
+        assert shown(out3, "LAB-H2") == [
+            "via the listener",
+            "by name, from the presence table",
+            "to all, via the listener",
+        ], out3
+        assert "via listener" not in out3, out3
+        assert shown(out2, "LAB-H2") == [], out2  # never as if a peer named LAB-H2 had sent them
+        relayed = re.findall(CLOCK + r"LAB-H2 (-> \S+ )?\(via listener\): (.*)$", out2, re.M)
+        assert relayed == [
+            (f"-> {lab.addr(3)} ", "via the listener"),
+            ("-> LAB-H3 ", "by name, from the presence table"),
+            ("", "note to self"),
+            ("-> * ", "to all, via the listener"),
+        ], out2
 
 
 # -- 7. packet loss ---------------------------------------------------------------------------

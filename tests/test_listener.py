@@ -6,13 +6,21 @@ The lab test with a second host is tests/test_lab_listener.py.
 import dataclasses
 import json
 import random
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
+import warnings
 
 import pytest
-from lanmsg_proc import lanmsg
+from docblocks import doc_block
+from lanmsg_proc import ROOT, lanmsg
 
 import mailslot
 from lanmsg import protocol as P
+from lanmsg.client import Messenger
 from lanmsg.listener import Confirmed, Listener, Message, NotDelivered, Offline, Online, Relayed, translate
 from lanmsg.settings import LanmsgError
 
@@ -44,6 +52,7 @@ def test_send_to_this_machine_is_received_once_and_confirmed(port):
     messages = [e for e in events if isinstance(e, Message)]
     assert [m.text for m in messages] == ["hello me"]
     assert messages[0].msg_id == msg_id
+    assert not messages[0].relayed  # sent by this program, not for a one-shot command
 
 
 def test_events_are_immutable(port):
@@ -63,10 +72,19 @@ def test_a_one_shot_send_from_another_process_goes_through_the_listener(port):
             events += lst.poll(0.1)
         t.join()
     assert result["r"].returncode == 0, result["r"].stderr
-    assert [e.text for e in events if isinstance(e, Message)] == ["from a shell"]
+    assert [(e.text, e.relayed) for e in events if isinstance(e, Message)] == [("from a shell", True)]
     (relayed,) = [e for e in events if isinstance(e, Relayed)]
     assert (relayed.to, relayed.text) == (".", "from a shell")
     assert any(isinstance(e, Confirmed) and e.msg_id == relayed.msg_id for e in events)
+
+
+def test_a_peer_with_this_machines_name_is_not_taken_for_a_relayed_message(port, config):
+    with Listener() as lst:
+        mailslot.write(".", "foxapp", raw_frame("LANMSGTEST", 7, b"from a namesake"), config=config)
+        events = collect(lst, lambda evs: any(isinstance(e, Message) for e in evs))
+    assert [(e.sender, e.text, e.relayed) for e in events if isinstance(e, Message)] == [
+        ("LANMSGTEST", "from a namesake", False)
+    ]
 
 
 def test_online_online_again_and_offline(port, config):
@@ -153,9 +171,170 @@ def test_translate_maps_every_protocol_event():
     assert translate(P.Dropped("short", 1.0), online) is None
 
 
+def test_send_takes_retries_as_messenger_send_does_and_resends_with_a_deprecation_warning(port):
+    with Listener() as lst:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the new name warns of nothing
+            first = lst.send(".", "with retries", retries=1)
+        with pytest.deprecated_call(match=r"send\(resends=\) is deprecated; use retries="):
+            second = lst.send(".", "with resends", resends=1)
+        with pytest.raises(TypeError, match="not both"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            lst.send(".", "both", retries=2, resends=1)
+        with pytest.raises(ValueError, match="must not be negative"):
+            lst.send(".", "negative", retries=-1)
+        events = collect(lst, lambda evs: {first, second} <= {e.msg_id for e in evs if isinstance(e, Confirmed)})
+    assert [e.text for e in events if isinstance(e, Message)] == ["with retries", "with resends"]
+
+
 def test_random_ids_do_not_repeat_between_listeners(port):
     ids = set()
     for seed in range(3):
         with Listener(rng=random.Random(seed)) as lst:
             ids.add(lst.send(".", "x"))
     assert len(ids) == 3
+
+
+# -- SIGTERM and SIGHUP: a library object leaves as on Ctrl-C ---------------------------------------
+
+STOP_SIGNALS = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+
+
+@pytest.fixture
+def default_stop_signals():
+    """SIGTERM and SIGHUP at their default action for the test (what a plain script starts with)."""
+    old = {sig: signal.signal(sig, signal.SIG_DFL) for sig in STOP_SIGNALS}
+    yield
+    for sig, handler in old.items():
+        signal.signal(sig, handler)
+
+
+def lanmsgs_handler(sig):
+    handler = signal.getsignal(sig)
+    return callable(handler) and handler.__module__ == "lanmsg.signals"
+
+
+def test_a_listener_and_a_messenger_take_sigterm_and_sighup_only_while_open(port, default_stop_signals):
+    lst = Listener()
+    assert all(lanmsgs_handler(sig) for sig in STOP_SIGNALS)
+    m = Messenger()  # through the listener; it takes nothing more
+    lst.close()
+    assert all(lanmsgs_handler(sig) for sig in STOP_SIGNALS), "given back while a Messenger was still open"
+    m.close()
+    assert all(signal.getsignal(sig) == signal.SIG_DFL for sig in STOP_SIGNALS)
+    with Messenger():
+        assert all(lanmsgs_handler(sig) for sig in STOP_SIGNALS)
+    assert all(signal.getsignal(sig) == signal.SIG_DFL for sig in STOP_SIGNALS)
+
+
+def test_a_programs_own_handlers_are_left_alone(port, default_stop_signals):
+    def mine(signum, frame):
+        pass
+
+    signal.signal(signal.SIGTERM, mine)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # nohup
+    with Listener(), Messenger():
+        assert signal.getsignal(signal.SIGTERM) is mine
+        assert not hasattr(signal, "SIGHUP") or signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+    assert signal.getsignal(signal.SIGTERM) is mine
+    # one the program sets while a listener is open stays after it closes
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with Listener():
+        signal.signal(signal.SIGTERM, mine)
+    assert signal.getsignal(signal.SIGTERM) is mine
+
+
+def test_a_listener_in_another_thread_takes_no_signal(port, default_stop_signals):
+    seen = {}
+
+    def run():
+        try:
+            with Listener() as lst:
+                seen["handler"] = signal.getsignal(signal.SIGTERM)
+                seen["id"] = lst.send(".", "from a thread")
+        except Exception as e:  # reported below, in the test's thread
+            seen["error"] = e
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(60)
+    assert "error" not in seen, seen
+    assert seen["handler"] == signal.SIG_DFL and isinstance(seen["id"], int)
+
+
+class GroupWire:
+    """The group's broadcasts as another peer on the LAN gets them (here: 127.255.255.255)."""
+
+    def __init__(self, port):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.255.255.255", port))  # bound to the broadcast address: broadcasts only
+        self.sock.settimeout(0.5)
+
+    def wait_for(self, sender, body, proc, timeout=60.0):
+        """The system frame ``body`` from ``sender``; fails when ``proc`` ends first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                data = self.sock.recv(2048)
+            except TimeoutError:  # on loopback what it sent before it ended is here by now
+                if proc.poll() is not None:
+                    raise AssertionError(
+                        f"it ended without {body} (exit {proc.returncode}): {proc.communicate()}"
+                    ) from None
+                continue
+            frame = P.decode_frame(mailslot.decode_datagram(data).data)
+            if isinstance(frame, P.Frame) and frame.system and (frame.sender, frame.body) == (sender, body):
+                return frame
+        raise AssertionError(f"no {body} from {sender} within {timeout:g} s")
+
+    def close(self):
+        self.sock.close()
+
+
+def start_script(source):
+    return subprocess.Popen(
+        [sys.executable, "-c", source], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def test_sigterm_stops_the_docs_ping_bot_with_offline_and_exit_0(port):
+    """What systemd does to stop a service: the bot's peers see it leave, and it exits 0."""
+    wire = GroupWire(port)
+    bot = start_script(doc_block("library.md", "ping-bot", "python"))
+    try:
+        wire.wait_for("LANMSGTEST", "ONLINE", bot)  # it joined: SIGTERM is taken from before that
+        bot.send_signal(signal.SIGTERM)
+        wire.wait_for("LANMSGTEST", "OFFLINE", bot)
+        out, err = bot.communicate(timeout=60)
+    finally:
+        wire.close()
+        if bot.poll() is None:
+            bot.kill()
+            bot.communicate()
+    assert bot.returncode == 0, err
+    assert out == "" and "Traceback" not in err, (out, err)
+
+
+def test_sigterm_while_a_messenger_waits_runs_the_programs_finally_and_exits_0(port):
+    script = (
+        "from lanmsg.client import Messenger\n"
+        "try:\n"
+        "    with Messenger() as m:\n"
+        "        print('waiting', flush=True)\n"
+        "        m.send('127.0.0.9', 'nobody confirms this', timeout=60)  # the Messenger confirms nothing\n"
+        "finally:\n"
+        "    print('cleaned up', flush=True)\n"
+    )
+    proc = start_script(script)
+    try:
+        assert proc.stdout.readline() == "waiting\n", proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert out == "cleaned up\n" and "Traceback" not in err, (out, err)
