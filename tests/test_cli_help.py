@@ -42,7 +42,7 @@ def exit_codes(text: str) -> set[int]:
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_a_command_help_reads_own_arguments_shared_options_examples_exit_codes(command):
     text = help_text("lanmsg", command)
-    parser = dict((n, p) for n, _, p in subcommands(build_parser()))[command]
+    parser = {n: p for n, _, p in subcommands(build_parser())}[command]
     own = [a for a in options(parser) if a.dest != "help" and a not in parser.shared] + positionals(parser)
     own_at = max(text.index(str(a.metavar) if not a.option_strings else a.option_strings[0] + " ") for a in own)
     headings = [h for h in ("messenger options:", "discovery options:", "transport options:") if h in text]
