@@ -5004,35 +5004,45 @@ def resolve_name(name: str, config: Config | None = None, *, dns: bool = True) -
 EXIT_OK, EXIT_NOTHING, EXIT_USAGE, EXIT_SYSTEM = 0, 1, 2, 3
 
 
-def add_transport_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options every mailslot command takes (shared with lanmsg's CLI)."""
+def add_transport_arguments(parser: argparse._ActionsContainer) -> None:
+    """The options every mailslot command takes (shared with lanmsg's CLI); ``parser`` may be an
+    argument group, so that help lists them under their own heading."""
     parser.add_argument(
         "--transport",
         choices=TRANSPORTS,
         help=f"native (Windows kernel32) or netbios (UDP); default {default_transport()} (env LANMSG_TRANSPORT)",
     )
-    parser.add_argument("--port", type=int, help="UDP port of the netbios transport (default 138, env LANMSG_PORT)")
-    parser.add_argument("--workgroup", help="workgroup or domain name (default WORKGROUP, env LANMSG_WORKGROUP)")
-    parser.add_argument("--name", help="this computer's NetBIOS name (default the host name, env LANMSG_NAME)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        metavar="UDP_PORT",
+        help="UDP port of the netbios transport, the same on every peer (default 138, env LANMSG_PORT)",
+    )
+    parser.add_argument(
+        "--workgroup", metavar="NAME", help="workgroup or domain name (default WORKGROUP, env LANMSG_WORKGROUP)"
+    )
+    parser.add_argument(
+        "--name", metavar="NAME", help="this computer's NetBIOS name (default the host name, env LANMSG_NAME)"
+    )
     parser.add_argument(
         "--broadcast",
         action="append",
         metavar="ADDRESS",
         help="broadcast address for group writes, repeatable (default every up IPv4 "
-        "interface, env LANMSG_BROADCAST); 127.255.255.255 keeps them on loopback",
+        "interface, env LANMSG_BROADCAST); 127.255.255.255 keeps them on this machine",
     )
     parser.add_argument(
         "--wins",
         action="append",
         metavar="ADDRESS",
         help="WINS server: register this computer's name there and ask it first when resolving, "
-        "repeatable (env LANMSG_WINS)",
+        "repeatable (default none, env LANMSG_WINS)",
     )
     parser.add_argument(
         "--ns-port",
         type=int,
-        metavar="N",
-        help="UDP port of the NetBIOS name service (default 137 with --port 138, else 0 = off; env LANMSG_NS_PORT)",
+        metavar="UDP_PORT",
+        help="UDP port of the NetBIOS name service (default 137 with --port 138, else 0: off; env LANMSG_NS_PORT)",
     )
     parser.add_argument(
         "--oem-encoding",
@@ -5117,33 +5127,119 @@ def describe(msg: Message) -> str:
     return f"{when} {msg.source_name or '?'} {msg.source_ip or '-'} \\MAILSLOT\\{msg.mailslot} {len(msg.data)}B {shown}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+CLI_TOOL = "python -m mailslot"
+CLI_TRY_FIRST = """try first, in two terminals on this machine:
+  python -m mailslot listen foxapp          print each message written to \\\\.\\mailslot\\foxapp
+  python -m mailslot send . foxapp hello    write one message to it
+and:
+  python -m mailslot resolve DESK3011       a Windows computer's IPv4 address, by its NetBIOS name"""
+# name: (summary, usage after the command's name, examples, exit codes)
+CLI_COMMANDS = {
+    "listen": (
+        "create mailslot SLOT on this machine and print each message written to it, until Ctrl-C",
+        "[--count N] [--timeout SECONDS] [TRANSPORT OPTIONS] SLOT",
+        """  python -m mailslot listen foxapp
+  python -m mailslot listen --count 1 --timeout 10 foxapp   one message, or exit 1 after 10 s""",
+        """  0  stopped (Ctrl-C, SIGTERM), or --count messages printed
+  1  no message within --timeout
+  2  bad usage or input (e.g. an invalid mailslot name)
+  3  transport or system error (e.g. SLOT exists on this machine, port privilege)""",
+    ),
+    "send": (
+        "write one message to mailslot SLOT on TARGET",
+        "[--hex HEX] [TRANSPORT OPTIONS] TARGET SLOT [TEXT]",
+        """  python -m mailslot send . foxapp hello        to this machine
+  python -m mailslot send '*' foxapp hello      to every computer of the workgroup
+  python -m mailslot send DESK3011 foxapp --hex 00ff10""",
+        """  0  written (a mailslot write is never confirmed)
+  2  bad usage or input (e.g. no TEXT nor --hex, a message too long): nothing was sent
+  3  transport or system error (e.g. no mailslot SLOT on this machine, TARGET not found)""",
+    ),
+    "resolve": (
+        "print the IPv4 addresses of computer HOST (hosts file, NetBIOS name service: WINS, broadcast; DNS)",
+        "[--no-dns] [TRANSPORT OPTIONS] HOST",
+        """  python -m mailslot resolve DESK3011
+  python -m mailslot resolve --no-dns --wins 10.0.0.1 DESK3011""",
+        """  0  found: one address per line
+  1  nothing knows HOST (the error says what was asked)
+  2  bad usage or input (text that names no computer)
+  3  transport or system error""",
+    ),
+}
+
+
+def cli_overview() -> str:
+    """What ``python -m mailslot`` alone prints."""
+    return (
+        f"{CLI_TOOL}: Windows mailslots on every OS; a small tool to watch and write them.\n\n"
+        f"{CLI_TRY_FIRST}\n\n"
+        f"commands: {', '.join(CLI_COMMANDS)}\n"
+        f"'{CLI_TOOL} COMMAND --help' shows a command's options, examples and exit codes.\n"
+    )
+
+
+def cli_parser() -> argparse.ArgumentParser:
+    """python -m mailslot's parser (its man page and the docs test read it too)."""
     import argparse
 
-    parser = argparse.ArgumentParser(
-        prog="python -m mailslot",
-        description="Mailslot debugging tool: listen on a mailslot or write one message.",
-        epilog="exit codes: 0 ok, 1 nothing received in time, 2 bad usage or input, 3 transport or system error",
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            sys.stderr.write(f"mailslot: error: {message}; '{self.prog} --help' shows the usage\n")
+            sys.exit(EXIT_USAGE)
+
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = Parser(
+        prog=CLI_TOOL,
+        usage=f"{CLI_TOOL} COMMAND [ARGUMENTS]",
+        description="Mailslots on every OS: listen on a mailslot, write one message, or find a computer's address.",
+        epilog=f"{CLI_TRY_FIRST}\n\nexit codes: 0 ok, 1 nothing received or found in time, "
+        "2 bad usage or input, 3 transport or system error",
+        formatter_class=formatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_listen = sub.add_parser("listen", help="create mailslot NAME and print each message until interrupted")
-    p_listen.add_argument("slot", metavar="NAME", help="mailslot name, e.g. foxapp")
-    p_listen.add_argument("--count", type=int, help="exit after this many messages")
-    p_listen.add_argument("--timeout", type=float, help="exit 1 if no message arrives for this many seconds")
-    add_transport_arguments(p_listen)
-    p_send = sub.add_parser("send", help="write one message to mailslot NAME on TARGET (., *, HOST, WORKGROUP)")
-    p_send.add_argument("target")
-    p_send.add_argument("slot", metavar="NAME", help="mailslot name, e.g. foxapp")
-    p_send.add_argument("text", nargs="?", default=None)
-    p_send.add_argument("--hex", help="send these bytes (hex) instead of TEXT")
-    add_transport_arguments(p_send)
-    p_resolve = sub.add_parser(
-        "resolve", help="print the IPv4 addresses of computer NAME (NetBIOS name service: WINS, broadcast; DNS)"
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands", prog=CLI_TOOL, parser_class=Parser)
+    parsers = {}
+    for name, (summary, usage, examples, codes) in CLI_COMMANDS.items():
+        parsers[name] = sub.add_parser(
+            name,
+            help=summary,
+            usage=f"{CLI_TOOL} {name} {usage}",
+            description=summary[:1].upper() + summary[1:] + ".",
+            epilog=f"examples:\n{examples}\n\nexit codes:\n{codes}",
+            formatter_class=formatter,
+        )
+    p = parsers["listen"]
+    p.add_argument("slot", metavar="SLOT", help="the mailslot's name, e.g. foxapp (\\\\.\\mailslot\\SLOT)")
+    p.add_argument("--count", type=int, metavar="N", help="exit 0 after N messages (default: never)")
+    p.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="exit 1 when no message comes for SECONDS (default: wait)"
     )
-    p_resolve.add_argument("host", metavar="NAME", help="a computer name, e.g. DESK3011")
-    p_resolve.add_argument("--no-dns", action="store_true", help="ask the NetBIOS name service only, not hosts/DNS")
-    add_transport_arguments(p_resolve)
+    p = parsers["send"]
+    p.add_argument(
+        "target",
+        metavar="TARGET",
+        help="'.' this machine, '*' every computer of the workgroup, a computer's name or IPv4 address, "
+        "or the workgroup's name",
+    )
+    p.add_argument("slot", metavar="SLOT", help="the mailslot's name, e.g. foxapp")
+    p.add_argument("text", metavar="TEXT", nargs="?", default=None, help="the message, sent as UTF-8")
+    p.add_argument("--hex", metavar="HEX", help="send these bytes, written in hex (00ff10), instead of TEXT")
+    p = parsers["resolve"]
+    p.add_argument("host", metavar="HOST", help="a computer's name, e.g. DESK3011 (or a DNS name)")
+    p.add_argument("--no-dns", action="store_true", help="ask the NetBIOS name service only, not the hosts file or DNS")
+    for p in parsers.values():
+        add_transport_arguments(p.add_argument_group("transport options", "the same on every command"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = cli_parser()
     args = parser.parse_args(argv)
+    if args.command is None:
+        sys.stderr.write(cli_overview())
+        return EXIT_USAGE
     if hasattr(sys.stdout, "reconfigure"):  # a message the console cannot encode must not end listen
         sys.stdout.reconfigure(errors="backslashreplace")
     try:
@@ -5152,14 +5248,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 found = resolve_name(args.host, config, dns=not args.no_dns)
             except MailslotError as e:
-                print(f"mailslot: {e.strerror}", file=sys.stderr)
+                _cli_error(e.strerror)
                 return EXIT_NOTHING
             print("\n".join(found), flush=True)
             return EXIT_OK
         _stop_on_sigterm()
         if args.command == "send":
             if (args.text is None) == (args.hex is None):
-                parser.error("give TEXT or --hex HEX")
+                parser.error("send: give TEXT or --hex HEX (one of them)")
             data = bytes.fromhex(args.hex) if args.hex is not None else args.text.encode("utf-8")
             n = write(args.target, args.slot, data, transport=args.transport, config=config)
             print(f"wrote {n} bytes to \\\\{args.target}\\mailslot\\{normalize_mailslot_name(args.slot)}")
@@ -5177,7 +5273,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 try:
                     msg = slot.read(args.timeout)
                 except TimeoutError:
-                    print(f"no message within {args.timeout:g} s", file=sys.stderr)
+                    _cli_error(
+                        f"no message within {args.timeout:g} s on \\\\.\\mailslot\\{slot.name}; "
+                        "writers must use the same transport and --port (a longer --timeout waits longer)"
+                    )
                     return EXIT_NOTHING
                 print(describe(msg), flush=True)
                 seen += 1
@@ -5185,11 +5284,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_OK
     except (ValueError, MailslotNameError) as e:
-        print(f"mailslot: error: {e}", file=sys.stderr)
+        _cli_error(e)
         return EXIT_USAGE
     except OSError as e:
-        print(f"mailslot: error: {e.strerror or e}", file=sys.stderr)
+        _cli_error(e.strerror or e)
         return EXIT_SYSTEM
+
+
+def _cli_error(message: object) -> None:
+    """The one line a failure of ``python -m mailslot`` prints."""
+    sys.stderr.write(f"mailslot: error: {printable(str(message).encode('utf-8'))}\n")
+    sys.stderr.flush()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@
   runs all of it; the others all but the lab tests (network namespaces, root; about 7 of the 8
   minutes a run takes) and the Wine tests (they test Windows' own CPython 3.11.9, whatever Python
   drives them): four whole runs would not fit CI's 30 minutes. LANMSG_MATRIX_LAB=all runs the lab
-  tests on every Python too (a nightly run).
+  tests on every Python too (a nightly run); LANMSG_MATRIX_LAB=none on none (as root, a run of about
+  1-2 minutes per Python instead of 13-15 in all).
 
 The tools' versions are pinned in pyproject.toml (the ``lint`` and ``dist`` extras). An
 interpreter that is missing here is skipped, and nox says so ("Python interpreter 3.10 not
@@ -120,12 +121,21 @@ def tests(session: nox.Session) -> None:
     """The test suite (pytest arguments after --, e.g. nox -s tests-3.13 -- -m 'not lab')."""
     session.install(*EXTRAS["test"])
     args = list(session.posargs) or ["-q"]
+    lab = os.environ.get("LANMSG_MATRIX_LAB", "")  # "all": on every Python; "none": on none
+    if lab not in ("", "all", "none"):
+        session.error(f"LANMSG_MATRIX_LAB={lab!r}: 'all', 'none' or unset")
+    not_here = []
+    if lab == "none" or (lab != "all" and session.python != FULL_PYTHON):
+        not_here.append("not lab")
     if session.python != FULL_PYTHON:
-        leave_out = "not wine" if os.environ.get("LANMSG_MATRIX_LAB") == "all" else "not lab and not wine"
+        not_here.append("not wine")
+    if not_here:
+        leave_out = " and ".join(not_here)
         if "-m" in args:  # the caller's marker expression, less what this Python leaves out
             i = args.index("-m") + 1
             args[i] = f"({args[i]}) and {leave_out}"
         else:
             args += ["-m", leave_out]
-        session.log(f"Python {session.python}: the lab and Wine tests run on {FULL_PYTHON} ({leave_out})")
+        why = "LANMSG_MATRIX_LAB=none" if lab == "none" else f"the lab and Wine tests run on {FULL_PYTHON}"
+        session.log(f"Python {session.python}: {leave_out} ({why})")
     session.run("python", "-m", "pytest", *args)

@@ -24,12 +24,21 @@ import mailslot
 from . import auth
 from . import protocol as P
 from .node import FrameGuard, auth_hint
-from .output import Printer, note
-from .settings import EXIT_NONE, EXIT_OK, EXIT_SYSTEM, REPLY_PREFIX, LanmsgError
+from .output import Printer
+from .settings import (
+    CHECK_CONNECT_TIMEOUT_S,
+    DISCOVER_TIMEOUT_S,
+    EXIT_NONE,
+    EXIT_OK,
+    EXIT_SYSTEM,
+    REPLY_PREFIX,
+    LanmsgError,
+)
 from .signals import StopRequested, StopSignals
 
-DISCOVER_TIMEOUT_S = 3.0  # default `discover` window
-CHECK_CONNECT_TIMEOUT_S = 1.0  # --check: a TCP connect attempt to a found endpoint
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the start-up path
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def query_slot(slot: str) -> str:
@@ -202,6 +211,31 @@ def _reachable(endpoint: P.Endpoint) -> bool:
         return False
 
 
+def _why_nothing(
+    slot: str,
+    timeout: float,
+    transport: str,
+    config: mailslot.Config,
+    found: dict[P.Endpoint, bool],
+    dropped: collections.Counter[str],
+) -> str:
+    """One line for a discover that printed nothing: what it heard, and what to try."""
+    where = f"mailslot {slot}, {transport}" + (f", UDP {config.port}" if transport == "netbios" else "")
+    if found:
+        servers = ", ".join(str(e) for e in found)
+        why = (
+            f"found {servers} but no connection to its TCP port was accepted within "
+            f"{CHECK_CONNECT_TIMEOUT_S:g} s (--check); is the server program itself running there?"
+        )
+    else:
+        why = (
+            f"no server answered within {timeout:g} s ({where}); is 'lanmsg announce TCP_PORT' or msserver "
+            "running, with the same --port? try a longer --timeout"
+        )
+    hint = auth_hint(dropped)
+    return f"{why}; also: {hint}" if hint else why
+
+
 def discover(
     *,
     slot: str = P.MS_SLOT,
@@ -213,7 +247,10 @@ def discover(
     printer: Printer,
     key: bytes | None = None,
     auth_window: float = auth.DEFAULT_WINDOW_S,
+    on_nothing: Callable[[str], object] | None = None,
 ) -> int:
+    """Print each server found (``printer``); exit code 0 when one was, else 1, and
+    ``on_nothing`` (when given) is told why in one line: what was looked for, what to try."""
     transport = mailslot.resolve_transport(transport)
     config = config or mailslot.Config.from_env()
     guard = FrameGuard(key, auth_window)
@@ -274,9 +311,8 @@ def discover(
                 return EXIT_OK
         if any(found.values()):
             return EXIT_OK
-        hint = auth_hint(dropped)
-        if hint:
-            note(hint)
+        if on_nothing is not None:
+            on_nothing(_why_nothing(slot, timeout, transport, config, found, dropped))
         return EXIT_NONE
     finally:
         for s in slots:

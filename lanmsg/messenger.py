@@ -360,7 +360,9 @@ def run_operation(settings: Settings, req: Record, printer: Printer, report: Emi
     """Run ``req`` ({"op": ...}) to completion; ``report(record)`` shows each event.
 
     Here when the messenger slot is free; through the local listener when one
-    owns it.  When another one-shot command holds it, wait for it to finish.
+    owns it.  When another one-shot command holds it, wait for it to finish.  A send to this
+    machine with no listener here fails at once (exit 1).  Besides the operation's events,
+    ``report`` may get ``{"event": "hint", "message": ...}``: why it may have heard nothing.
     """
     check_request(settings, req)
     give_up = now() + operation_timeout(req) + REPLY_GRACE_S
@@ -380,12 +382,16 @@ def run_operation(settings: Settings, req: Record, printer: Printer, report: Emi
                     ) from None
                 time.sleep(random.uniform(*SLOT_BUSY_RETRY_S))
     with slot:
+        nobody = _nobody_here(settings, req)
+        if nobody is not None:
+            report({"event": "error", "message": nobody, "exit": EXIT_NONE})
+            return EXIT_NONE
         peer = P.Peer(settings.name, encoding=settings.encoding, max_frame=settings.max_frame, responsive=False)
         node = Node(settings, slot, peer)
         code = run_on_node(node, req, report)
         hint = auth_hint(node.frames_dropped)
         if code != EXIT_OK and hint:
-            note(hint)
+            report({"event": "hint", "message": hint})  # why it may have heard nothing
         return code
 
 
@@ -397,6 +403,25 @@ def check_request(settings: Settings, req: Record) -> None:
             mailslot.classify_target(str(req["host"]), settings.config)
         except ValueError as e:
             raise LanmsgError(str(e), EXIT_USAGE) from None
+
+
+def _nobody_here(settings: Settings, req: Record) -> str | None:
+    """Why a send to this machine cannot arrive, when the one-shot command itself owns the
+    messenger slot (so no listener runs here): nothing would read it; None otherwise, or when the
+    operation will refuse the request anyway (a bad target, a text that does not fit)."""
+    if req.get("op") != "send":
+        return None
+    try:
+        target = mailslot.classify_target(str(req.get("host", "")), settings.config)
+        fits = P.text_room(str(req.get("text", "")), settings.encoding, settings.max_frame) >= 0
+    except (ValueError, P.FrameError):
+        return None
+    if target.kind != "local" or not fits:
+        return None
+    return (
+        f"nothing on this machine listens on mailslot {settings.slot!r} ({settings.describe()}): "
+        f"start 'lanmsg listen' or 'lanmsg chat' here first (with the same --port and --slot); nothing was sent"
+    )
 
 
 def run_on_node(node: Node, req: Record, report: Emit) -> int:

@@ -54,6 +54,8 @@ LISTEN_POLL_S = 0.25  # the listener's longest sleep (signals, control deadlines
 OPERATION_POLL_S = 0.05  # longest single wait while an operation runs (deadlines are re-checked)
 SLOT_BUSY_RETRY_S = (0.02, 0.08)  # a one-shot command retries a busy slot after this random pause
 STATS_INTERVAL_S = 60.0  # default period of `listen --json`'s "stats" event
+DISCOVER_TIMEOUT_S = 3.0  # default `discover` window
+CHECK_CONNECT_TIMEOUT_S = 1.0  # discover --check: a TCP connect attempt to a found endpoint
 
 
 def now() -> float:

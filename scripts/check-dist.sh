@@ -25,7 +25,7 @@ say "built $(basename "$sdist") and $(basename "$wheel")"
 case "$(basename "$wheel")" in lanmsg-"$version"-py3-none-any.whl) ;; *) fail "wheel name: want lanmsg-$version-py3-none-any.whl" ;; esac
 
 # What each archive holds: the sdist everything that checks and documents the code, the wheel
-# the code alone.
+# the code alone; the sdist also the man pages.
 "$PY" - "$sdist" "$wheel" "$ROOT" <<'EOF'
 import pathlib, subprocess, sys, tarfile, zipfile
 
@@ -45,7 +45,16 @@ except (OSError, subprocess.CalledProcessError):
     tracked = [str(p.relative_to(root)) for d in ("tests", "docs") for p in (root / d).rglob("*") if p.is_file()]
 tracked = [n for n in tracked if "__pycache__" not in n]
 problems = [f"sdist lacks {n}" for n in tracked if n not in in_sdist]
-for need in ("tests/conftest.py", "docs/testing.md", "README.md", "pyproject.toml", "mailslot.py", "lanmsg/cli.py"):
+for need in (
+    "tests/conftest.py",
+    "docs/testing.md",
+    "README.md",
+    "pyproject.toml",
+    "mailslot.py",
+    "lanmsg/cli.py",
+    "man/lanmsg.1",  # written from the parsers at build time (setup.py, scripts/manpage.py)
+    "man/mailslot.1",
+):
     if need not in in_sdist:
         problems.append(f"sdist lacks {need}")
 code = {"mailslot.py", "lanmsg/__init__.py", "lanmsg/__main__.py", "lanmsg/cli.py", "lanmsg/py.typed", "lanmsg/chat/__init__.py"}
@@ -65,6 +74,17 @@ print(
     f"wheel {len(in_wheel)} files, no test file"
 )
 EOF
+
+# The man pages: in the sdist, and rendered without a warning where groff is installed.
+mkdir "$work/sdist"
+tar -xzf "$sdist" -C "$work/sdist"
+for page in "$work"/sdist/*/man/*.1; do
+    if command -v groff >/dev/null 2>&1; then
+        warnings=$(groff -man -Tutf8 -ww -z "$page" 2>&1) || fail "groff $(basename "$page")"
+        [ -z "$warnings" ] || fail "groff $(basename "$page"): $warnings"
+    fi
+    say "man page $(basename "$page"): $(sed -n 's/^\.TH \([A-Z]*\) 1 .*/\1/p' "$page"), $(grep -c '^\.TP' "$page") options"
+done
 
 say "fresh venv, the wheel alone (no index, no source tree on the path)"
 "$PY" -m venv "$work/venv"

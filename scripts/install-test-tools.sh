@@ -3,6 +3,7 @@
 #   tshark   - Wireshark's dissector judges every datagram format we send
 #   nftables - packet loss in the network-namespace lab (netem is missing on some kernels)
 #   iproute2 - network namespaces, veth, bridge
+#   zsh      - runs the completion script of `lanmsg --completion zsh` (tests/test_completion.py)
 #   samba, samba-common-bin - Samba's nmbd (NetBIOS name and datagram server) and nmblookup, a
 #              reference peer and judge run only inside lab hosts (tests/samba.py).  Installing
 #              samba must not start nmbd/smbd in the root namespace, where nmbd would broadcast on
@@ -19,11 +20,12 @@ command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+command -v zsh >/dev/null 2>&1 || need+=(zsh)
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
 have nmbd || need+=(samba)
 have nmblookup || need+=(samba-common-bin)
 if [ ${#need[@]} -eq 0 ]; then
-    echo "install-test-tools: tshark, nft, ip, setpriv, nmbd, nmblookup present"
+    echo "install-test-tools: tshark, nft, ip, setpriv, zsh, nmbd, nmblookup present"
     exit 0
 fi
 # Packages must not start daemons outside the lab (see docs/testing.md): with samba in the

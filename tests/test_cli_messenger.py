@@ -276,10 +276,10 @@ def test_broadcast_without_wait_only_sends(port):
 
 
 def test_help_documents_the_exit_codes():
-    for cmd in ([], ["send"], ["listen"], ["detect"], ["broadcast"]):
+    for cmd in ([], ["send"], ["listen"], ["detect"], ["broadcast"], ["announce"], ["discover"]):
         r = lanmsg(*cmd, "--help")
         assert r.returncode == 0
-        assert "exit codes" in r.stdout and "3  transport or system error" in r.stdout
+        assert "exit codes:" in r.stdout and "3  transport or system error" in r.stdout
 
 
 def test_bad_usage_exits_2_with_one_line():

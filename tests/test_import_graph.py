@@ -39,7 +39,7 @@ FLOORS = [
     ("engine and library", {"lanmsg.listener", "lanmsg.client"}),
     ("chat core", {"lanmsg.chat.session", "lanmsg.chat.input"}),
     ("front ends", {"lanmsg.chat.stdin", "lanmsg.chat.line", "lanmsg.chat.screen", "lanmsg.chat.terminal"}),
-    ("entry points", {"lanmsg.chat", "lanmsg.cli", "lanmsg.__main__"}),
+    ("entry points", {"lanmsg.chat", "lanmsg.cli", "lanmsg.completion", "lanmsg.__main__"}),
 ]
 # Who may import what touches the network or the terminal (mailslot.py owns the mailslots).
 MAY_IMPORT = {
