@@ -2962,19 +2962,27 @@ def _bind_port(s: socket.socket, address: str, port: int) -> None:
         raise MailslotError(e.errno, f"cannot bind UDP port {port}: {e.strerror}") from None
 
 
+def low_port_remedies(port: int) -> str:
+    """What lets this Python bind UDP ``port`` below 1024 on Linux, in the words every message uses."""
+    python = os.path.realpath(sys.executable)
+    return (
+        f"run as root; or let this Python bind low ports: sudo setcap cap_net_bind_service=+ep {python} "
+        "(the real file, not a link; every script that interpreter runs gets it too); or "
+        f"sudo sysctl -w net.ipv4.ip_unprivileged_port_start={port}; or, under systemd, "
+        "AmbientCapabilities=CAP_NET_BIND_SERVICE (docs/library.md)"
+    )
+
+
 def port_permission_help(port: int) -> str:
     if sys.platform == "win32":
         return (
             f"cannot bind UDP port {port}: access denied. On Windows, port 138 belongs to NetBIOS over "
             "TCP/IP; use the native transport, or another port on every peer (--port N / LANMSG_PORT)."
         )
-    python = os.path.realpath(sys.executable)
     return (
-        f"cannot bind UDP port {port}: permission denied. Ports below 1024 need root or "
-        "CAP_NET_BIND_SERVICE on Linux. Remedies: run as root; or "
-        f"'sudo setcap cap_net_bind_service=+ep {python}' (the real file; every script that interpreter "
-        f"runs may then bind low ports); or 'sudo sysctl -w net.ipv4.ip_unprivileged_port_start={min(port, 137)}'; "
-        "or use another port on every peer (--port N / LANMSG_PORT=N; Windows peers then cannot take part)."
+        f"cannot bind UDP port {port}: permission denied (ports below 1024 need root or "
+        f"CAP_NET_BIND_SERVICE). Remedies: {low_port_remedies(min(port, DEFAULT_NS_PORT))}; or use another "
+        "port on every peer (--port N / LANMSG_PORT=N; Windows peers then cannot take part)."
     )
 
 
@@ -4390,14 +4398,12 @@ class _HostService:
 
 
 def _name_service_off_help(port: int, name: str, error: MailslotError) -> str:
-    """The note when UDP ``port`` cannot be bound: what it costs, and remedies that work."""
+    """The note when UDP ``port`` cannot be bound: what it costs, and remedies that work (never
+    --port: another datagram port turns the name service off)."""
     cost = f"name service off: Windows peers cannot find {name} by name"
     if isinstance(error, PortPermissionError):
-        python = os.path.realpath(sys.executable)
         return (
-            f"{cost} (UDP {port} needs privilege). Remedies: run as root; or let this Python bind "
-            f"low ports: sudo setcap cap_net_bind_service=+ep {python} (the real file, not a link; every "
-            f"script that interpreter runs gets it too); or sudo sysctl -w net.ipv4.ip_unprivileged_port_start={port}; "
+            f"{cost} (UDP {port} needs privilege). Remedies: {low_port_remedies(port)}; "
             f"or, beside Samba's nmbd, let nmbd answer for the name: netbios aliases = {name} (docs/names.md)"
         )
     return (
