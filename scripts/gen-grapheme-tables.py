@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the property table of lanmsg/graphemes.py from the Unicode Character Database.
+"""Generate the property table of lanmsg/chat/graphemes.py from the Unicode Character Database.
 
     python3 scripts/gen-grapheme-tables.py UCD_DIR           # rewrite the generated block
     python3 scripts/gen-grapheme-tables.py --check UCD_DIR   # exit 1 if the block is not current
@@ -9,7 +9,7 @@ UCD_DIR holds UnicodeData.txt, auxiliary/GraphemeBreakProperty.txt and emoji/emo
 one Unicode version: the layout of Unicode's UCD.zip, and of Debian's unicode-data package
 (apt-get install unicode-data; it installs them under /usr/share/unicode).
 
-The table holds only what lanmsg.graphemes cannot take from the General_Category: for every
+The table holds only what lanmsg.chat.graphemes cannot take from the General_Category: for every
 code point, Grapheme_Cluster_Break (and Extended_Pictographic) is computed from the files; where
 it is what ``_from_category`` gives for the code point's category in this UnicodeData.txt, the
 table says "from the category" (the running Python's unicodedata answers then); Hangul syllables
@@ -26,10 +26,10 @@ import re
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-MODULE = ROOT / "lanmsg" / "graphemes.py"
+MODULE = ROOT / "lanmsg" / "chat" / "graphemes.py"
 sys.path.insert(0, str(ROOT))
 
-from lanmsg import graphemes as g  # noqa: E402 (after the path is set)
+from lanmsg.chat import graphemes as g  # noqa: E402 (after the path is set)
 
 NAMES = {
     "Other": g.OTHER,
@@ -179,7 +179,7 @@ def block(runs: list[tuple[int, int]], version: str) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("ucd", type=pathlib.Path, help="the UCD directory (Debian: /usr/share/unicode)")
-    ap.add_argument("--check", action="store_true", help="only check that lanmsg/graphemes.py is current")
+    ap.add_argument("--check", action="store_true", help="only check that lanmsg/chat/graphemes.py is current")
     ap.add_argument("--list", action="store_true", help="print the ranges with the first code point's name")
     args = ap.parse_args()
     want, cat, version = wanted(args.ucd)
@@ -202,13 +202,14 @@ def main() -> int:
     if args.check:
         if new != text:
             print(
-                f"lanmsg/graphemes.py is not what Unicode {version}'s files give: run without --check", file=sys.stderr
+                f"lanmsg/chat/graphemes.py is not what Unicode {version}'s files give: run without --check",
+                file=sys.stderr,
             )
             return 1
-        print(f"lanmsg/graphemes.py is current for Unicode {version} ({len(runs)} ranges)")
+        print(f"lanmsg/chat/graphemes.py is current for Unicode {version} ({len(runs)} ranges)")
         return 0
     MODULE.write_text(new, encoding="utf-8")
-    print(f"lanmsg/graphemes.py: Unicode {version}, {len(runs)} ranges")
+    print(f"lanmsg/chat/graphemes.py: Unicode {version}, {len(runs)} ranges")
     return 0
 
 

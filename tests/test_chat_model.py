@@ -17,9 +17,16 @@ from lanmsg.chat.model import (
     render,
     render_change,
 )
-from lanmsg.chat.textwidth import char_width, clip, pad, text_width, wrap
+from lanmsg.chat.textwidth import char_width, clip, clip_end, pad, text_width, wrap
 
 # -- width and wrap -------------------------------------------------------------
+
+WOMAN_TECHNOLOGIST = "\U0001f469\u200d\U0001f4bb"  # 👩‍💻
+RAINBOW_FLAG = "\U0001f3f3\ufe0f\u200d\U0001f308"  # 🏳️‍🌈
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # 👨‍👩‍👧
+GERMANY = "\U0001f1e9\U0001f1ea"  # 🇩🇪
+THUMBS_UP_MEDIUM = "\U0001f44d\U0001f3fd"  # 👍🏽
+E_ACUTE = "e\u0301"
 
 
 def test_width_of_ascii_cjk_emoji_and_combining_marks():
@@ -54,6 +61,19 @@ def test_wrap_breaks_at_spaces_and_indents_continuations():
     # text without spaces longer than a line (CJK, a URL) fills the line it starts on
     assert wrap("<李> " + "你好" * 6, 10, indent=2) == ["<李> 你好", "  你好你好", "  你好你好", "  你好"]
     assert wrap("see https://x.org/long/path", 12) == ["see https://", "x.org/long/p", "ath"]
+
+
+def test_emoji_sequences_are_measured_clipped_and_wrapped_whole():
+    for emoji in (WOMAN_TECHNOLOGIST, RAINBOW_FLAG, FAMILY, GERMANY, THUMBS_UP_MEDIUM):
+        assert text_width(emoji) == 2 and text_width(f"a{emoji}b") == 4
+        assert clip(f"a{emoji}b", 2) == "a" and clip(f"a{emoji}b", 3) == f"a{emoji}"
+        assert clip_end(f"a{emoji}b", 2) == "b" and clip_end(f"a{emoji}b", 3) == f"{emoji}b"
+        assert pad(f"a{emoji}", 5) == f"a{emoji}  "
+        assert wrap(emoji * 5, 4) == [emoji * 2, emoji * 2, emoji]
+        assert wrap(emoji, 1) == [emoji]  # alone on a one-cell line, never cut
+    assert text_width("Hangul \u1100\u1161\u11a8") == 9
+    assert clip(f"caf{E_ACUTE}s", 4) == f"caf{E_ACUTE}" and wrap(f"ab {E_ACUTE}{E_ACUTE}", 2) == ["ab", E_ACUTE * 2]
+    assert wrap(" \u0301x y", 3) == [" \u0301x", "y"]  # a mark after a space is part of the word
 
 
 # -- line editor ----------------------------------------------------------------
@@ -121,6 +141,58 @@ def test_cursor_width_counts_cells_and_skips_combining_marks():
     assert ed.cursor == 2 and ed.cursor_width() == 4
     ed.delete()
     assert ed.text == "日本x"
+
+
+@pytest.mark.parametrize("emoji", [WOMAN_TECHNOLOGIST, RAINBOW_FLAG, FAMILY, GERMANY, THUMBS_UP_MEDIUM, E_ACUTE])
+def test_one_cursor_step_over_a_cluster(emoji):
+    ed = typed(f"a{emoji}b")
+    ed.left()
+    assert ed.cursor == 1 + len(emoji) and ed.cursor_width() == 1 + text_width(emoji)
+    ed.left()
+    assert ed.cursor == 1 and ed.cursor_width() == 1
+    ed.right()
+    assert ed.cursor == 1 + len(emoji)
+    ed.backspace()  # the whole emoji, not its last code point
+    assert (ed.text, ed.cursor) == ("ab", 1)
+    ed.insert(emoji)
+    ed.left()
+    ed.delete()
+    assert (ed.text, ed.cursor) == ("ab", 1)
+
+
+def test_typing_inside_the_family_is_not_possible():
+    ed = typed(f"{FAMILY}!")
+    ed.home()
+    ed.right()
+    assert ed.cursor == len(FAMILY)  # past all of it: no cursor position splits it
+    ed.insert("x")
+    assert ed.text == f"{FAMILY}x!"
+
+
+def test_an_emoji_sequence_typed_in_pieces_joins():
+    ed = typed("\U0001f469")
+    ed.insert("\u200d")  # a terminal read can end after the joiner
+    ed.insert("\U0001f4bb")
+    assert ed.text == WOMAN_TECHNOLOGIST and ed.cursor == len(WOMAN_TECHNOLOGIST) and ed.cursor_width() == 2
+    ed.left()
+    assert ed.cursor == 0
+
+
+def test_a_mark_typed_before_a_mark_leaves_the_cursor_on_a_boundary():
+    ed = typed("\u0301x", 0)
+    ed.insert("e")  # e joins the mark that was on its own
+    assert ed.text == f"{E_ACUTE}x" and ed.cursor == 2
+
+
+def test_bidi_controls_and_a_lone_joiner_are_kept_but_shown_escaped():
+    ed = typed("abc\u202edef\u200d")
+    assert ed.text == "abc\u202edef\u200d"  # chat keeps what you typed ...
+    assert ed.cursor_width() == len("abc\\u202edef\\u200d")  # ... and the line shows it escaped
+    ed.left()  # a lone joiner belongs to the letter before it (one cluster, as a mark would)
+    assert ed.cursor == len("abc\u202ede") and ed.cursor_width() == len("abc\\u202ede")
+    ed.cursor = 4
+    ed.left()  # a bidi control is a cluster of its own
+    assert ed.cursor == 3 and ed.cursor_width() == 3
 
 
 def test_control_characters_are_not_inserted():
@@ -245,6 +317,27 @@ def test_incoming_message_rendered_escaped():
     text = render(line)
     assert text.endswith("<BOB> hi \\x1b]0;title\\x07")
     assert "\x1b" not in text and m.last_sender == "BOB"
+
+
+def test_emoji_sequences_are_rendered_whole_and_lone_joiners_and_bidi_controls_escaped():
+    m = model()
+    line = m.received(
+        "BOB", "10.0.0.2", f"{WOMAN_TECHNOLOGIST} {RAINBOW_FLAG} {FAMILY} {GERMANY} {THUMBS_UP_MEDIUM}", 0.0
+    )
+    assert render(line).endswith(f"<BOB> {WOMAN_TECHNOLOGIST} {RAINBOW_FLAG} {FAMILY} {GERMANY} {THUMBS_UP_MEDIUM}")
+    line = m.received("BOB", "10.0.0.2", "a\u200db \u202eevil\u202c \u2066x\u2069 \u200f\u061c", 0.0)
+    assert render(line).endswith("<BOB> a\\u200db \\u202eevil\\u202c \\u2066x\\u2069 \\u200f\\u061c")
+    out = m.outgoing("BOB", f"my {FAMILY} here", 0.0)
+    assert f"-> BOB: my {FAMILY} here  [pending]" in render(m.lines[-1])
+    assert out.text == f"my {FAMILY} here"
+
+
+def test_a_quoted_message_start_never_cuts_an_emoji():
+    from lanmsg.chat.model import quote
+
+    text = "x" * 22 + FAMILY + "tail"
+    assert quote(text) == '"' + "x" * 22 + '…"'
+    assert quote("x" * 18 + FAMILY + "tail") == '"' + "x" * 18 + FAMILY + '…"'  # 23 code points and …
 
 
 def test_completion_order_is_most_recently_active_first():
@@ -455,6 +548,22 @@ def test_layout_too_long_input_is_marked_and_the_cursor_stays_visible():
     assert f.cursor[1] < 40
     tiny = layout(m, "abc", 1, 209, 10, 3)
     assert len(tiny.rows) == 3 and tiny.cursor[0] == 2
+
+
+def test_layout_input_line_with_emoji_and_bidi_controls():
+    from lanmsg.chat.screen import layout
+
+    m = model()
+    text = f"hi {FAMILY}\u202e!"
+    f = layout(m, text, len(f"hi {FAMILY}"), 200, 40, 4)
+    assert f.rows[-1].text.startswith(f"to *> hi {FAMILY}\\u202e!")
+    assert f.cursor == (3, len("to *> hi ") + 2)  # the family takes two cells
+    assert text_width(f.rows[-1].text) == 40
+    # scrolled sideways: the emoji at the left edge is dropped whole, never cut
+    g = layout(m, FAMILY * 30, 30 * len(FAMILY), 200, 40, 4)
+    shown = g.rows[-1].text[len("to *> ") :].rstrip(" 0123456789")
+    assert shown == FAMILY * (len(shown) // len(FAMILY))
+    assert g.cursor[1] == len("to *> ") + text_width(shown)
 
 
 def test_no_color_rules():

@@ -121,6 +121,26 @@ def test_cjk_and_emoji_take_two_cells(chat, config, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_a_letter_and_its_combining_mark_are_one_cursor_step(chat, config, mode):
+    # (pyte, the emulator here, stops drawing at a ZWJ or VS16: emoji sequences are tested on
+    # the layout, in test_chat_model.py, and through standard input, in test_chat_stdin.py)
+    c = chat(*MODES[mode])
+    c.wait_text("chat as LANMSGTEST")
+    c.type("ae\u0301b")
+    c.wait_for(lambda: "to *> a\u00e9b" in input_row(c), "a, e with its accent, b")
+    assert c.cursor()[0] == len("to *> ") + 3
+    c.key("left")
+    c.wait_for(lambda: c.cursor()[0] == len("to *> ") + 2, "cursor before b")
+    c.key("left")
+    c.wait_for(lambda: c.cursor()[0] == len("to *> ") + 1, "cursor before the e and its accent, in one step")
+    c.key("right")
+    c.wait_for(lambda: c.cursor()[0] == len("to *> ") + 2, "cursor after them, in one step")
+    os.write(c.fd, b"\x7f")  # Backspace: the accented e goes whole
+    c.wait_for(lambda: input_row(c).rstrip().startswith("to *> ab") and "\u00e9" not in input_row(c), "ab")
+    assert c.cursor()[0] == len("to *> ") + 1
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_bell_rings_on_incoming_messages_only_with_bell(chat, config, mode):
     c = chat(*MODES[mode], "--bell")
     c.wait_text("chat as LANMSGTEST")

@@ -31,6 +31,17 @@ def test_lines_go_to_the_target_and_all_confirmed_exits_0(port):
     assert lines[-1].endswith("left the group (OFFLINE sent)")
 
 
+def test_emoji_sequences_print_whole_lone_joiners_and_bidi_controls_escaped(port):
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # 👨‍👩‍👧
+    rainbow = "\U0001f3f3\ufe0f\u200d\U0001f308"  # 🏳️‍🌈
+    r = lanmsg("chat", "--to", ".", input=f"{family} {rainbow} \u202eevil a\u200db\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    shown = f"{family} {rainbow} \\u202eevil a\\u200db"
+    assert sum(line.endswith(f"sent to .: {shown}") for line in r.stdout.splitlines()) == 1
+    assert sum(line.endswith(f"LANMSGTEST: {shown}") for line in r.stdout.splitlines()) == 1
+    assert "\u202e" not in r.stdout
+
+
 def test_json_events_and_a_to_line(port):
     r = lanmsg("chat", "--json", input="/to .\nvia to\n")
     assert r.returncode == 0, r.stderr

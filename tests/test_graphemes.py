@@ -1,4 +1,4 @@
-"""lanmsg.graphemes: extended grapheme clusters (UAX #29) against Unicode's own test data
+"""lanmsg.chat.graphemes: extended grapheme clusters (UAX #29) against Unicode's own test data
 (tests/data, see its README), the cases chat users meet, cluster width and safe display."""
 
 import itertools
@@ -10,8 +10,8 @@ import unicodedata
 
 import pytest
 
-from lanmsg import graphemes as G
-from lanmsg.graphemes import (
+from lanmsg.chat import graphemes as G
+from lanmsg.chat.graphemes import (
     boundaries,
     break_property,
     char_width,
@@ -278,12 +278,22 @@ def test_tags_are_kept_only_in_an_emoji_tag_sequence():
     assert safe_display("x\U000e0067") == "x\\U000e0067"
 
 
-def test_char_width_is_textwidths_for_every_code_point():
-    from lanmsg import textwidth
+def _one_code_point_width(ch):
+    """A code point's cells by the rule lanmsg.chat.textwidth had before clusters (and terminals'
+    wcwidth): zero-width and combining 0, East Asian wide and fullwidth 2, everything else 1."""
+    if ch in "\u200b\u200c\u200d\u2060\ufeff" or unicodedata.combining(ch):
+        return 0
+    if unicodedata.category(ch) in ("Mn", "Me", "Cf") or "\ufe00" <= ch <= "\ufe0f":
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def test_char_width_is_the_one_code_point_rule_for_every_code_point():
+    from lanmsg.chat import textwidth
 
     for cp in [*range(0x30000), *range(0xE0000, 0xE1000)]:
         ch = chr(cp)
-        assert char_width(ch) == textwidth.char_width(ch) == cluster_width(ch), hex(cp)
+        assert char_width(ch) == textwidth.char_width(ch) == cluster_width(ch) == _one_code_point_width(ch), hex(cp)
 
 
 def test_ascii_fast_paths_agree_with_the_rules():
@@ -310,10 +320,11 @@ def test_long_runs_of_marks_and_regional_indicators():
 
 
 def test_import_is_cheap():
+    # no module of lanmsg beyond the chat package's own start, no typing; the tables are built on first use
     code = (
-        "import sys; import lanmsg.graphemes as g; "
+        "import sys; import lanmsg.chat; before = set(sys.modules); import lanmsg.chat.graphemes as g; "
         "assert 'typing' not in sys.modules, 'typing'; "
-        "assert [m for m in sys.modules if m.startswith('lanmsg')] == ['lanmsg', 'lanmsg.graphemes']; "
+        "assert {m for m in set(sys.modules) - before if m.startswith('lanmsg')} == {'lanmsg.chat.graphemes'}; "
         "assert not g._pairs and not g._cache"
     )
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

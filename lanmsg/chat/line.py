@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from ..settings import EXIT_OK, LISTEN_POLL_S, Settings
 from ..signals import StopSignals
+from .graphemes import safe_display
 from .input import InputHandler
 from .model import render, render_change
 from .session import ChatSession, joined
@@ -46,8 +47,8 @@ class LineScreen:
         ed = self.handler.editor
         prompt = clip(self.prompt(), max(1, width // 2))
         room = max(1, width - 1 - text_width(prompt))
-        before = ed.text[: ed.cursor]
-        after = ed.text[ed.cursor :]
+        before = safe_display(ed.text[: ed.cursor])  # escaped as the scrollback is, emoji whole
+        after = safe_display(ed.text[ed.cursor :])
         if text_width(before) >= room:
             before = clip_end(before, room - 1)
         shown_after = clip(after, room - text_width(before))

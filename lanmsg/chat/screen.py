@@ -4,8 +4,10 @@ What is drawn is computed by ``layout`` (pure, tested without a terminal); curse
 only puts those rows on the screen.  Keys are read from standard input by
 lanmsg.chat.terminal and decoded by lanmsg.chat.keys (so bracketed paste works); curses'
 own key reading is not used.  Received text is already escaped by the model's
-renderer (listen's safe_text).  Colour is decoration only (every state is in
-words) and is off under NO_COLOR; the terminal's title is never touched.
+renderer (lanmsg.chat.graphemes.safe_display: emoji sequences whole), and ``layout``
+escapes what is being typed the same way.  Colour is decoration only (every
+state is in words) and is off under NO_COLOR; the terminal's title is never
+touched.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from ..settings import EXIT_OK, LISTEN_POLL_S, Settings
 from ..signals import StopSignals
+from .graphemes import safe_display
 from .input import InputHandler
 from .model import CONFIRMED, FAILED, ChatModel, Line, render
 from .session import ChatSession, joined
@@ -93,7 +96,9 @@ def layout(
     count = "" if bytes_left is None else (f" {bytes_left}" if bytes_left >= 0 else f" {bytes_left} too long")
     prompt = clip(model.prompt(), max(1, width // 2))
     room = max(1, width - text_width(prompt) - text_width(count) - 1)
-    before, after = text[:cursor], text[cursor:]
+    # shown as the scrollback shows it (control and bidi characters escaped, emoji whole); the
+    # cursor stands on a cluster boundary, so each side is escaped as the whole line would be
+    before, after = safe_display(text[:cursor]), safe_display(text[cursor:])
     if text_width(before) >= room:
         before = clip_end(before, room - 1)
     visible = before + clip(after, room - text_width(before))

@@ -253,7 +253,7 @@ _ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff")
 
 
 def char_width(ch: str) -> int:
-    """Cells one code point takes on its own: 0, 1 or 2 (lanmsg.textwidth's rules for a code point)."""
+    """Cells one code point takes on its own: 0, 1 or 2 (lanmsg.chat.textwidth's rules for a code point)."""
     if " " <= ch <= "~":
         return 1
     w = _widths.get(ch)
