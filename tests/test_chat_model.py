@@ -76,6 +76,53 @@ def test_emoji_sequences_are_measured_clipped_and_wrapped_whole():
     assert wrap(" \u0301x y", 3) == [" \u0301x", "y"]  # a mark after a space is part of the word
 
 
+@pytest.fixture
+def code_point_terminal():
+    """The layout measures as for a terminal that draws emoji code point by code point."""
+    from lanmsg.chat import graphemes
+
+    graphemes.set_joined_kinds(())
+    yield
+    graphemes.set_joined_kinds(graphemes.EMOJI_KINDS)
+
+
+def test_emoji_measured_as_a_terminal_that_does_not_join_them_draws_them(code_point_terminal):
+    assert text_width(WOMAN_TECHNOLOGIST) == 4  # 👩 and 💻
+    assert text_width(FAMILY) == 6
+    assert text_width(RAINBOW_FLAG) == 3  # 🏳 (one cell without its VS16) and 🌈
+    assert text_width(THUMBS_UP_MEDIUM) == 4
+    assert text_width("\u2764\ufe0f") == 1 and text_width("1\ufe0f\u20e3") == 1
+    assert text_width(GERMANY) == 2  # a flag: two cells either way
+    assert clip(f"a{WOMAN_TECHNOLOGIST}b", 4) == "a" and clip(f"a{WOMAN_TECHNOLOGIST}b", 5) == f"a{WOMAN_TECHNOLOGIST}"
+    ed = typed(f"a{WOMAN_TECHNOLOGIST}b")
+    ed.left()
+    assert ed.cursor_width() == 5  # still one step over it, measured as drawn
+
+
+def test_some_kinds_joined_others_not():
+    from lanmsg.chat import graphemes
+
+    graphemes.set_joined_kinds({"vs16"})  # VS16 widens, ZWJ sequences fall apart
+    try:
+        assert text_width(RAINBOW_FLAG) == 4 and text_width("\u2764\ufe0f") == 2
+    finally:
+        graphemes.set_joined_kinds(graphemes.EMOJI_KINDS)
+    assert text_width(RAINBOW_FLAG) == 2
+
+
+def test_curses_is_handed_only_what_it_counts_as_the_terminal_draws():
+    from lanmsg.chat.screen import curses_pieces
+
+    assert curses_pieces("plain ascii") == [(0, "plain ascii", True)]
+    assert curses_pieces(f"ab{WOMAN_TECHNOLOGIST}c\u65e5{E_ACUTE}!") == [
+        (0, "ab", True),
+        (2, WOMAN_TECHNOLOGIST, False),
+        (4, "c\u65e5" + E_ACUTE + "!", True),
+    ]
+    assert curses_pieces("\u1100\u1161\u11a8x") == [(0, "\u1100\u1161\u11a8", False), (2, "x", True)]  # jamo
+    assert curses_pieces("a" + "\u0301" * 5) == [(0, "a" + "\u0301" * 5, False)]  # more marks than a cell holds
+
+
 # -- line editor ----------------------------------------------------------------
 
 

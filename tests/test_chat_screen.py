@@ -140,6 +140,57 @@ def test_a_letter_and_its_combining_mark_are_one_cursor_step(chat, config, mode)
     assert c.cursor()[0] == len("to *> ") + 1
 
 
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # 👨‍👩‍👧
+RAINBOW = "\U0001f3f3\ufe0f\u200d\U0001f308"  # 🏳️‍🌈
+WOMAN_TECHNOLOGIST = "\U0001f469\u200d\U0001f4bb"  # 👩‍💻
+
+
+def column_of(c, y, start):
+    """The column of the first cell of row ``y`` whose content starts with ``start``."""
+    return next(x for x, cell in enumerate(c.cells(y)) if cell.startswith(start))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("emoji", ["joined", "code points"])
+def test_emoji_sequences_are_whole_one_step_and_where_the_terminal_draws_them(chat, config, mode, emoji):
+    """The terminal decides how wide 👩‍💻 is (two cells when it joins emoji, four when it draws
+    code point by code point); chat asks it, so the rest of the row, the bytes-left count and the
+    cursor stand where the terminal put the text."""
+    c = chat(*MODES[mode], emoji=emoji)
+    c.wait_text("chat as LANMSGTEST")
+    peer_says(config, "BOB", 1, f"{FAMILY} and {RAINBOW} ok")
+    c.wait_text(f"<BOB> {FAMILY} and {RAINBOW} ok")  # shown whole: no \\u200d, nothing overwritten
+    c.type(f"x{WOMAN_TECHNOLOGIST}y")
+    c.wait_for(lambda: f"to *> x{WOMAN_TECHNOLOGIST}y" in input_row(c), "the emoji typed, whole")
+    y = c.row_with("to *> x")
+    after_y = column_of(c, y, "y") + 1
+    c.wait_for(lambda: c.cursor() == (after_y, y), f"the cursor after y, at {after_y}")
+    if mode == "full":  # the count stays flush right: its last digit in the last column
+        left = str(212 - len(f"x{WOMAN_TECHNOLOGIST}y".encode()))
+        c.wait_for(lambda: "".join(c.cells(y)[-len(left) :]) == left, f"{left} in the last columns")
+    c.key("left")
+    c.wait_for(lambda: c.cursor() == (column_of(c, y, "y"), y), "the cursor before y")
+    c.key("left")  # one step over the whole emoji
+    c.wait_for(lambda: c.cursor() == (column_of(c, y, "\U0001f469"), y), "the cursor before the emoji")
+    c.type("Z")
+    c.wait_for(lambda: f"to *> xZ{WOMAN_TECHNOLOGIST}y" in input_row(c), "typed before the emoji, not inside it")
+    os.write(c.fd, b"\x1b[C\x7f")  # Right, Backspace: the emoji goes whole
+    c.wait_for(lambda: "to *> xZy" in input_row(c), "the emoji deleted whole")
+    c.wait_for(lambda: c.cursor() == (column_of(c, y, "y"), y), "the cursor before y again")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_terminal_that_does_not_say_where_its_cursor_is_and_keys_typed_at_once(chat, config, mode):
+    """The cursor position is asked once at the start; keys typed meanwhile are kept, and a
+    terminal that never answers costs a second, then emoji are measured code point by code point."""
+    c = chat(*MODES[mode], emoji="silent")
+    c.type("early")
+    c.wait_text("chat as LANMSGTEST")
+    c.wait_for(lambda: "to *> early" in input_row(c), "the keys typed before the screen was up")
+    c.type("!")
+    c.wait_for(lambda: "to *> early!" in input_row(c), "still typing")
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_bell_rings_on_incoming_messages_only_with_bell(chat, config, mode):
     c = chat(*MODES[mode], "--bell")

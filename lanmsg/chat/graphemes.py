@@ -29,7 +29,7 @@ from bisect import bisect_right
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
 # Grapheme_Cluster_Break values; PICT is Other with Extended_Pictographic=Yes (no code point is both
 # Extended_Pictographic and anything but Other).
@@ -275,34 +275,79 @@ def _char_width(ch: str) -> int:
     return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
 
 
-def _emoji_sequence(cluster: str) -> bool:
-    """A cluster a terminal that knows emoji draws as one emoji: a flag (two regional indicators),
-    an Extended_Pictographic with an emoji presentation selector, a skin tone, a ZWJ or tags after
-    it, or a keycap (digit, # or * with VS16)."""
+# The kinds of emoji sequence (emoji_kind).  A terminal that knows them draws each as one glyph two
+# cells wide; an older one draws it code point by code point (👩‍💻 as 👩 and 💻, four cells; ❤️ as
+# ❤, one cell).  EMOJI_SAMPLES holds one of each kind whose two widths differ: a front end has the
+# terminal draw them (lanmsg.chat.terminal) and says which it joins (set_joined_kinds).  A flag and
+# a tag sequence take two cells either way.
+EMOJI_KINDS = ("zwj", "modifier", "vs16", "keycap", "flag", "tag")
+EMOJI_SAMPLES = {
+    "zwj": "\U0001f469\u200d\U0001f4bb",  # 👩‍💻: 2 cells joined, 4 code point by code point
+    "modifier": "\U0001f44d\U0001f3fd",  # 👍🏽: 2 or 4
+    "vs16": "\u2764\ufe0f",  # ❤️: 2 or 1
+    "keycap": "1\ufe0f\u20e3",  # 1️⃣: 2 or 1
+}
+_joined = set(EMOJI_KINDS)  # the kinds drawn as one glyph (all of them until a front end measured)
+
+
+def emoji_kind(cluster: str) -> str | None:
+    """The kind of emoji sequence ``cluster`` is (EMOJI_KINDS), or None: a ZWJ sequence (👩‍💻,
+    🏳️‍🌈), a skin tone (👍🏽), an emoji presentation selector (❤️), a keycap (1️⃣), a flag (🇩🇪)
+    or a tag sequence (🏴 + tags)."""
+    if len(cluster) < 2:
+        return None
     first = _prop(cluster[0])
     if first == RI:
-        return len(cluster) > 1 and _prop(cluster[1]) == RI
+        return "flag" if _prop(cluster[1]) == RI else None
     if first == PICT:
-        return any(
-            ch in (_ZWJ, _VS16) or "\U0001f3fb" <= ch <= "\U0001f3ff" or "\U000e0020" <= ch <= "\U000e007f"
-            for ch in cluster[1:]
-        )
-    return cluster[0] in _KEYCAP_BASES and _VS16 in cluster
+        rest = cluster[1:]
+        if _ZWJ in rest and any(_prop(ch) == PICT for ch in rest):
+            return "zwj"
+        if any("\U0001f3fb" <= ch <= "\U0001f3ff" for ch in rest):
+            return "modifier"
+        if any("\U000e0020" <= ch <= "\U000e007f" for ch in rest):
+            return "tag"
+        return "vs16" if _VS16 in rest else None
+    return "keycap" if cluster[0] in _KEYCAP_BASES and _VS16 in cluster else None
+
+
+def set_joined_kinds(kinds: Iterable[str]) -> None:
+    """Say which kinds of emoji sequence the terminal in use draws as one glyph (the others are
+    measured code point by code point, as it then draws them).  Process-wide: one terminal."""
+    _joined.clear()
+    _joined.update(kinds)
+    _widths.clear()
+
+
+def joined_kinds() -> frozenset[str]:
+    return frozenset(_joined)
+
+
+def code_point_width(text: str) -> int:
+    """Cells ``text`` takes on a terminal that draws it code point by code point (wcwidth added
+    up, as curses counts): every zero-width code point stays in the cell before it."""
+    return sum(char_width(ch) for ch in text)
 
 
 def cluster_width(cluster: str) -> int:
-    """Cells one grapheme cluster takes: an emoji sequence 2 (👩‍💻, 🏳️‍🌈, 👍🏽, 🇩🇪, ❤️), a
-    Hangul syllable written as jamo 2, a single code point ``char_width``; anything else the cells
+    """Cells one grapheme cluster takes: an emoji sequence 2 (👩‍💻, 🏳️‍🌈, 👍🏽, 🇩🇪, ❤️) where the
+    terminal draws its kind as one glyph (set_joined_kinds), else the cells of its parts; a
+    Hangul syllable written as jamo 2; a single code point ``char_width``; anything else the cells
     of its code points added up (``e`` + U+0301: 1; a spacing mark takes its own cell, as on a
-    terminal).  Terminals that draw emoji code point by code point show ZWJ sequences wider."""
+    terminal)."""
     w = _widths.get(cluster)
     if w is None:
         if len(cluster) < 2:
             return char_width(cluster) if cluster else 0
-        if _emoji_sequence(cluster) or _prop(cluster[0]) in (L, LV, LVT):
+        kind = emoji_kind(cluster)
+        if kind is not None and (kind in _joined or kind in ("flag", "tag")):
+            w = 2
+        elif kind == "zwj":  # the emoji it joins, each drawn as the terminal draws it alone
+            w = sum(cluster_width(part) for part in cluster.split(_ZWJ))
+        elif kind is None and _prop(cluster[0]) in (L, LV, LVT):
             w = 2
         else:
-            w = sum(char_width(ch) for ch in cluster)
+            w = code_point_width(cluster)
         if len(_widths) >= _CACHE_MAX:
             _widths.clear()
         _widths[cluster] = w

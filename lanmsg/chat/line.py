@@ -20,7 +20,7 @@ from .graphemes import safe_display
 from .input import InputHandler
 from .model import render, render_change
 from .session import ChatSession, joined
-from .terminal import KEY_POLL_S, Keys, open_keys, resizes, terminal_size
+from .terminal import KEY_POLL_S, Keys, emoji_measured, open_keys, resizes, terminal_size
 from .textwidth import clip, clip_end, text_width
 
 LOW_BUDGET = 40  # the prompt shows the bytes left when fewer remain
@@ -103,7 +103,8 @@ def run_line(
         handler = InputHandler(session)
         keyboard.enter()
         try:
-            _loop(session, handler, LineScreen(screen_out, handler), keyboard, signals, bell)
+            with emoji_measured(keyboard):
+                _loop(session, handler, LineScreen(screen_out, handler), keyboard, signals, bell)
         finally:
             keyboard.exit()
     return EXIT_OK

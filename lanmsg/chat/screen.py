@@ -12,6 +12,7 @@ touched.
 
 from __future__ import annotations
 
+import locale
 import os
 import sys
 from dataclasses import dataclass
@@ -19,11 +20,11 @@ from typing import Any
 
 from ..settings import EXIT_OK, LISTEN_POLL_S, Settings
 from ..signals import StopSignals
-from .graphemes import safe_display
+from .graphemes import char_width, cluster_width, code_point_width, emoji_kind, graphemes, safe_display
 from .input import InputHandler
 from .model import CONFIRMED, FAILED, ChatModel, Line, render
 from .session import ChatSession, joined
-from .terminal import KEY_POLL_S, open_keys, resizes, terminal_size
+from .terminal import KEY_POLL_S, emoji_measured, open_keys, resizes, terminal_size
 from .textwidth import clip, clip_end, pad, text_width, wrap
 
 WRAP_INDENT = 9  # continuation rows start under the text, past "HH:MM:SS "
@@ -110,6 +111,45 @@ def layout(
     return Frame(out[-height:], (min(height - 1, len(out[-height:]) - 1), min(col, width - 1)), scroll_max)
 
 
+def curses_draws(cluster: str) -> bool:
+    """Whether curses puts ``cluster`` on the screen in the cells the layout gives it.  curses counts
+    code point by code point (wcwidth) and keeps at most four zero-width code points in a cell, so
+    it is trusted with one code point, or a letter and up to four combining marks; an emoji
+    sequence (👩‍💻 is two cells to a terminal that joins it, four to curses), Hangul jamo and
+    longer runs of marks are written past curses (CursesScreen.draw)."""
+    if len(cluster) == 1:
+        return True
+    return (
+        len(cluster) <= 5
+        and emoji_kind(cluster) is None
+        and all(char_width(ch) == 0 for ch in cluster[1:])
+        and cluster_width(cluster) == code_point_width(cluster)
+    )
+
+
+def curses_pieces(text: str) -> list[tuple[int, str, bool]]:
+    """``text`` (one row) as (column, piece, curses draws it): runs curses can draw, and the
+    clusters it cannot (curses_draws), each on its own."""
+    if text.isascii():
+        return [(0, text, True)] if text else []
+    pieces: list[tuple[int, str, bool]] = []
+    column, run, run_at = 0, "", 0
+    for cluster in graphemes(text):
+        if curses_draws(cluster):
+            if not run:
+                run_at = column
+            run += cluster
+        else:
+            if run:
+                pieces.append((run_at, run, True))
+                run = ""
+            pieces.append((column, cluster, False))
+        column += cluster_width(cluster)
+    if run:
+        pieces.append((run_at, run, True))
+    return pieces
+
+
 def colour_allowed(env: dict[str, str] | None = None) -> bool:
     """no-color.org: NO_COLOR set and not empty turns colour off; so does TERM=dumb."""
     env = dict(os.environ) if env is None else env
@@ -117,11 +157,22 @@ def colour_allowed(env: dict[str, str] | None = None) -> bool:
 
 
 class CursesScreen:
+    """Puts a Frame on the screen with curses.  A cluster curses would count otherwise than the
+    terminal draws it (curses_draws) is handed to curses as blank cells of its width, marked
+    invisible so that curses never takes them for the same as what stood there before, and is
+    written into them, past curses, once curses has refreshed; curses leaves the terminal in plain
+    attributes after a refresh, and the cursor is put back where curses believes it is."""
+
     def __init__(self, stdscr: Any, colour: bool) -> None:
         import curses
 
         self.curses = curses
         self.stdscr = stdscr
+        self.fd = sys.__stdout__.fileno() if sys.__stdout__ is not None else 1
+        self.encoding = locale.getpreferredencoding(False)
+        caps = {STATUS: "rev", BAD: "bold", DIM: "dim"}
+        self.caps = {style: self._cap(name) for style, name in caps.items()}
+        self.sgr0, self.cup = self._cap("sgr0"), self._cap("cup")
         self.attrs = {
             NORMAL: curses.A_NORMAL,
             STATUS: curses.A_REVERSE,
@@ -141,28 +192,51 @@ class CursesScreen:
             except curses.error:
                 pass
 
+    def _cap(self, name: str) -> bytes:
+        try:
+            return self.curses.tigetstr(name) or b""
+        except self.curses.error:
+            return b""
+
     def draw(self, frame: Frame) -> None:
         curses = self.curses
         scr = self.stdscr
         scr.erase()
         height, width = scr.getmaxyx()
+        past: list[tuple[int, int, str, str]] = []  # (row, column, cluster, style) written past curses
         for y, row in enumerate(frame.rows[:height]):
-            text = clip(row.text, width)
-            try:
-                scr.addstr(y, 0, text, self.attrs.get(row.style, curses.A_NORMAL))
-            except curses.error:
-                pass  # the bottom-right cell: curses writes it, then complains
+            attr = self.attrs.get(row.style, curses.A_NORMAL)
+            for x, piece, drawn in curses_pieces(clip(row.text, width)):
+                if not drawn:
+                    past.append((y, x, piece, row.style))
+                    piece = " " * cluster_width(piece)
+                try:
+                    scr.addstr(y, x, piece, attr if drawn else attr | curses.A_INVIS)
+                except curses.error:
+                    pass  # the bottom-right cell: curses writes it, then complains
         y, x = frame.cursor
+        y, x = min(y, height - 1), min(x, width - 1)
         try:
-            scr.move(min(y, height - 1), min(x, width - 1))
+            scr.move(y, x)
         except curses.error:
             pass
         scr.refresh()
+        if past and self.cup:
+            out = b"".join(
+                self.curses.tparm(self.cup, row, column)
+                + self.caps.get(style, b"")
+                + cluster.encode(self.encoding, "replace")
+                + self.sgr0
+                for row, column, cluster, style in past
+            )
+            try:
+                os.write(self.fd, out + self.curses.tparm(self.cup, y, x))
+            except OSError:
+                pass
 
 
 def run_screen(settings: Settings, *, log_path: str | None, target: str, bell: bool = False) -> int:
     import curses
-    import locale
 
     locale.setlocale(locale.LC_ALL, "")
 
@@ -179,7 +253,7 @@ def run_screen(settings: Settings, *, log_path: str | None, target: str, bell: b
             keys = open_keys()
             keys.enter()
             try:
-                with resizes() as resized:
+                with emoji_measured(keys), resizes() as resized:  # measured before the first refresh clears the screen
                     _loop(session, handler, CursesScreen(stdscr, colour_allowed()), keys, stop, bell, resized)
             finally:
                 keys.exit()
