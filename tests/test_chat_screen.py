@@ -69,15 +69,21 @@ def test_half_typed_line_survives_an_incoming_message(chat, config, mode):
     c.wait_for(lambda: c.cursor()[0] == len("to *> hello wo"), "cursor in the middle")
     peer_says(config, "BOB", 1, "interrupting you")
     c.wait_text("<BOB> interrupting you")
-    assert input_row(c).rstrip().startswith("to *> hello world")
+    c.wait_for(lambda: input_row(c).rstrip().startswith("to *> hello world"), "the half-typed line redrawn")
     c.type("XY")
     c.wait_for(lambda: "to *> hello woXYrld" in input_row(c), "edited line")
-    x, y = c.cursor()
-    assert x == len("to *> hello woXY")
-    assert c.display()[y].startswith("to *> hello woXYrld")
+
+    def cursor_after_xy():
+        x, y = c.cursor()
+        return x == len("to *> hello woXY") and c.display()[y].startswith("to *> hello woXYrld")
+
+    c.wait_for(cursor_after_xy, "the cursor after XY, on the input line")
+    y = c.cursor()[1]
     # the message shows once, above the input line
-    assert c.text().count("<BOB> interrupting you") == 1
-    assert c.row_with("<BOB> interrupting you") < y
+    c.wait_for(
+        lambda: c.text().count("<BOB> interrupting you") == 1 and c.row_with("<BOB> interrupting you") < y,
+        "the message once, above the input line",
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -91,8 +97,7 @@ def test_presence_online_and_offline(chat, config, mode):
     peer_presence(config, "ALICE", 6, "OFFLINE")
     c.wait_text("* ALICE is offline (127.0.0.1)")
     if mode == "full":
-        c.wait_for(lambda: "online 0" in c.display()[-2], "status bar without ALICE")
-        assert "ALICE" not in c.display()[-2]
+        c.wait_for(lambda: "online 0" in c.display()[-2] and "ALICE" not in c.display()[-2], "status bar without ALICE")
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -103,21 +108,27 @@ def test_cjk_and_emoji_take_two_cells(chat, config, mode):
     c.wait_text("<李> 你好世界 ☕ end")
     c.type("日本☕x")
     c.wait_for(lambda: "to *> 日本☕x" in input_row(c), "wide input")
-    assert c.cursor()[0] == len("to *> ") + 2 + 2 + 2 + 1
+    c.wait_for(lambda: c.cursor()[0] == len("to *> ") + 2 + 2 + 2 + 1, "the cursor after the wide input")
     c.key("left", 2)
     c.wait_for(lambda: c.cursor()[0] == len("to *> ") + 4, "cursor before the emoji")
     if mode == "full":
         # the bytes-left count stays flush right: the wide characters took their two cells each
-        row = input_row(c)
         left = 212 - len("日本☕x".encode())
-        assert text_width(row) == 80 and row.endswith(f" {left}"), row
+        c.wait_for(lambda: text_width(input_row(c)) == 80 and input_row(c).endswith(f" {left}"), f"{left} flush right")
         # a received line with wide characters wraps by cells, never past the edge
         long = "你好" * 50
         peer_says(config, "李", 3, long)
         c.wait_text("<李> 你好你好")
-        rows = [line for line in c.display() if "你好" in line]
-        assert len(rows) >= 2 and all(text_width(line) == 80 for line in rows), rows
-        assert "".join(line.strip() for line in rows).endswith(long)
+
+        def wrapped_by_cells():
+            rows = [line for line in c.display() if "你好" in line]
+            return (
+                len(rows) >= 2
+                and all(text_width(line) == 80 for line in rows)
+                and "".join(line.strip() for line in rows).endswith(long)
+            )
+
+        c.wait_for(wrapped_by_cells, "the long line wrapped by cells, every row 80 cells, nothing lost")
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -128,7 +139,7 @@ def test_a_letter_and_its_combining_mark_are_one_cursor_step(chat, config, mode)
     c.wait_text("chat as LANMSGTEST")
     c.type("ae\u0301b")
     c.wait_for(lambda: "to *> a\u00e9b" in input_row(c), "a, e with its accent, b")
-    assert c.cursor()[0] == len("to *> ") + 3
+    c.wait_for(lambda: c.cursor()[0] == len("to *> ") + 3, "the cursor after b")
     c.key("left")
     c.wait_for(lambda: c.cursor()[0] == len("to *> ") + 2, "cursor before b")
     c.key("left")
@@ -137,7 +148,7 @@ def test_a_letter_and_its_combining_mark_are_one_cursor_step(chat, config, mode)
     c.wait_for(lambda: c.cursor()[0] == len("to *> ") + 2, "cursor after them, in one step")
     os.write(c.fd, b"\x7f")  # Backspace: the accented e goes whole
     c.wait_for(lambda: input_row(c).rstrip().startswith("to *> ab") and "\u00e9" not in input_row(c), "ab")
-    assert c.cursor()[0] == len("to *> ") + 1
+    c.wait_for(lambda: c.cursor()[0] == len("to *> ") + 1, "the cursor after a")
 
 
 FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # 👨‍👩‍👧
@@ -211,8 +222,14 @@ def test_sizes_and_a_resize(chat, config, mode, size):
     c = chat(*MODES[mode], cols=cols, rows=rows)
     c.wait_text("chat as LANMSGTEST")
     if mode == "full":
-        assert c.display()[-1].startswith("to *> ") and c.display()[-1].rstrip().endswith("212")
-        assert c.display()[-2].startswith("LANMSGTEST on foxapp | to *")
+        c.wait_for(
+            lambda: (
+                c.display()[-1].startswith("to *> ")
+                and c.display()[-1].rstrip().endswith("212")
+                and c.display()[-2].startswith("LANMSGTEST on foxapp | to *")
+            ),
+            "the input line and the status bar",
+        )
     long = "word " * 60
     peer_says(config, "BOB", 3, long.strip())
     c.wait_text("<BOB> word word")
@@ -227,8 +244,10 @@ def test_sizes_and_a_resize(chat, config, mode, size):
             return len(rows) >= 6 and all(row.endswith("word") and len(row) <= 50 for row in rows)
 
         c.wait_for(rewrapped, "BOB's message wrapped at 50 columns")
-        assert c.display()[-2].startswith("LANMSGTEST on foxapp")
-        assert c.display()[-1].startswith("to *> typed")
+        c.wait_for(
+            lambda: c.display()[-2].startswith("LANMSGTEST on foxapp") and c.display()[-1].startswith("to *> typed"),
+            "the status bar and the input line at the new size",
+        )
     c.type("!")
     c.wait_for(lambda: "to *> typed!" in input_row(c), "still editable after the resize")
 
@@ -259,9 +278,12 @@ def test_colour_is_used_when_allowed(chat, config):
     c.type("mine")
     c.key("enter")
     c.wait_text("[confirmed]")
-    with c.lock:
-        raw = bytes(c.raw)
-    assert COLOUR_SGR.search(raw)
+
+    def coloured():
+        with c.lock:
+            return COLOUR_SGR.search(bytes(c.raw))
+
+    c.wait_for(coloured, "a colour SGR")
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -290,7 +312,8 @@ def test_multi_line_paste_asks_first(chat, config, mode):
     c.wait_text("you pasted 2 lines")
     c.key("enter")
     c.wait_text("<LANMSGTEST> five")
-    assert "<LANMSGTEST> one" not in c.text() and "<LANMSGTEST> four" in c.text()
+    c.wait_text("<LANMSGTEST> four")
+    assert "<LANMSGTEST> one" not in c.text()  # the cancelled paste: never sent (five came after it)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -319,12 +342,12 @@ def test_pgup_scrolls_and_counts_unread(chat, config):
         peer_says(config, "BOB", 100 + i, f"line {i}")
     c.wait_text("<BOB> line 14")
     c.key("pgup")
-    c.wait_for(lambda: "scrolled back" in c.display()[-2], "scrolled status")
-    assert "<BOB> line 14" not in c.text()
+    c.wait_for(lambda: "scrolled back" in c.display()[-2] and "<BOB> line 14" not in c.text(), "scrolled back")
     view = c.display()[:-2]
     peer_says(config, "BOB", 200, "while away")
     c.wait_for(lambda: "scrolled back 8, unread 1" in c.display()[-2], "unread count")
-    assert c.display()[:-2] == view  # the view stays put while lines arrive below it
+    # the view stays put while lines arrive below it (a wait that fails if it moved)
+    c.wait_for(lambda: c.display()[:-2] == view, "the same view")
     c.key("pgdn", 2)
     c.wait_text("<BOB> while away")
-    assert "unread" not in c.display()[-2]
+    c.wait_for(lambda: "unread" not in c.display()[-2], "no unread count once back at the bottom")
