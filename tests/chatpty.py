@@ -19,6 +19,7 @@ import os
 import pty
 import signal
 import struct
+import subprocess
 import sys
 import termios
 import threading
@@ -96,11 +97,16 @@ class PtyChat:
         env: dict | None = None,
         argv: list[str] | None = None,
         emoji: str = "joined",
+        job: bool = False,
     ):
         """``lanmsg chat ARGS`` (or ``argv``, a whole command line) in a ``cols`` x ``rows`` terminal;
         ``env`` is added to this process's environment (a value of None removes a variable);
         ``emoji``: how the terminal draws emoji sequences ("joined", "code points" or "silent",
-        the module's docstring)."""
+        the module's docstring).  ``job``: chat runs as a shell's job would, in a process group of
+        its own in this test's session (so SIGTSTP stops it: a process group whose parent is in
+        another session, as pty.fork's child is, is orphaned, and the kernel does not stop it),
+        with the pty as its standard input and output but not as its controlling terminal (no
+        SIGWINCH)."""
         self.cols, self.rows = cols, rows
         if emoji == "silent":
             self.screen = pyte.Screen(cols, rows)
@@ -118,14 +124,23 @@ class PtyChat:
             else:
                 child_env[k] = v
         argv = argv or [sys.executable, "-m", "lanmsg", "chat", *args]
-        pid, fd = pty.fork()
-        if pid == 0:  # the child: the pty's size first, then lanmsg
-            try:
-                fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-                os.chdir(ROOT)
-                os.execve(argv[0], argv, child_env)
-            finally:
-                os._exit(127)
+        if job:
+            fd, slave = os.openpty()
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+            proc = subprocess.Popen(
+                argv, stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, env=child_env, preexec_fn=os.setpgrp
+            )
+            os.close(slave)
+            pid = proc.pid
+        else:
+            pid, fd = pty.fork()
+            if pid == 0:  # the child: the pty's size first, then lanmsg
+                try:
+                    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+                    os.chdir(ROOT)
+                    os.execve(argv[0], argv, child_env)
+                finally:
+                    os._exit(127)
         self.pid, self.fd = pid, fd
         self.status: int | None = None
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -231,9 +246,21 @@ class PtyChat:
             time.sleep(0.05)
         raise AssertionError(f"chat did not exit\n{self.text()}")
 
+    def state(self) -> str:
+        """The process's state letter from /proc (T: stopped)."""
+        with open(f"/proc/{self.pid}/stat", "rb") as f:
+            stat = f.read()
+        return stat[stat.rfind(b")") + 2 :][:1].decode()
+
+    def reset_screen(self) -> None:
+        """Blank the emulated screen, as whatever runs while chat is stopped would leave it."""
+        with self.lock:
+            self.screen.reset()
+
     def close(self) -> None:
         if self.status is None:
             try:
+                os.kill(self.pid, signal.SIGCONT)
                 os.kill(self.pid, signal.SIGKILL)
                 os.waitpid(self.pid, 0)
             except (ProcessLookupError, ChildProcessError):

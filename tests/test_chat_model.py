@@ -1,6 +1,8 @@
 """lanmsg chat's pure parts: width and wrap, the line editor, completion, commands, the byte
 budget, the chat model (states, presence, queue) and its rendering, and the key decoders."""
 
+import time
+
 import pytest
 
 from lanmsg.chat import commands
@@ -407,7 +409,7 @@ def test_own_message_states_in_words():
     assert out.state == CONFIRMED and render(line).endswith("[confirmed]")
     assert m.pending() == []
     (change,) = m.take_changes()
-    assert render_change(change).endswith('* "hello" to BOB: confirmed')
+    assert render_change(change).endswith('=> "hello" to BOB: confirmed')  # presence has "*"
 
 
 def test_a_message_relayed_for_a_one_shot_command_shows_its_state_and_is_not_queued():
@@ -480,7 +482,7 @@ def test_presence_lines_and_status_bar():
     m.peer_online("BOB", "10.0.0.2", False, 0.0)
     m.peer_online("ALICE", "10.0.0.3", False, 0.0)
     m.peer_online("BOB", "10.0.0.2", True, 0.0)  # no second line
-    assert [render(x).split(" ", 1)[1] for x in m.lines] == [
+    assert [render(x, now=0.0).split(" ", 1)[1] for x in m.lines] == [
         "* BOB is online (10.0.0.2)",
         "* ALICE is online (10.0.0.3)",
     ]
@@ -489,7 +491,7 @@ def test_presence_lines_and_status_bar():
     assert m.status() == "ME on foxapp | to * | online 1: ALICE"
     m.scrolled = True
     m.received("ALICE", None, "psst", 2.0)
-    assert "unread 1" in m.status()
+    assert m.unread == 1 and "unread" not in m.status()  # the full screen says it, once (layout)
 
 
 def test_history_from_the_log_is_set_apart():
@@ -503,6 +505,31 @@ def test_history_from_the_log_is_set_apart():
     assert texts[1].endswith("[history] <BOB> old 11")
     assert texts[-2].endswith("[history] -> BOB: mine")
     assert texts[-1].endswith("-- end of history")
+
+
+def test_a_line_from_another_day_shows_its_date():
+    noon = time.mktime((2026, 12, 6, 12, 0, 0, 0, 0, -1))
+    yesterday = noon - 86400
+    line = Line("history", yesterday, "<BOB", "from yesterday")
+    assert render(line, now=noon) == "2026-12-05 12:00:00 [history] <BOB> from yesterday"
+    assert (
+        render(Line("history", noon - 3600, "<BOB", "this morning"), now=noon)
+        == "11:00:00 [history] <BOB> this morning"
+    )
+    assert render(Line("in", noon, "BOB", "now"), now=noon) == "12:00:00 <BOB> now"
+
+
+def test_what_leaving_drops_in_words():
+    m = model()
+    assert m.dropped_words() == ""
+    for i, to in enumerate(["BOB", "CAROL", "BOB"]):
+        o = m.outgoing(to, f"m{i}")
+        m.sent(o, 10 + i)
+        m.not_delivered(10 + i, 1.0)
+    pending = m.outgoing("DAVE", "waiting")
+    m.sent(pending, 20)
+    assert m.queued_to() == "BOB, CAROL"
+    assert m.dropped_words() == "3 queued messages (to BOB, CAROL) dropped; 1 message not confirmed yet"
 
 
 def test_render_kinds():
@@ -569,9 +596,10 @@ def test_layout_rows_status_and_input_line():
     from lanmsg.chat.textwidth import text_width
 
     m = model()
+    today = time.time()  # today's lines show no date
     for i in range(10):
-        m.received("BOB", None, f"message {i} " + "x" * 30, float(i))
-    m.peer_online("BOB", "10.0.0.2", False, 0.0)
+        m.received("BOB", None, f"message {i} " + "x" * 30, today)
+    m.peer_online("BOB", "10.0.0.2", False, today)
     f = layout(m, "hello 日本", 6, 200, 40, 8)
     assert len(f.rows) == 8 and all(text_width(r.text) <= 40 for r in f.rows)
     assert f.rows[-2].style == STATUS and f.rows[-2].text.startswith("ME on foxapp | to *")
@@ -581,6 +609,11 @@ def test_layout_rows_status_and_input_line():
     # scrolled back: older rows, and the status bar says so
     g = layout(m, "", 0, 212, 40, 8, scroll=3)
     assert g.rows[-2].text.startswith("-- scrolled back 3 (PgDn) --")
+    m.scrolled = True
+    m.received("BOB", None, "while you read", today)
+    wide = layout(m, "", 0, 212, 200, 8, scroll=3)
+    assert wide.rows[-2].text.startswith("-- scrolled back 3, unread 1 (PgDn) -- | ME on foxapp")
+    assert wide.rows[-2].text.count("unread") == 1
     assert g.rows[:-2] != f.rows[:-2]
     assert g.scroll_max >= 3
 

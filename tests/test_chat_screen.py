@@ -6,7 +6,10 @@ Peers are played by frames written to this machine's messenger slot (loopback on
 import os
 import re
 import signal
+import socket
+import subprocess
 import sys
+import time
 
 import pytest
 
@@ -15,7 +18,7 @@ if sys.platform == "win32":  # pragma: no cover
     pytest.skip("pty screen tests are POSIX-only", allow_module_level=True)
 pytest.importorskip("curses")
 
-from chatpty import PtyChat
+from chatpty import ROOT, PtyChat
 
 import mailslot
 from lanmsg.chat.textwidth import text_width
@@ -351,3 +354,78 @@ def test_pgup_scrolls_and_counts_unread(chat, config):
     c.key("pgdn", 2)
     c.wait_text("<BOB> while away")
     c.wait_for(lambda: "unread" not in c.display()[-2], "no unread count once back at the bottom")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the host's list of processes and /proc are Linux's")
+@pytest.mark.parametrize("mode", MODES)
+def test_ctrl_z_gives_the_terminal_and_the_hosts_unicasts_back_and_fg_redraws(
+    chat, config, mode, port, free_udp_port, tmp_path
+):
+    """Ctrl-Z: chat gives the terminal back (echo and line editing on, bracketed paste off) and
+    its shared sockets up, so another lanmsg process of the host gets the unicasts meant for it
+    while chat is stopped; after fg (SIGCONT) chat takes both again and redraws what it showed,
+    the half-typed line included."""
+    ns_port = str(free_udp_port())  # the name service on a port of its own: the host's list of processes
+    env = dict(os.environ, LANMSG_NS_PORT=ns_port)
+    out = (tmp_path / "beta.txt").open("w+")
+    beta = subprocess.Popen(
+        [sys.executable, "-m", "mailslot", "listen", "slotb", "--name", "BETA"],
+        cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=os.setpgrp,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: "listening on" in (tmp_path / "beta.txt").read_text(), "BETA listening")
+        c = chat(*MODES[mode], job=True, env={"LANMSG_NS_PORT": ns_port})  # bound last: the host's unicasts are its
+        c.wait_text("chat as LANMSGTEST")
+        c.type("half typed")
+        c.wait_for(lambda: "to *> half typed" in input_row(c), "the half-typed line")
+        os.kill(c.pid, signal.SIGTSTP)
+        c.wait_for(lambda: c.state() == "T", "chat stopped")
+
+        import termios
+
+        def terminal_given_back():
+            lflag = termios.tcgetattr(c.fd)[3]
+            with c.lock:
+                raw = bytes(c.raw)
+            return (
+                lflag & termios.ECHO
+                and lflag & termios.ICANON
+                and raw.rfind(b"\x1b[?2004l") > raw.rfind(b"\x1b[?2004h")
+            )
+
+        c.wait_for(terminal_given_back, "echo, line editing on and bracketed paste off while stopped")
+        from_elsewhere(port, "BETA", "slotb", b"while chat sleeps")
+        wait_until(lambda: "while chat sleeps" in (tmp_path / "beta.txt").read_text(), "BETA got its unicast")
+        c.reset_screen()  # what the shell showed meanwhile
+        os.kill(c.pid, signal.SIGCONT)
+        c.wait_for(lambda: c.state() != "T", "chat running again")
+        c.wait_for(lambda: "to *> half typed" in input_row(c), "the half-typed line redrawn")
+        if mode == "full":
+            c.wait_text("chat as LANMSGTEST")  # the whole screen
+            c.wait_for(lambda: c.display()[-2].startswith("LANMSGTEST on foxapp"), "the status bar")
+        c.type("!")
+        c.wait_for(lambda: "to *> half typed!" in input_row(c), "typing goes on")
+        from_elsewhere(port, "LANMSGTEST", "foxapp", frame("SOMEONE", 7, b"welcome back"))
+        c.wait_text("<SOMEONE> welcome back")  # its own unicasts reach it again
+    finally:
+        beta.terminate()
+        beta.wait(timeout=20)
+        out.close()
+
+
+def from_elsewhere(port, name, slot, data):
+    """A unicast datagram to this host as another computer's arrives: from a socket not on the
+    port, so only the socket the kernel picks on the port gets it (the newest one bound)."""
+    d = mailslot.build_datagram(
+        msg_type=mailslot.MSG_DIRECT_UNIQUE, source="SOMEONE", destination=mailslot.NetbiosName(name),
+        mailslot=slot, data=data, source_ip="127.0.0.1", dgm_id=7, source_port=port,
+    )  # fmt: skip
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(mailslot.encode_datagram(d), ("127.0.0.1", port))
+
+
+def wait_until(condition, what, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)

@@ -128,3 +128,38 @@ def test_with_a_key_the_budget_is_168_bytes(port, tmp_path):
     assert next(e for e in events if e["event"] == "refused")["limit"] == 168
     assert [e["text"] for e in events if e["event"] == "message"] == ["y" * 168]
     assert any(e["event"] == "confirmed" for e in events)
+
+
+def test_to_your_own_name_is_this_machine(port):
+    r = lanmsg("chat", "--json", input="/to LANMSGTEST\nhi me\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "no peer named" not in r.stderr, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [e["text"] for e in events if e["event"] == "message"] == ["hi me"]
+    assert [e["by"] for e in events if e["event"] == "confirmed"] == ["LANMSGTEST"]
+
+
+def test_a_target_that_is_no_address_exits_2_and_sends_nothing(port):
+    r = lanmsg("chat", "--json", input="/to 10.0.0.256\nnot for anyone\n")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.startswith("lanmsg: error: /to 10.0.0.256: '10.0.0.256' is not an IPv4 address"), r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert not [e for e in events if e["event"] in ("sent", "message", "failed")], events
+    assert events[-1]["event"] == "stopped"  # it left the group (OFFLINE) first
+    r = lanmsg("chat", "--to", ".", input="first\n/msg 127.1 second\nthird\n")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "'127.1' is not an IPv4 address" in r.stderr
+    assert "LANMSGTEST: first" in r.stdout and "second" not in r.stdout and "third" not in r.stdout
+    r = lanmsg("chat", "--to", "0.0.0.7", input="hi\n")
+    assert r.returncode == 2 and "lanmsg: error: --to 0.0.0.7: 0.0.0.7 is not a computer's address" in r.stderr, (
+        r.stderr
+    )
+
+
+def test_quit_says_what_the_queue_loses(port):
+    r = lanmsg("chat", "--json", input="/to NOBODY\nare you there\n/quit\n")
+    assert r.returncode == 1, r.stdout + r.stderr
+    stopped = json.loads(r.stdout.splitlines()[-1])
+    assert stopped["event"] == "stopped" and stopped["queued_dropped"] == 1
+    r = lanmsg("chat", input="/to NOBODY\nare you there\n")
+    assert r.stdout.splitlines()[-1].endswith("left the group (OFFLINE sent); 1 queued message (to NOBODY) dropped")

@@ -19,7 +19,7 @@ from ..signals import StopSignals
 from .graphemes import safe_display
 from .input import InputHandler
 from .model import render, render_change
-from .session import ChatSession, joined
+from .session import ChatSession, ctrl_z, goodbye, joined
 from .terminal import KEY_POLL_S, Keys, emoji_measured, open_keys, resizes, terminal_size
 from .textwidth import clip, clip_end, text_width
 
@@ -91,9 +91,9 @@ def run_line(
         pass
     keyboard = keys or open_keys()
 
-    def farewell() -> None:
+    def farewell(session: ChatSession) -> None:
         width, _ = terminal_size()
-        screen_out.write(LineScreen.erase(width) + "left the group (OFFLINE sent)\r\n")
+        screen_out.write(LineScreen.erase(width) + goodbye(session) + "\r\n")
         screen_out.flush()
 
     with joined(settings, log_path=log_path, target=target, stop=stop, welcome=True, farewell=farewell) as (
@@ -101,10 +101,16 @@ def run_line(
         signals,
     ):
         handler = InputHandler(session)
+        screen = LineScreen(screen_out, handler)
+
+        def resume() -> None:  # after Ctrl-Z and fg: the keyboard as chat wants it, the input line again
+            keyboard.enter()
+            screen.redraw()
+
         keyboard.enter()
         try:
-            with emoji_measured(keyboard):
-                _loop(session, handler, LineScreen(screen_out, handler), keyboard, signals, bell)
+            with ctrl_z(before=keyboard.exit, after=resume), emoji_measured(keyboard):
+                _loop(session, handler, screen, keyboard, signals, bell)
         finally:
             keyboard.exit()
     return EXIT_OK

@@ -130,11 +130,17 @@ class LineEditor:
 
     def submit(self) -> str:
         """The line as entered: kept in the history (not twice in a row), the editor emptied."""
+        line = self.remember()
+        self.clear()
+        return line
+
+    def remember(self) -> str:
+        """Keep the line in the history (not twice in a row) and leave it in the editor."""
         line = self.text
         if line.strip() and (not self.history or self.history[-1] != line):
             self.history.append(line)
             del self.history[: -self.history_max]
-        self.clear()
+        self._hist_pos = None
         return line
 
     def up(self) -> None:

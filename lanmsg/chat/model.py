@@ -80,10 +80,19 @@ def state_words(out: Outgoing) -> str:
     return again + f"not delivered to {safe_display(out.to)}{why}{queued}"
 
 
-def render(line: Line) -> str:
+def stamp(at: float, now: float | None = None) -> str:
+    """When: the time of day ("17:04:29"), with the date before it when that is not today
+    ("2026-12-05 17:04:29", for history from --log)."""
+    day = time.localtime(at)[:3]
+    if day == time.localtime(now)[:3]:
+        return clock(at)
+    return time.strftime("%Y-%m-%d ", time.localtime(at)) + clock(at)
+
+
+def render(line: Line, now: float | None = None) -> str:
     """One scrollback entry as text (what anyone typed shown with safe_display: escaped as listen
-    escapes it, but emoji sequences whole)."""
-    t = clock(line.time)
+    escapes it, but emoji sequences whole).  Its time, with the date when that is not today's."""
+    t = stamp(line.time, now)
     if line.kind == "in":
         return f"{t} <{safe_display(line.who)}> {safe_display(line.text)}"
     if line.kind == "out" and line.out is not None:
@@ -109,9 +118,10 @@ def quote(text: str, limit: int = 24) -> str:
 
 
 def render_change(change: StateChange) -> str:
-    """Line mode's new line for a state change: it quotes the message's start."""
+    """Line mode's new line for a state change: ``=>`` (presence has ``*``), the message's start
+    quoted, its new state."""
     out = change.out
-    return f"{clock(change.time)} * {quote(out.text)} to {safe_display(out.to)}: {state_words(out)}"
+    return f"{clock(change.time)} => {quote(out.text)} to {safe_display(out.to)}: {state_words(out)}"
 
 
 class ChatModel:
@@ -291,15 +301,30 @@ class ChatModel:
     def pending(self) -> list[Outgoing]:
         return [o for o in self.by_id.values() if o.state == PENDING]
 
+    def queued_to(self) -> str:
+        """Who the queue waits for: "BOB, CAROL"."""
+        return ", ".join(dict.fromkeys(safe_display(o.to) for o in self.queue))
+
+    def dropped_words(self) -> str:
+        """What leaving now gives up, in words ("" when nothing): the queued messages and those
+        still waiting for their confirmation ("2 queued messages (to BOB, CAROL) dropped")."""
+        parts = []
+        if self.queue:
+            n = len(self.queue)
+            parts.append(f"{n} queued message{'s' if n > 1 else ''} (to {self.queued_to()}) dropped")
+        pending = len([o for o in self.pending() if not o.relayed])
+        if pending:
+            parts.append(f"{pending} message{'s' if pending > 1 else ''} not confirmed yet")
+        return "; ".join(parts)
+
     # -- status ------------------------------------------------------------------
 
     def status(self) -> str:
-        """The status bar's text (the front end clips it to the width)."""
+        """The status bar's text (the front end clips it to the width; while the view is scrolled
+        back it puts "scrolled back N, unread M" before it)."""
         names = " ".join(safe_display(n) for n, _ in self.sorted_online())
         parts = [f"{safe_display(self.me)} on {self.slot}" + (f" (key {self.key_id})" if self.key_id else "")]
         parts.append(f"to {safe_display(self.target)}")
-        if self.unread:
-            parts.append(f"unread {self.unread}")
         if self.queue:
             parts.append(f"queued {len(self.queue)}")
         parts.append(f"online {len(self.online)}" + (f": {names}" if names else ""))

@@ -23,7 +23,7 @@ from ..signals import StopSignals
 from .graphemes import char_width, cluster_width, code_point_width, emoji_kind, graphemes, safe_display
 from .input import InputHandler
 from .model import CONFIRMED, FAILED, ChatModel, Line, render
-from .session import ChatSession, joined
+from .session import ChatSession, ctrl_z, goodbye, joined
 from .terminal import KEY_POLL_S, emoji_measured, open_keys, resizes, terminal_size
 from .textwidth import clip, clip_end, pad, text_width, wrap
 
@@ -173,6 +173,7 @@ class CursesScreen:
         caps = {STATUS: "rev", BAD: "bold", DIM: "dim"}
         self.caps = {style: self._cap(name) for style, name in caps.items()}
         self.sgr0, self.cup = self._cap("sgr0"), self._cap("cup")
+        self.last: Frame | None = None
         self.attrs = {
             NORMAL: curses.A_NORMAL,
             STATUS: curses.A_REVERSE,
@@ -198,9 +199,16 @@ class CursesScreen:
         except self.curses.error:
             return b""
 
+    def repaint(self) -> None:
+        """Everything again (after Ctrl-Z and fg): the last frame on a cleared screen."""
+        if self.last is not None:
+            self.stdscr.clear()
+            self.draw(self.last)
+
     def draw(self, frame: Frame) -> None:
         curses = self.curses
         scr = self.stdscr
+        self.last = frame
         scr.erase()
         height, width = scr.getmaxyx()
         past: list[tuple[int, int, str, str]] = []  # (row, column, cluster, style) written past curses
@@ -240,27 +248,46 @@ def run_screen(settings: Settings, *, log_path: str | None, target: str, bell: b
 
     locale.setlocale(locale.LC_ALL, "")
 
-    def farewell() -> None:
-        sys.stdout.write("lanmsg chat: left the group (OFFLINE sent)\n")
+    def farewell(session: ChatSession) -> None:
+        sys.stdout.write(f"lanmsg chat: {goodbye(session)}\n")
         sys.stdout.flush()
 
     with joined(settings, log_path=log_path, target=target, welcome=True, farewell=farewell) as (session, stop):
         handler = InputHandler(session)
-        stdscr = curses.initscr()
-        try:
-            curses.noecho()
-            curses.cbreak()
-            keys = open_keys()
-            keys.enter()
+        up: list[Any] = []  # the keyboard and the screen, once they are there
+
+        def pause() -> None:  # Ctrl-Z: the terminal back as the shell had it
+            if up:
+                up[0].exit()
+                curses.endwin()
+
+        def resume() -> None:  # fg: curses' modes and the keyboard's, and the whole screen again
+            if up:
+                up[1].stdscr.refresh()
+                up[0].enter()
+                up[1].repaint()
+
+        # Ctrl-Z's handler first: curses takes SIGTSTP itself only when nobody has it, so one
+        # handler gives the terminal back, the shared sockets up, and both again after fg
+        with ctrl_z(before=pause, after=resume):
+            stdscr = curses.initscr()
             try:
-                with emoji_measured(keys), resizes() as resized:  # measured before the first refresh clears the screen
-                    _loop(session, handler, CursesScreen(stdscr, colour_allowed()), keys, stop, bell, resized)
+                curses.noecho()
+                curses.cbreak()
+                keys = open_keys()
+                keys.enter()
+                try:
+                    with emoji_measured(keys), resizes() as resized:  # before the first refresh clears it all
+                        screen = CursesScreen(stdscr, colour_allowed())
+                        up[:] = [keys, screen]
+                        _loop(session, handler, screen, keys, stop, bell, resized)
+                finally:
+                    up.clear()
+                    keys.exit()
             finally:
-                keys.exit()
-        finally:
-            curses.nocbreak()
-            curses.echo()
-            curses.endwin()
+                curses.nocbreak()
+                curses.echo()
+                curses.endwin()
     return EXIT_OK
 
 

@@ -23,8 +23,8 @@ from ..listener import (
     Online,
     show_listening,
 )
-from ..output import Printer, clock
-from ..settings import EXIT_NONE, EXIT_OK, LISTEN_POLL_S, Settings
+from ..output import Printer, clock, note
+from ..settings import EXIT_NONE, EXIT_OK, EXIT_USAGE, LISTEN_POLL_S, LanmsgError, Settings
 from ..signals import StopSignals
 from . import commands
 from .graphemes import prev_boundary, safe_display
@@ -99,6 +99,7 @@ def run_stdin(
     sent_ids: set[int] = set()
     outs: list[Outgoing] = []
     refused = 0
+    bad_input: list[str] = []  # a line whose target is no computer's name or address (exit 2)
 
     def show(ev: Event) -> None:
         # listen's lines (lanmsg.listener.show_message, show_presence), with emoji sequences whole
@@ -131,46 +132,61 @@ def run_stdin(
             text = f"{clock()} not sent to {safe_display(out.to)}: {safe_display(out.reason)}"
             printer.event("failed", text, to=out.to, text=out.text, message=out.reason)
 
-    def on_refused(to: str, text: str) -> None:
+    def on_refused(to: str, text: str, why: str) -> None:
         nonlocal refused
+        if why != "too long":  # no computer's name or address: bad input, exit 2
+            bad_input.append(why)
+            return
         refused += 1
         limit = commands.bytes_left("", settings.encoding, settings.max_frame)
         size = limit - commands.bytes_left(text, settings.encoding, settings.max_frame)
         human = f"{clock()} not sent (too long: {size} bytes, at most {limit}): {safe_display(text[: prev_boundary(text, 41)])}"
         printer.event("refused", human, to=to, bytes=size, limit=limit)
 
-    def farewell() -> None:
-        printer.event("stopped", f"{clock()} left the group (OFFLINE sent)")
+    def farewell(session: ChatSession) -> None:
+        dropped = session.model.dropped_words()
+        text = f"{clock()} left the group (OFFLINE sent)" + (f"; {dropped}" if dropped else "")
+        printer.event("stopped", text, queued_dropped=len(session.model.queue))
 
     with joined(settings, log_path=log_path, target=target, stop=stop, farewell=farewell) as (session, signals):
         session.on_event, session.on_sent, session.on_refused = show, on_sent, on_refused
         lines = StdinLines(sys.stdin)
         show_listening(printer, settings, "chat", "reading lines from standard input")
-        while not signals.stopping.is_set() and not lines.eof and not session.quit:
+        while not signals.stopping.is_set() and not lines.eof and not session.quit and not bad_input:
             session.pump(LISTEN_POLL_S, lines.fds())
             for line in lines.read():
-                _take(session, printer, line)
-                if session.quit:
+                _take(session, printer, line, bad_input)
+                if session.quit or bad_input:
                     break
         # the end of input: wait for the confirmations still due
         while not signals.stopping.is_set() and session.model.pending():
             session.pump(LISTEN_POLL_S)
+    if bad_input:  # nothing after the bad line was read, nor sent
+        raise LanmsgError(bad_input[0], EXIT_USAGE)
     bad = refused + sum(1 for o in outs if o.state != CONFIRMED)
     return EXIT_OK if bad == 0 else EXIT_NONE
 
 
-def _take(session: ChatSession, printer: Printer, line: str) -> None:
-    """One line of input: ``/to NAME`` (NAME looked up first, as send does), else what the chat does."""
+def _take(session: ChatSession, printer: Printer, line: str, bad_input: list[str]) -> None:
+    """One line of input: ``/to NAME`` (NAME looked up first, as send does), ``/quit`` (no
+    question: a script means it), else what the chat does."""
     cmd = commands.parse(line)
     if cmd.verb == "to":
         name, slot = cmd.name, session.settings.slot
-        if not session.resolve(name):
+        why = session.check_target(name)
+        if why is not None:
+            bad_input.append(f"/to {name}: {why}")
+            return
+        if session.resolve(name) is None:
             printer.event("error", None, message=f"no peer named {name!r} answered on mailslot {slot!r}")
-            sys.stderr.write(f"lanmsg: no peer named {safe_display(name)!r} answered on mailslot {slot!r}\n")
+            note(f"no peer named {safe_display(name)!r} answered on mailslot {slot!r}: lines to it are not delivered")
         session.model.target = session.known_spelling(name)
+        return
+    if cmd.verb == "quit":
+        session.quit = True
         return
     before = len(session.model.lines)
     session.submit(line)
     for entry in session.model.lines[before:]:
-        if entry.kind in ("info", "error"):
+        if entry.kind == "info" or (entry.kind == "error" and not bad_input):
             printer.event(entry.kind, f"{clock()} -- {safe_display(entry.text)}", message=entry.text)
