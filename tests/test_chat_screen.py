@@ -429,3 +429,25 @@ def wait_until(condition, what, timeout=20.0):
     while not condition():
         assert time.monotonic() < deadline, what
         time.sleep(0.05)
+
+
+def test_two_chats_on_one_machine_talk(chat, free_udp_port):
+    """docs/chat.md, "One machine, two peers": two terminals, each chat on a port of its own with
+    the other's as its peer port, different names."""
+    p1, p2 = str(free_udp_port()), str(free_udp_port())
+    alice = chat(env={"LANMSG_PORT": p1, "LANMSG_PEER_PORT": p2, "LANMSG_NAME": "ALICE"})
+    alice.wait_text("chat as ALICE")
+    bob = chat("--plain", env={"LANMSG_PORT": p2, "LANMSG_PEER_PORT": p1, "LANMSG_NAME": "BOB"})
+    bob.wait_text("* ALICE is online (127.0.0.1)")
+    alice.wait_text("* BOB is online (127.0.0.1)")
+    alice.type("/to bob")
+    alice.key("enter")
+    alice.wait_for(lambda: input_row(alice).startswith("to BOB> "), "the target in the prompt")
+    alice.type("hello from the other terminal")
+    alice.key("enter")
+    bob.wait_text("<ALICE> hello from the other terminal")
+    alice.wait_text("-> BOB: hello from the other terminal  [confirmed]")
+    bob.type("/reply hi alice")
+    bob.key("enter")
+    alice.wait_text("<BOB> hi alice")
+    bob.wait_text('=> "hi alice" to ALICE: confirmed')

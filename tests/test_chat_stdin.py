@@ -163,3 +163,45 @@ def test_quit_says_what_the_queue_loses(port):
     assert stopped["event"] == "stopped" and stopped["queued_dropped"] == 1
     r = lanmsg("chat", input="/to NOBODY\nare you there\n")
     assert r.stdout.splitlines()[-1].endswith("left the group (OFFLINE sent); 1 queued message (to NOBODY) dropped")
+
+
+def test_a_second_owner_of_the_slot_is_told_the_remedy(port, background):
+    background("listen")
+    for args in (("chat",), ("listen",)):
+        r = lanmsg(*args, input="hi\n")
+        assert r.returncode == 3, r.stdout + r.stderr
+        (line,) = r.stderr.splitlines()
+        assert line.startswith("lanmsg: error: mailslot 'foxapp' already exists on this machine"), line
+        assert "lanmsg send, broadcast and detect go through it" in line
+        assert 'LANMSG_PEER_PORT (docs/chat.md, "One machine, two peers")' in line and "another --slot" in line
+
+
+def test_two_chats_on_one_machine_each_on_its_own_port(free_udp_port):
+    """docs/chat.md's recipe: each chat on a port of its own, the other's as its peer port."""
+    import os
+
+    p1, p2 = free_udp_port(), free_udp_port()
+    env = dict(os.environ, LANMSG_PORT=str(p2), LANMSG_PEER_PORT=str(p1), LANMSG_NAME="BOB")
+    bob = subprocess.Popen(
+        [sys.executable, "-m", "lanmsg", "chat", "--json"], cwd=ROOT, env=env,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+    )  # fmt: skip
+    try:
+        assert '"listening"' in bob.stdout.readline()
+        env = dict(os.environ, LANMSG_PORT=str(p1), LANMSG_PEER_PORT=str(p2), LANMSG_NAME="ALICE")
+        r = subprocess.run(
+            [sys.executable, "-m", "lanmsg", "chat", "--json"], cwd=ROOT, env=env, capture_output=True, text=True,
+            input="/to BOB\nhello bob\n", timeout=60,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stdout + r.stderr
+        events = [json.loads(line) for line in r.stdout.splitlines()]
+        assert ("BOB", "127.0.0.1") in [(e["name"], e["address"]) for e in events if e["event"] == "online"]
+        assert [e["by"] for e in events if e["event"] == "confirmed"] == ["BOB"]
+        bob.stdin.close()
+        assert bob.wait(timeout=30) == 0
+        heard = [json.loads(line) for line in bob.stdout]
+        assert [(e["from"], e["text"]) for e in heard if e["event"] == "message"] == [("ALICE", "hello bob")]
+        assert [e["name"] for e in heard if e["event"] in ("online", "offline")] == ["ALICE", "ALICE"]
+    finally:
+        bob.kill()
+        bob.wait(timeout=10)
