@@ -62,3 +62,26 @@ def test_a_refused_line_stays_and_quit_asks_when_the_queue_would_be_lost(port):
     )
     assert sum("-> 10.0.0.256" in line for line in lines) == 0  # nothing went to the typo
     assert out.endswith("left the group (OFFLINE sent); 1 queued message (to NOBODY) dropped\r\n")
+
+
+def test_a_queued_message_goes_out_again_when_its_peer_comes_online(port):
+    settings = Settings(config=mailslot.Config.from_env())
+    online = b"NOBODY".ljust(24) + b"7".rjust(12) + b"01ONLINE"  # no confirmation asked, a system frame
+
+    def peer_comes_online(out):
+        if "queued until NOBODY is online" not in out:
+            return False
+        mailslot.write(".", "foxapp", online, config=settings.config)
+        return True
+
+    steps = [
+        typed("/to NOBODY"),
+        typed("are you there"),
+        peer_comes_online,
+        lambda out: '=> "are you there" to NOBODY: sent again, pending' in out,
+        typed("/quit"),
+        typed("/quit"),
+    ]
+    code, out, _ = run_scripted(settings, steps)
+    assert code == 0
+    assert "* NOBODY is online (127.0.0.1)" in out

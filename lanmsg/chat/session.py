@@ -63,14 +63,21 @@ class ChatSession:
         self.listener = Listener(settings, log_path=log_path)
         self.quit = False
         self._quit_asked = False  # /quit was refused once because messages wait in the queue
+        self._due: list[Outgoing] = []  # queued messages whose peer came online: sent by pump
+        self._sending = False  # a send is under way (it pumps while it looks a name up)
         self._refresh: tuple[float, set[str]] | None = None  # /refresh: until when, who answered
 
     # -- the loop ---------------------------------------------------------------
 
     def pump(self, timeout: float = LISTEN_POLL_S, wake_fds: list[int] | None = None) -> None:
-        """Wait at most ``timeout`` s for the network (or ``wake_fds``); apply what came."""
+        """Wait at most ``timeout`` s for the network (or ``wake_fds``); apply what came, then send
+        the queued messages whose peer came online (not while a send waits for a name: that
+        wait pumps too, and one send at a time)."""
         for ev in self.listener.poll(timeout, wake_fds):
             self.apply(ev)
+        if not self._sending:
+            while self._due:
+                self._deliver(self._due.pop(0), again=True)
         if self._refresh is not None and now() >= self._refresh[0]:
             answered = self._refresh[1]
             self._refresh = None
@@ -86,8 +93,7 @@ class ChatSession:
         elif isinstance(ev, Online):
             if self._refresh is not None:
                 self._refresh[1].add(ev.name.upper())
-            for out in m.peer_online(ev.name, ev.address, ev.again, ev.time):
-                self._send_again(out)
+            self._due += m.peer_online(ev.name, ev.address, ev.again, ev.time)
         elif isinstance(ev, Offline):
             m.peer_offline(ev.name, ev.address, ev.time)
         elif isinstance(ev, Confirmed):
@@ -293,6 +299,7 @@ class ChatSession:
     def _deliver(self, out: Outgoing, again: bool = False) -> None:
         """Find ``out.to`` (resolve) and hand the message to the listener; its line shows the
         state.  ``again``: a queued message going out again (with a new id)."""
+        self._sending = True
         try:
             msg_id = self._transmit(out.to, out.text)
         except LanmsgError as e:
@@ -300,6 +307,8 @@ class ChatSession:
             if self.on_sent is not None:
                 self.on_sent(out)
             return
+        finally:
+            self._sending = False
         if again:
             self.model.sent_again(out, msg_id, time.time())
         else:
@@ -326,9 +335,6 @@ class ChatSession:
             code = err.get("exit", EXIT_SYSTEM)
             raise LanmsgError(str(err.get("message", "not sent")), code if isinstance(code, int) else EXIT_SYSTEM)
         return op.msg_id
-
-    def _send_again(self, out: Outgoing) -> None:
-        self._deliver(out, again=True)
 
 
 class _SendTo(SendOp):
