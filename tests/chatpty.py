@@ -35,6 +35,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WAIT_S = 20.0  # generous: the machine is shared
 
 
+def _signals_as_a_shell_leaves_them() -> None:
+    """Ctrl-C and Ctrl-\\ as a shell leaves them to a command it runs in the foreground.  A test
+    run in the background of a shell script inherits SIGINT and SIGQUIT ignored (POSIX: an
+    asynchronous list without job control), and Python keeps an ignored SIGINT ignored."""
+    for sig in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _as_a_job() -> None:
+    os.setpgrp()
+    _signals_as_a_shell_leaves_them()
+
+
 class ClusterScreen(pyte.Screen):
     """pyte's screen, drawing grapheme clusters as a terminal does (the module's docstring): a code
     point that continues the cluster of the cell drawn last goes into that cell ("joined": the
@@ -128,7 +141,7 @@ class PtyChat:
             fd, slave = os.openpty()
             fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
             proc = subprocess.Popen(
-                argv, stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, env=child_env, preexec_fn=os.setpgrp
+                argv, stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, env=child_env, preexec_fn=_as_a_job
             )
             os.close(slave)
             pid = proc.pid
@@ -136,6 +149,7 @@ class PtyChat:
             pid, fd = pty.fork()
             if pid == 0:  # the child: the pty's size first, then lanmsg
                 try:
+                    _signals_as_a_shell_leaves_them()
                     fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
                     os.chdir(ROOT)
                     os.execve(argv[0], argv, child_env)

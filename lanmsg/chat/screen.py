@@ -215,6 +215,8 @@ class CursesScreen:
         for y, row in enumerate(frame.rows[:height]):
             attr = self.attrs.get(row.style, curses.A_NORMAL)
             for x, piece, drawn in curses_pieces(clip(row.text, width)):
+                if not drawn and not self.cup:
+                    drawn = True  # no cursor addressing to write past curses with: curses draws it as it counts
                 if not drawn:
                     past.append((y, x, piece, row.style))
                     piece = " " * cluster_width(piece)
