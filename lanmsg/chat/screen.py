@@ -276,6 +276,9 @@ def run_screen(settings: Settings, *, log_path: str | None, target: str, bell: b
             try:
                 curses.noecho()
                 curses.cbreak()
+                # curses would put a refresh off while input waits; chat reads the keys itself and
+                # draws a frame only when it changed, so a refresh put off could stay half done
+                curses.typeahead(-1)
                 keys = open_keys()
                 keys.enter()
                 try:
