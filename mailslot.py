@@ -1824,8 +1824,11 @@ if TYPE_CHECKING:
         ns_port: int
         wins: tuple[str, ...]
         oem_encoding: str
+        peer_port: int
 else:
-    _ConfigFields = collections.namedtuple("Config", "port workgroup name broadcast ns_port wins oem_encoding")
+    _ConfigFields = collections.namedtuple(
+        "Config", "port workgroup name broadcast ns_port wins oem_encoding peer_port"
+    )
 
 
 class Config(_ConfigFields):
@@ -1835,6 +1838,9 @@ class Config(_ConfigFields):
     ``ns_port``: UDP port of the name service (137 beside the standard datagram port 138;
     0 = off, the default with any other datagram port).  ``wins``: WINS server addresses.
     ``oem_encoding``: the DOS code page names are written in (default cp850, as Samba's).
+    ``peer_port``: the UDP port datagrams are sent to (0: ``port``, as every NetBIOS node has it);
+    another one makes a pair of processes on one host two computers that talk, each on its own
+    port (docs/chat.md, "One machine, two peers").
     """
 
     __slots__ = ()
@@ -1848,9 +1854,12 @@ class Config(_ConfigFields):
         ns_port: int | None = None,
         wins: Iterable[str] = (),
         oem_encoding: str = DEFAULT_OEM_ENCODING,
+        peer_port: int = 0,
     ) -> Config:
         if not isinstance(port, int) or not 0 < port < 65536:
             raise ValueError(f"invalid port {port!r}: must be 1-65535")
+        if not isinstance(peer_port, int) or not 0 <= peer_port < 65536:
+            raise ValueError(f"invalid peer port {peer_port!r}: must be 0 (the same as the port) or 1-65535")
         if ns_port is None:
             ns_port = DEFAULT_NS_PORT if port == DEFAULT_PORT else 0
         if not isinstance(ns_port, int) or not 0 <= ns_port < 65536:
@@ -1869,6 +1878,7 @@ class Config(_ConfigFields):
             ns_port,
             _ipv4_list(wins, "WINS server address"),
             oem_encoding,
+            0 if peer_port == port else peer_port,
         )
 
     @classmethod
@@ -1885,7 +1895,7 @@ class Config(_ConfigFields):
         oem_encoding: str | None = None,
     ) -> Config:
         """Build from arguments, falling back to LANMSG_PORT / _WORKGROUP / _NAME / _BROADCAST /
-        _NS_PORT / _WINS / _OEM_ENCODING."""
+        _NS_PORT / _WINS / _OEM_ENCODING (and LANMSG_PEER_PORT)."""
         env = os.environ if environ is None else environ
         if port is None and env.get("LANMSG_PORT"):
             port = _env_int(env, "LANMSG_PORT")
@@ -1910,6 +1920,8 @@ class Config(_ConfigFields):
             kw["wins"] = _split_addresses(wins)
         if oem_encoding or env.get("LANMSG_OEM_ENCODING"):
             kw["oem_encoding"] = oem_encoding or env["LANMSG_OEM_ENCODING"]
+        if env.get("LANMSG_PEER_PORT"):
+            kw["peer_port"] = _env_int(env, "LANMSG_PEER_PORT")
         return cls(**kw)
 
 
@@ -3486,7 +3498,7 @@ def _timeout_ms(timeout: float | None) -> int:
 
 
 def _send_datagrams(config: Config, sends: Iterable[tuple[str, str | None, bool, Callable[[str], bytes]]]) -> None:
-    """Send datagrams from UDP port ``config.port``.
+    """Send datagrams from UDP port ``config.port`` to ``config.peer_port`` (the same but for a pair).
 
     ``sends``: (destination IP, source IP if known, is broadcast, build(source_ip) -> bytes).
     A socket of an open slot in this process is used when there is one; otherwise
@@ -3501,7 +3513,7 @@ def _send_datagrams(config: Config, sends: Iterable[tuple[str, str | None, bool,
         sock = receiver.sock if receiver is not None else None
         if sock is not None:
             src = src or source_address_for(dest_ip, config.port)
-            _sendto(sock, build(src), (dest_ip, config.port))
+            _sendto(sock, build(src), (dest_ip, config.peer_port or config.port))
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -3509,7 +3521,7 @@ def _send_datagrams(config: Config, sends: Iterable[tuple[str, str | None, bool,
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
             _bind_port(s, "", config.port)
             try:
-                s.connect((dest_ip, config.port))
+                s.connect((dest_ip, config.peer_port or config.port))
             except OSError as e:
                 raise MailslotError(e.errno, f"cannot send to {dest_ip}: {e.strerror}") from None
             _drain_and_forward(s, config)  # anything that slipped in before connect()

@@ -88,8 +88,10 @@ class Engine:
             self.slot = open_slot(settings, settings.slot)
         except mailslot.MailslotExistsError:
             raise LanmsgError(
-                f"mailslot {settings.slot!r} already exists on this machine: another lanmsg listen "
-                "(or lanmsg chat, or another messenger) owns it",
+                f"mailslot {settings.slot!r} already exists on this machine: another lanmsg listen or chat "
+                "(or another messenger) owns it; lanmsg send, broadcast and detect go through it; a second "
+                "chat on this machine needs a port of its own and the other's as LANMSG_PEER_PORT (docs/chat.md, "
+                '"One machine, two peers"), or another --slot for a group of its own',
                 EXIT_SYSTEM,
             ) from None
         try:

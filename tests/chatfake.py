@@ -29,6 +29,9 @@ class ScriptedKeys:
     def fds(self):
         return None  # polled, as on Windows
 
+    def measure(self, texts):
+        return None  # no terminal to ask
+
     def read(self, timeout: float = 0.0) -> list[Key]:
         self.polls += 1
         if self.polls > self.max_polls:

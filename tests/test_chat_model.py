@@ -1,6 +1,8 @@
 """lanmsg chat's pure parts: width and wrap, the line editor, completion, commands, the byte
 budget, the chat model (states, presence, queue) and its rendering, and the key decoders."""
 
+import time
+
 import pytest
 
 from lanmsg.chat import commands
@@ -17,9 +19,16 @@ from lanmsg.chat.model import (
     render,
     render_change,
 )
-from lanmsg.chat.textwidth import char_width, clip, pad, text_width, wrap
+from lanmsg.chat.textwidth import char_width, clip, clip_end, pad, text_width, wrap
 
 # -- width and wrap -------------------------------------------------------------
+
+WOMAN_TECHNOLOGIST = "\U0001f469\u200d\U0001f4bb"  # 👩‍💻
+RAINBOW_FLAG = "\U0001f3f3\ufe0f\u200d\U0001f308"  # 🏳️‍🌈
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # 👨‍👩‍👧
+GERMANY = "\U0001f1e9\U0001f1ea"  # 🇩🇪
+THUMBS_UP_MEDIUM = "\U0001f44d\U0001f3fd"  # 👍🏽
+E_ACUTE = "e\u0301"
 
 
 def test_width_of_ascii_cjk_emoji_and_combining_marks():
@@ -54,6 +63,66 @@ def test_wrap_breaks_at_spaces_and_indents_continuations():
     # text without spaces longer than a line (CJK, a URL) fills the line it starts on
     assert wrap("<李> " + "你好" * 6, 10, indent=2) == ["<李> 你好", "  你好你好", "  你好你好", "  你好"]
     assert wrap("see https://x.org/long/path", 12) == ["see https://", "x.org/long/p", "ath"]
+
+
+def test_emoji_sequences_are_measured_clipped_and_wrapped_whole():
+    for emoji in (WOMAN_TECHNOLOGIST, RAINBOW_FLAG, FAMILY, GERMANY, THUMBS_UP_MEDIUM):
+        assert text_width(emoji) == 2 and text_width(f"a{emoji}b") == 4
+        assert clip(f"a{emoji}b", 2) == "a" and clip(f"a{emoji}b", 3) == f"a{emoji}"
+        assert clip_end(f"a{emoji}b", 2) == "b" and clip_end(f"a{emoji}b", 3) == f"{emoji}b"
+        assert pad(f"a{emoji}", 5) == f"a{emoji}  "
+        assert wrap(emoji * 5, 4) == [emoji * 2, emoji * 2, emoji]
+        assert wrap(emoji, 1) == [emoji]  # alone on a one-cell line, never cut
+    assert text_width("Hangul \u1100\u1161\u11a8") == 9
+    assert clip(f"caf{E_ACUTE}s", 4) == f"caf{E_ACUTE}" and wrap(f"ab {E_ACUTE}{E_ACUTE}", 2) == ["ab", E_ACUTE * 2]
+    assert wrap(" \u0301x y", 3) == [" \u0301x", "y"]  # a mark after a space is part of the word
+
+
+@pytest.fixture
+def code_point_terminal():
+    """The layout measures as for a terminal that draws emoji code point by code point."""
+    from lanmsg.chat import graphemes
+
+    graphemes.set_joined_kinds(())
+    yield
+    graphemes.set_joined_kinds(graphemes.EMOJI_KINDS)
+
+
+def test_emoji_measured_as_a_terminal_that_does_not_join_them_draws_them(code_point_terminal):
+    assert text_width(WOMAN_TECHNOLOGIST) == 4  # 👩 and 💻
+    assert text_width(FAMILY) == 6
+    assert text_width(RAINBOW_FLAG) == 3  # 🏳 (one cell without its VS16) and 🌈
+    assert text_width(THUMBS_UP_MEDIUM) == 4
+    assert text_width("\u2764\ufe0f") == 1 and text_width("1\ufe0f\u20e3") == 1
+    assert text_width(GERMANY) == 2  # a flag: two cells either way
+    assert clip(f"a{WOMAN_TECHNOLOGIST}b", 4) == "a" and clip(f"a{WOMAN_TECHNOLOGIST}b", 5) == f"a{WOMAN_TECHNOLOGIST}"
+    ed = typed(f"a{WOMAN_TECHNOLOGIST}b")
+    ed.left()
+    assert ed.cursor_width() == 5  # still one step over it, measured as drawn
+
+
+def test_some_kinds_joined_others_not():
+    from lanmsg.chat import graphemes
+
+    graphemes.set_joined_kinds({"vs16"})  # VS16 widens, ZWJ sequences fall apart
+    try:
+        assert text_width(RAINBOW_FLAG) == 4 and text_width("\u2764\ufe0f") == 2
+    finally:
+        graphemes.set_joined_kinds(graphemes.EMOJI_KINDS)
+    assert text_width(RAINBOW_FLAG) == 2
+
+
+def test_curses_is_handed_only_what_it_counts_as_the_terminal_draws():
+    from lanmsg.chat.screen import curses_pieces
+
+    assert curses_pieces("plain ascii") == [(0, "plain ascii", True)]
+    assert curses_pieces(f"ab{WOMAN_TECHNOLOGIST}c\u65e5{E_ACUTE}!") == [
+        (0, "ab", True),
+        (2, WOMAN_TECHNOLOGIST, False),
+        (4, "c\u65e5" + E_ACUTE + "!", True),
+    ]
+    assert curses_pieces("\u1100\u1161\u11a8x") == [(0, "\u1100\u1161\u11a8", False), (2, "x", True)]  # jamo
+    assert curses_pieces("a" + "\u0301" * 5) == [(0, "a" + "\u0301" * 5, False)]  # more marks than a cell holds
 
 
 # -- line editor ----------------------------------------------------------------
@@ -121,6 +190,58 @@ def test_cursor_width_counts_cells_and_skips_combining_marks():
     assert ed.cursor == 2 and ed.cursor_width() == 4
     ed.delete()
     assert ed.text == "日本x"
+
+
+@pytest.mark.parametrize("emoji", [WOMAN_TECHNOLOGIST, RAINBOW_FLAG, FAMILY, GERMANY, THUMBS_UP_MEDIUM, E_ACUTE])
+def test_one_cursor_step_over_a_cluster(emoji):
+    ed = typed(f"a{emoji}b")
+    ed.left()
+    assert ed.cursor == 1 + len(emoji) and ed.cursor_width() == 1 + text_width(emoji)
+    ed.left()
+    assert ed.cursor == 1 and ed.cursor_width() == 1
+    ed.right()
+    assert ed.cursor == 1 + len(emoji)
+    ed.backspace()  # the whole emoji, not its last code point
+    assert (ed.text, ed.cursor) == ("ab", 1)
+    ed.insert(emoji)
+    ed.left()
+    ed.delete()
+    assert (ed.text, ed.cursor) == ("ab", 1)
+
+
+def test_typing_inside_the_family_is_not_possible():
+    ed = typed(f"{FAMILY}!")
+    ed.home()
+    ed.right()
+    assert ed.cursor == len(FAMILY)  # past all of it: no cursor position splits it
+    ed.insert("x")
+    assert ed.text == f"{FAMILY}x!"
+
+
+def test_an_emoji_sequence_typed_in_pieces_joins():
+    ed = typed("\U0001f469")
+    ed.insert("\u200d")  # a terminal read can end after the joiner
+    ed.insert("\U0001f4bb")
+    assert ed.text == WOMAN_TECHNOLOGIST and ed.cursor == len(WOMAN_TECHNOLOGIST) and ed.cursor_width() == 2
+    ed.left()
+    assert ed.cursor == 0
+
+
+def test_a_mark_typed_before_a_mark_leaves_the_cursor_on_a_boundary():
+    ed = typed("\u0301x", 0)
+    ed.insert("e")  # e joins the mark that was on its own
+    assert ed.text == f"{E_ACUTE}x" and ed.cursor == 2
+
+
+def test_bidi_controls_and_a_lone_joiner_are_kept_but_shown_escaped():
+    ed = typed("abc\u202edef\u200d")
+    assert ed.text == "abc\u202edef\u200d"  # chat keeps what you typed ...
+    assert ed.cursor_width() == len("abc\\u202edef\\u200d")  # ... and the line shows it escaped
+    ed.left()  # a lone joiner belongs to the letter before it (one cluster, as a mark would)
+    assert ed.cursor == len("abc\u202ede") and ed.cursor_width() == len("abc\\u202ede")
+    ed.cursor = 4
+    ed.left()  # a bidi control is a cluster of its own
+    assert ed.cursor == 3 and ed.cursor_width() == 3
 
 
 def test_control_characters_are_not_inserted():
@@ -247,6 +368,27 @@ def test_incoming_message_rendered_escaped():
     assert "\x1b" not in text and m.last_sender == "BOB"
 
 
+def test_emoji_sequences_are_rendered_whole_and_lone_joiners_and_bidi_controls_escaped():
+    m = model()
+    line = m.received(
+        "BOB", "10.0.0.2", f"{WOMAN_TECHNOLOGIST} {RAINBOW_FLAG} {FAMILY} {GERMANY} {THUMBS_UP_MEDIUM}", 0.0
+    )
+    assert render(line).endswith(f"<BOB> {WOMAN_TECHNOLOGIST} {RAINBOW_FLAG} {FAMILY} {GERMANY} {THUMBS_UP_MEDIUM}")
+    line = m.received("BOB", "10.0.0.2", "a\u200db \u202eevil\u202c \u2066x\u2069 \u200f\u061c", 0.0)
+    assert render(line).endswith("<BOB> a\\u200db \\u202eevil\\u202c \\u2066x\\u2069 \\u200f\\u061c")
+    out = m.outgoing("BOB", f"my {FAMILY} here", 0.0)
+    assert f"-> BOB: my {FAMILY} here  [pending]" in render(m.lines[-1])
+    assert out.text == f"my {FAMILY} here"
+
+
+def test_a_quoted_message_start_never_cuts_an_emoji():
+    from lanmsg.chat.model import quote
+
+    text = "x" * 22 + FAMILY + "tail"
+    assert quote(text) == '"' + "x" * 22 + '…"'
+    assert quote("x" * 18 + FAMILY + "tail") == '"' + "x" * 18 + FAMILY + '…"'  # 23 code points and …
+
+
 def test_completion_order_is_most_recently_active_first():
     m = model()
     m.peer_online("BOB", None, False, 0.0)
@@ -267,7 +409,7 @@ def test_own_message_states_in_words():
     assert out.state == CONFIRMED and render(line).endswith("[confirmed]")
     assert m.pending() == []
     (change,) = m.take_changes()
-    assert render_change(change).endswith('* "hello" to BOB: confirmed')
+    assert render_change(change).endswith('=> "hello" to BOB: confirmed')  # presence has "*"
 
 
 def test_a_message_relayed_for_a_one_shot_command_shows_its_state_and_is_not_queued():
@@ -340,7 +482,7 @@ def test_presence_lines_and_status_bar():
     m.peer_online("BOB", "10.0.0.2", False, 0.0)
     m.peer_online("ALICE", "10.0.0.3", False, 0.0)
     m.peer_online("BOB", "10.0.0.2", True, 0.0)  # no second line
-    assert [render(x).split(" ", 1)[1] for x in m.lines] == [
+    assert [render(x, now=0.0).split(" ", 1)[1] for x in m.lines] == [
         "* BOB is online (10.0.0.2)",
         "* ALICE is online (10.0.0.3)",
     ]
@@ -349,7 +491,7 @@ def test_presence_lines_and_status_bar():
     assert m.status() == "ME on foxapp | to * | online 1: ALICE"
     m.scrolled = True
     m.received("ALICE", None, "psst", 2.0)
-    assert "unread 1" in m.status()
+    assert m.unread == 1 and "unread" not in m.status()  # the full screen says it, once (layout)
 
 
 def test_history_from_the_log_is_set_apart():
@@ -363,6 +505,31 @@ def test_history_from_the_log_is_set_apart():
     assert texts[1].endswith("[history] <BOB> old 11")
     assert texts[-2].endswith("[history] -> BOB: mine")
     assert texts[-1].endswith("-- end of history")
+
+
+def test_a_line_from_another_day_shows_its_date():
+    noon = time.mktime((2026, 12, 6, 12, 0, 0, 0, 0, -1))
+    yesterday = noon - 86400
+    line = Line("history", yesterday, "<BOB", "from yesterday")
+    assert render(line, now=noon) == "2026-12-05 12:00:00 [history] <BOB> from yesterday"
+    assert (
+        render(Line("history", noon - 3600, "<BOB", "this morning"), now=noon)
+        == "11:00:00 [history] <BOB> this morning"
+    )
+    assert render(Line("in", noon, "BOB", "now"), now=noon) == "12:00:00 <BOB> now"
+
+
+def test_what_leaving_drops_in_words():
+    m = model()
+    assert m.dropped_words() == ""
+    for i, to in enumerate(["BOB", "CAROL", "BOB"]):
+        o = m.outgoing(to, f"m{i}")
+        m.sent(o, 10 + i)
+        m.not_delivered(10 + i, 1.0)
+    pending = m.outgoing("DAVE", "waiting")
+    m.sent(pending, 20)
+    assert m.queued_to() == "BOB, CAROL"
+    assert m.dropped_words() == "3 queued messages (to BOB, CAROL) dropped; 1 message not confirmed yet"
 
 
 def test_render_kinds():
@@ -429,9 +596,10 @@ def test_layout_rows_status_and_input_line():
     from lanmsg.chat.textwidth import text_width
 
     m = model()
+    today = time.time()  # today's lines show no date
     for i in range(10):
-        m.received("BOB", None, f"message {i} " + "x" * 30, float(i))
-    m.peer_online("BOB", "10.0.0.2", False, 0.0)
+        m.received("BOB", None, f"message {i} " + "x" * 30, today)
+    m.peer_online("BOB", "10.0.0.2", False, today)
     f = layout(m, "hello 日本", 6, 200, 40, 8)
     assert len(f.rows) == 8 and all(text_width(r.text) <= 40 for r in f.rows)
     assert f.rows[-2].style == STATUS and f.rows[-2].text.startswith("ME on foxapp | to *")
@@ -441,6 +609,11 @@ def test_layout_rows_status_and_input_line():
     # scrolled back: older rows, and the status bar says so
     g = layout(m, "", 0, 212, 40, 8, scroll=3)
     assert g.rows[-2].text.startswith("-- scrolled back 3 (PgDn) --")
+    m.scrolled = True
+    m.received("BOB", None, "while you read", today)
+    wide = layout(m, "", 0, 212, 200, 8, scroll=3)
+    assert wide.rows[-2].text.startswith("-- scrolled back 3, unread 1 (PgDn) -- | ME on foxapp")
+    assert wide.rows[-2].text.count("unread") == 1
     assert g.rows[:-2] != f.rows[:-2]
     assert g.scroll_max >= 3
 
@@ -455,6 +628,22 @@ def test_layout_too_long_input_is_marked_and_the_cursor_stays_visible():
     assert f.cursor[1] < 40
     tiny = layout(m, "abc", 1, 209, 10, 3)
     assert len(tiny.rows) == 3 and tiny.cursor[0] == 2
+
+
+def test_layout_input_line_with_emoji_and_bidi_controls():
+    from lanmsg.chat.screen import layout
+
+    m = model()
+    text = f"hi {FAMILY}\u202e!"
+    f = layout(m, text, len(f"hi {FAMILY}"), 200, 40, 4)
+    assert f.rows[-1].text.startswith(f"to *> hi {FAMILY}\\u202e!")
+    assert f.cursor == (3, len("to *> hi ") + 2)  # the family takes two cells
+    assert text_width(f.rows[-1].text) == 40
+    # scrolled sideways: the emoji at the left edge is dropped whole, never cut
+    g = layout(m, FAMILY * 30, 30 * len(FAMILY), 200, 40, 4)
+    shown = g.rows[-1].text[len("to *> ") :].rstrip(" 0123456789")
+    assert shown == FAMILY * (len(shown) // len(FAMILY))
+    assert g.cursor[1] == len("to *> ") + text_width(shown)
 
 
 def test_no_color_rules():

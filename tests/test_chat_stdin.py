@@ -31,6 +31,17 @@ def test_lines_go_to_the_target_and_all_confirmed_exits_0(port):
     assert lines[-1].endswith("left the group (OFFLINE sent)")
 
 
+def test_emoji_sequences_print_whole_lone_joiners_and_bidi_controls_escaped(port):
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # 👨‍👩‍👧
+    rainbow = "\U0001f3f3\ufe0f\u200d\U0001f308"  # 🏳️‍🌈
+    r = lanmsg("chat", "--to", ".", input=f"{family} {rainbow} \u202eevil a\u200db\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    shown = f"{family} {rainbow} \\u202eevil a\\u200db"
+    assert sum(line.endswith(f"sent to .: {shown}") for line in r.stdout.splitlines()) == 1
+    assert sum(line.endswith(f"LANMSGTEST: {shown}") for line in r.stdout.splitlines()) == 1
+    assert "\u202e" not in r.stdout
+
+
 def test_json_events_and_a_to_line(port):
     r = lanmsg("chat", "--json", input="/to .\nvia to\n")
     assert r.returncode == 0, r.stderr
@@ -117,3 +128,80 @@ def test_with_a_key_the_budget_is_168_bytes(port, tmp_path):
     assert next(e for e in events if e["event"] == "refused")["limit"] == 168
     assert [e["text"] for e in events if e["event"] == "message"] == ["y" * 168]
     assert any(e["event"] == "confirmed" for e in events)
+
+
+def test_to_your_own_name_is_this_machine(port):
+    r = lanmsg("chat", "--json", input="/to LANMSGTEST\nhi me\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "no peer named" not in r.stderr, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [e["text"] for e in events if e["event"] == "message"] == ["hi me"]
+    assert [e["by"] for e in events if e["event"] == "confirmed"] == ["LANMSGTEST"]
+
+
+def test_a_target_that_is_no_address_exits_2_and_sends_nothing(port):
+    r = lanmsg("chat", "--json", input="/to 10.0.0.256\nnot for anyone\n")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.startswith("lanmsg: error: /to 10.0.0.256: '10.0.0.256' is not an IPv4 address"), r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert not [e for e in events if e["event"] in ("sent", "message", "failed")], events
+    assert events[-1]["event"] == "stopped"  # it left the group (OFFLINE) first
+    r = lanmsg("chat", "--to", ".", input="first\n/msg 127.1 second\nthird\n")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "'127.1' is not an IPv4 address" in r.stderr
+    assert "LANMSGTEST: first" in r.stdout and "second" not in r.stdout and "third" not in r.stdout
+    r = lanmsg("chat", "--to", "0.0.0.7", input="hi\n")
+    assert r.returncode == 2 and "lanmsg: error: --to 0.0.0.7: 0.0.0.7 is not a computer's address" in r.stderr, (
+        r.stderr
+    )
+
+
+def test_quit_says_what_the_queue_loses(port):
+    r = lanmsg("chat", "--json", input="/to NOBODY\nare you there\n/quit\n")
+    assert r.returncode == 1, r.stdout + r.stderr
+    stopped = json.loads(r.stdout.splitlines()[-1])
+    assert stopped["event"] == "stopped" and stopped["queued_dropped"] == 1
+    r = lanmsg("chat", input="/to NOBODY\nare you there\n")
+    assert r.stdout.splitlines()[-1].endswith("left the group (OFFLINE sent); 1 queued message (to NOBODY) dropped")
+
+
+def test_a_second_owner_of_the_slot_is_told_the_remedy(port, background):
+    background("listen")
+    for args in (("chat",), ("listen",)):
+        r = lanmsg(*args, input="hi\n")
+        assert r.returncode == 3, r.stdout + r.stderr
+        (line,) = r.stderr.splitlines()
+        assert line.startswith("lanmsg: error: mailslot 'foxapp' already exists on this machine"), line
+        assert "lanmsg send, broadcast and detect go through it" in line
+        assert 'LANMSG_PEER_PORT (docs/chat.md, "One machine, two peers")' in line and "another --slot" in line
+
+
+def test_two_chats_on_one_machine_each_on_its_own_port(free_udp_port):
+    """docs/chat.md's recipe: each chat on a port of its own, the other's as its peer port."""
+    import os
+
+    p1, p2 = free_udp_port(), free_udp_port()
+    env = dict(os.environ, LANMSG_PORT=str(p2), LANMSG_PEER_PORT=str(p1), LANMSG_NAME="BOB")
+    bob = subprocess.Popen(
+        [sys.executable, "-m", "lanmsg", "chat", "--json"], cwd=ROOT, env=env,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+    )  # fmt: skip
+    try:
+        assert '"listening"' in bob.stdout.readline()
+        env = dict(os.environ, LANMSG_PORT=str(p1), LANMSG_PEER_PORT=str(p2), LANMSG_NAME="ALICE")
+        r = subprocess.run(
+            [sys.executable, "-m", "lanmsg", "chat", "--json"], cwd=ROOT, env=env, capture_output=True, text=True,
+            input="/to BOB\nhello bob\n", timeout=60,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stdout + r.stderr
+        events = [json.loads(line) for line in r.stdout.splitlines()]
+        assert ("BOB", "127.0.0.1") in [(e["name"], e["address"]) for e in events if e["event"] == "online"]
+        assert [e["by"] for e in events if e["event"] == "confirmed"] == ["BOB"]
+        bob.stdin.close()
+        assert bob.wait(timeout=30) == 0
+        heard = [json.loads(line) for line in bob.stdout]
+        assert [(e["from"], e["text"]) for e in heard if e["event"] == "message"] == [("ALICE", "hello bob")]
+        assert [e["name"] for e in heard if e["event"] in ("online", "offline")] == ["ALICE", "ALICE"]
+    finally:
+        bob.kill()
+        bob.wait(timeout=10)

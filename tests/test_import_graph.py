@@ -31,6 +31,7 @@ FLOORS = [
             "lanmsg.chat.lineedit",
             "lanmsg.chat.keys",
             "lanmsg.chat.textwidth",
+            "lanmsg.chat.graphemes",
         },
     ),
     ("settings", {"lanmsg.settings", "lanmsg.signals"}),

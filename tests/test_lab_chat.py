@@ -161,13 +161,16 @@ class Tmux:
     def screen(self):
         return self.tmux("capture-pane", "-p")
 
-    def wait_text(self, needle, timeout=20.0):
+    def wait_for(self, predicate, what, timeout=20.0):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if needle in self.screen():
+            if predicate():
                 return
             time.sleep(0.05)
-        raise AssertionError(f"not on the screen: {needle!r}\n{self.screen()}")
+        raise AssertionError(f"not on the screen: {what}\n{self.screen()}")
+
+    def wait_text(self, needle, timeout=20.0):
+        self.wait_for(lambda: needle in self.screen(), repr(needle), timeout)
 
     def keys(self, *keys, literal=False):
         self.tmux("send-keys", *(["-l"] if literal else []), *keys)
@@ -192,8 +195,10 @@ def test_chat_in_tmux(tmp_path):
             t.wait_text("<LAB-H2> mid-edit")
             t.keys("XY", literal=True)
             t.wait_text("to LAB-H2> haXYlf")
-            cursor = t.tmux("display", "-p", "#{cursor_x}").strip()
-            assert cursor == str(len("to LAB-H2> haXY")), cursor
+            t.wait_for(
+                lambda: t.tmux("display", "-p", "#{cursor_x}").strip() == str(len("to LAB-H2> haXY")),
+                "the cursor after XY",
+            )
             t.keys("Enter")
             t.wait_text("-> LAB-H2: haXYlf  [confirmed]")
             h2.wait_for_line(r"LAB-H1: haXYlf$")

@@ -63,14 +63,15 @@ class InputHandler:
         elif name == "paste":
             self._pasted(key.text)
         elif name == "enter":
-            line = ed.submit()
-            if line.strip():
-                self.session.submit(line)
+            if not ed.text.strip() or self.session.submit(ed.text):
+                ed.submit()
+            else:
+                ed.remember()  # refused: it stays, to be put right (and it is in the history too)
         elif name == "ctrl-d":
             if ed.text:
                 ed.delete()
             else:
-                self.session.quit = True
+                self.session.request_quit()
         elif name == "tab":
             found = ed.complete(self.session.model.names(), COMMAND_WORDS)
             if len(found) > 1:
@@ -100,6 +101,10 @@ class InputHandler:
         if key.name != "enter":
             self.session.model.info("paste not sent")
             return
-        for line in lines:
-            if line.strip():
-                self.session.submit("/" + line if line.startswith("/") else line)
+        refused = [
+            line
+            for line in lines
+            if line.strip() and not self.session.submit("/" + line if line.startswith("/") else line)
+        ]
+        if refused and not self.editor.text:
+            self.editor.set(refused[0])  # the first line not sent (too long) stays to be put right

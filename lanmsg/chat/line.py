@@ -16,10 +16,11 @@ from typing import Any, TextIO
 
 from ..settings import EXIT_OK, LISTEN_POLL_S, Settings
 from ..signals import StopSignals
+from .graphemes import safe_display
 from .input import InputHandler
 from .model import render, render_change
-from .session import ChatSession, joined
-from .terminal import KEY_POLL_S, Keys, open_keys, resizes, terminal_size
+from .session import ChatSession, ctrl_z, goodbye, joined
+from .terminal import KEY_POLL_S, Keys, emoji_measured, open_keys, resizes, terminal_size
 from .textwidth import clip, clip_end, text_width
 
 LOW_BUDGET = 40  # the prompt shows the bytes left when fewer remain
@@ -46,8 +47,8 @@ class LineScreen:
         ed = self.handler.editor
         prompt = clip(self.prompt(), max(1, width // 2))
         room = max(1, width - 1 - text_width(prompt))
-        before = ed.text[: ed.cursor]
-        after = ed.text[ed.cursor :]
+        before = safe_display(ed.text[: ed.cursor])  # escaped as the scrollback is, emoji whole
+        after = safe_display(ed.text[ed.cursor :])
         if text_width(before) >= room:
             before = clip_end(before, room - 1)
         shown_after = clip(after, room - text_width(before))
@@ -90,9 +91,9 @@ def run_line(
         pass
     keyboard = keys or open_keys()
 
-    def farewell() -> None:
+    def farewell(session: ChatSession) -> None:
         width, _ = terminal_size()
-        screen_out.write(LineScreen.erase(width) + "left the group (OFFLINE sent)\r\n")
+        screen_out.write(LineScreen.erase(width) + goodbye(session) + "\r\n")
         screen_out.flush()
 
     with joined(settings, log_path=log_path, target=target, stop=stop, welcome=True, farewell=farewell) as (
@@ -100,9 +101,16 @@ def run_line(
         signals,
     ):
         handler = InputHandler(session)
+        screen = LineScreen(screen_out, handler)
+
+        def resume() -> None:  # after Ctrl-Z and fg: the keyboard as chat wants it, the input line again
+            keyboard.enter()
+            screen.redraw()
+
         keyboard.enter()
         try:
-            _loop(session, handler, LineScreen(screen_out, handler), keyboard, signals, bell)
+            with ctrl_z(before=keyboard.exit, after=resume), emoji_measured(keyboard):
+                _loop(session, handler, screen, keyboard, signals, bell)
         finally:
             keyboard.exit()
     return EXIT_OK

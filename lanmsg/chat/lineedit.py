@@ -1,24 +1,28 @@
 """The chat's input line as a pure model: text, cursor, history, completion.
 
 No terminal here: the front ends (full screen, line mode) turn keys into calls
-and draw ``text`` with the cursor at ``cursor_width()`` cells.  The cursor is an
-index into ``text`` (code points); it never stands between a character and the
-combining marks that follow it.
+and draw ``text`` (shown with lanmsg.chat.graphemes.safe_display) with the cursor at
+``cursor_width()`` cells.  The cursor is an index into ``text`` (code points)
+that stands on a grapheme cluster boundary: Left, Right, Backspace and Delete
+step over a whole cluster (a letter and its combining marks, a flag, 👍🏽, 👩‍💻),
+never into one.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable, Sequence
 
-from .textwidth import char_width, text_width
+from .graphemes import char_width, is_boundary, next_boundary, prev_boundary, safe_display
+from .textwidth import text_width
 
 HISTORY_MAX = 200  # lines kept for Up/Down
 
 
-def _is_mark(ch: str) -> bool:
-    """A code point that belongs to the character before it (combining mark, joiner, selector)."""
-    return bool(unicodedata.combining(ch)) or char_width(ch) == 0
+def _keep(ch: str) -> bool:
+    """Typed or pasted code points that go into the line: printable ones, and the invisible ones
+    that belong to a cluster (combining marks, joiners, selectors, tags).  Control characters
+    (escape sequences, BEL, tab) are dropped."""
+    return ch.isprintable() or char_width(ch) == 0
 
 
 class LineEditor:
@@ -34,8 +38,8 @@ class LineEditor:
     # -- what is shown -------------------------------------------------------
 
     def cursor_width(self) -> int:
-        """Cells from the start of the line to the cursor."""
-        return text_width(self.text[: self.cursor])
+        """Cells from the start of the line to the cursor, as the line is shown (safe_display)."""
+        return text_width(safe_display(self.text[: self.cursor]))
 
     def set(self, text: str, cursor: int | None = None) -> None:
         self.text = text
@@ -44,43 +48,37 @@ class LineEditor:
     # -- editing ---------------------------------------------------------------
 
     def insert(self, s: str) -> None:
-        s = "".join(ch for ch in s if ch == " " or ch.isprintable() or _is_mark(ch))
+        s = "".join(ch for ch in s if _keep(ch))
         self.text = self.text[: self.cursor] + s + self.text[self.cursor :]
         self.cursor += len(s)
+        self._settle()
         self._hist_pos = None
 
-    def _prev_boundary(self, i: int) -> int:
-        i -= 1
-        while i > 0 and _is_mark(self.text[i]):
-            i -= 1
-        return max(0, i)
-
-    def _next_boundary(self, i: int) -> int:
-        n = len(self.text)
-        if i >= n:
-            return n
-        i += 1
-        while i < n and _is_mark(self.text[i]):
-            i += 1
-        return i
+    def _settle(self, back: bool = False) -> None:
+        """Put the cursor back on a cluster boundary after an edit joined what was around it
+        (a combining mark typed before a mark, a space and the mark after it) or a word move."""
+        if not is_boundary(self.text, self.cursor):
+            self.cursor = (prev_boundary if back else next_boundary)(self.text, self.cursor)
 
     def backspace(self) -> None:
         if self.cursor > 0:
-            start = self._prev_boundary(self.cursor)
+            start = prev_boundary(self.text, self.cursor)
             self.text = self.text[:start] + self.text[self.cursor :]
             self.cursor = start
+            self._settle(back=True)
 
     def delete(self) -> None:
         if self.cursor < len(self.text):
-            end = self._next_boundary(self.cursor)
+            end = next_boundary(self.text, self.cursor)
             self.text = self.text[: self.cursor] + self.text[end:]
+            self._settle()
 
     def left(self) -> None:
         if self.cursor > 0:
-            self.cursor = self._prev_boundary(self.cursor)
+            self.cursor = prev_boundary(self.text, self.cursor)
 
     def right(self) -> None:
-        self.cursor = self._next_boundary(self.cursor)
+        self.cursor = next_boundary(self.text, self.cursor)
 
     def home(self) -> None:
         self.cursor = 0
@@ -95,6 +93,7 @@ class LineEditor:
         while i > 0 and self.text[i - 1] != " ":
             i -= 1
         self.cursor = i
+        self._settle(back=True)
 
     def word_right(self) -> None:
         i, n = self.cursor, len(self.text)
@@ -103,6 +102,7 @@ class LineEditor:
         while i < n and self.text[i] != " ":
             i += 1
         self.cursor = i
+        self._settle()
 
     def kill_to_end(self) -> None:
         self.killed = self.text[self.cursor :]
@@ -130,11 +130,17 @@ class LineEditor:
 
     def submit(self) -> str:
         """The line as entered: kept in the history (not twice in a row), the editor emptied."""
+        line = self.remember()
+        self.clear()
+        return line
+
+    def remember(self) -> str:
+        """Keep the line in the history (not twice in a row) and leave it in the editor."""
         line = self.text
         if line.strip() and (not self.history or self.history[-1] != line):
             self.history.append(line)
             del self.history[: -self.history_max]
-        self.clear()
+        self._hist_pos = None
         return line
 
     def up(self) -> None:

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..output import clock, safe_text
+from ..output import clock
+from .graphemes import prev_boundary, safe_display
 
 QUEUE_MAX = 50  # undelivered messages kept for absent peers; beyond it the oldest is given up
 QUEUE_SENDS_MAX = 3  # times one queued message is sent again (each time with a new id)
@@ -75,41 +76,52 @@ def state_words(out: Outgoing) -> str:
     if out.everyone:
         return again + "not confirmed by anyone"
     why = f": {out.reason}" if out.reason else ""
-    queued = f"; queued until {safe_text(out.to)} is online" if out.queued else ""
-    return again + f"not delivered to {safe_text(out.to)}{why}{queued}"
+    queued = f"; queued until {safe_display(out.to)} is online" if out.queued else ""
+    return again + f"not delivered to {safe_display(out.to)}{why}{queued}"
 
 
-def render(line: Line) -> str:
-    """One scrollback entry as text (received text escaped with listen's safe_text)."""
-    t = clock(line.time)
+def stamp(at: float, now: float | None = None) -> str:
+    """When: the time of day ("17:04:29"), with the date before it when that is not today
+    ("2026-12-05 17:04:29", for history from --log)."""
+    day = time.localtime(at)[:3]
+    if day == time.localtime(now)[:3]:
+        return clock(at)
+    return time.strftime("%Y-%m-%d ", time.localtime(at)) + clock(at)
+
+
+def render(line: Line, now: float | None = None) -> str:
+    """One scrollback entry as text (what anyone typed shown with safe_display: escaped as listen
+    escapes it, but emoji sequences whole).  Its time, with the date when that is not today's."""
+    t = stamp(line.time, now)
     if line.kind == "in":
-        return f"{t} <{safe_text(line.who)}> {safe_text(line.text)}"
+        return f"{t} <{safe_display(line.who)}> {safe_display(line.text)}"
     if line.kind == "out" and line.out is not None:
         by = " (sent by another lanmsg command)" if line.out.relayed else ""
-        return f"{t} -> {safe_text(line.out.to)}: {safe_text(line.text)}  [{state_words(line.out)}]{by}"
+        return f"{t} -> {safe_display(line.out.to)}: {safe_display(line.text)}  [{state_words(line.out)}]{by}"
     if line.kind in ("online", "offline"):
-        return f"{t} * {safe_text(line.who)} is {line.kind}{f' ({line.text})' if line.text else ''}"
+        return f"{t} * {safe_display(line.who)} is {line.kind}{f' ({line.text})' if line.text else ''}"
     if line.kind == "history":
         arrow = "<" if line.who.startswith("<") else "->"
-        name = safe_text(line.who[1:])
+        name = safe_display(line.who[1:])
         if arrow == "<":
-            return f"{t} [history] <{name}> {safe_text(line.text)}"
-        return f"{t} [history] -> {name}: {safe_text(line.text)}"
+            return f"{t} [history] <{name}> {safe_display(line.text)}"
+        return f"{t} [history] -> {name}: {safe_display(line.text)}"
     if line.kind == "error":
-        return f"{t} !! {safe_text(line.text)}"
-    return f"{t} -- {safe_text(line.text)}"
+        return f"{t} !! {safe_display(line.text)}"
+    return f"{t} -- {safe_display(line.text)}"
 
 
 def quote(text: str, limit: int = 24) -> str:
     """The start of a message, for a state-change line."""
-    text = safe_text(text)
-    return '"' + (text if len(text) <= limit else text[: limit - 1] + "…") + '"'
+    text = safe_display(text)
+    return '"' + (text if len(text) <= limit else text[: prev_boundary(text, limit)] + "…") + '"'
 
 
 def render_change(change: StateChange) -> str:
-    """Line mode's new line for a state change: it quotes the message's start."""
+    """Line mode's new line for a state change: ``=>`` (presence has ``*``), the message's start
+    quoted, its new state."""
     out = change.out
-    return f"{clock(change.time)} * {quote(out.text)} to {safe_text(out.to)}: {state_words(out)}"
+    return f"{clock(change.time)} => {quote(out.text)} to {safe_display(out.to)}: {state_words(out)}"
 
 
 class ChatModel:
@@ -289,19 +301,34 @@ class ChatModel:
     def pending(self) -> list[Outgoing]:
         return [o for o in self.by_id.values() if o.state == PENDING]
 
+    def queued_to(self) -> str:
+        """Who the queue waits for: "BOB, CAROL"."""
+        return ", ".join(dict.fromkeys(safe_display(o.to) for o in self.queue))
+
+    def dropped_words(self) -> str:
+        """What leaving now gives up, in words ("" when nothing): the queued messages and those
+        still waiting for their confirmation ("2 queued messages (to BOB, CAROL) dropped")."""
+        parts = []
+        if self.queue:
+            n = len(self.queue)
+            parts.append(f"{n} queued message{'s' if n > 1 else ''} (to {self.queued_to()}) dropped")
+        pending = len([o for o in self.pending() if not o.relayed])
+        if pending:
+            parts.append(f"{pending} message{'s' if pending > 1 else ''} not confirmed yet")
+        return "; ".join(parts)
+
     # -- status ------------------------------------------------------------------
 
     def status(self) -> str:
-        """The status bar's text (the front end clips it to the width)."""
-        names = " ".join(safe_text(n) for n, _ in self.sorted_online())
-        parts = [f"{safe_text(self.me)} on {self.slot}" + (f" (key {self.key_id})" if self.key_id else "")]
-        parts.append(f"to {safe_text(self.target)}")
-        if self.unread:
-            parts.append(f"unread {self.unread}")
+        """The status bar's text (the front end clips it to the width; while the view is scrolled
+        back it puts "scrolled back N, unread M" before it)."""
+        names = " ".join(safe_display(n) for n, _ in self.sorted_online())
+        parts = [f"{safe_display(self.me)} on {self.slot}" + (f" (key {self.key_id})" if self.key_id else "")]
+        parts.append(f"to {safe_display(self.target)}")
         if self.queue:
             parts.append(f"queued {len(self.queue)}")
         parts.append(f"online {len(self.online)}" + (f": {names}" if names else ""))
         return " | ".join(parts)
 
     def prompt(self) -> str:
-        return f"to {safe_text(self.target)}> "
+        return f"to {safe_display(self.target)}> "

@@ -4,12 +4,15 @@ What is drawn is computed by ``layout`` (pure, tested without a terminal); curse
 only puts those rows on the screen.  Keys are read from standard input by
 lanmsg.chat.terminal and decoded by lanmsg.chat.keys (so bracketed paste works); curses'
 own key reading is not used.  Received text is already escaped by the model's
-renderer (listen's safe_text).  Colour is decoration only (every state is in
-words) and is off under NO_COLOR; the terminal's title is never touched.
+renderer (lanmsg.chat.graphemes.safe_display: emoji sequences whole), and ``layout``
+escapes what is being typed the same way.  Colour is decoration only (every
+state is in words) and is off under NO_COLOR; the terminal's title is never
+touched.
 """
 
 from __future__ import annotations
 
+import locale
 import os
 import sys
 from dataclasses import dataclass
@@ -17,10 +20,11 @@ from typing import Any
 
 from ..settings import EXIT_OK, LISTEN_POLL_S, Settings
 from ..signals import StopSignals
+from .graphemes import char_width, cluster_width, code_point_width, emoji_kind, graphemes, safe_display
 from .input import InputHandler
 from .model import CONFIRMED, FAILED, ChatModel, Line, render
-from .session import ChatSession, joined
-from .terminal import KEY_POLL_S, open_keys, resizes, terminal_size
+from .session import ChatSession, ctrl_z, goodbye, joined
+from .terminal import KEY_POLL_S, emoji_measured, open_keys, resizes, terminal_size
 from .textwidth import clip, clip_end, pad, text_width, wrap
 
 WRAP_INDENT = 9  # continuation rows start under the text, past "HH:MM:SS "
@@ -93,7 +97,9 @@ def layout(
     count = "" if bytes_left is None else (f" {bytes_left}" if bytes_left >= 0 else f" {bytes_left} too long")
     prompt = clip(model.prompt(), max(1, width // 2))
     room = max(1, width - text_width(prompt) - text_width(count) - 1)
-    before, after = text[:cursor], text[cursor:]
+    # shown as the scrollback shows it (control and bidi characters escaped, emoji whole); the
+    # cursor stands on a cluster boundary, so each side is escaped as the whole line would be
+    before, after = safe_display(text[:cursor]), safe_display(text[cursor:])
     if text_width(before) >= room:
         before = clip_end(before, room - 1)
     visible = before + clip(after, room - text_width(before))
@@ -105,6 +111,45 @@ def layout(
     return Frame(out[-height:], (min(height - 1, len(out[-height:]) - 1), min(col, width - 1)), scroll_max)
 
 
+def curses_draws(cluster: str) -> bool:
+    """Whether curses puts ``cluster`` on the screen in the cells the layout gives it.  curses counts
+    code point by code point (wcwidth) and keeps at most four zero-width code points in a cell, so
+    it is trusted with one code point, or a letter and up to four combining marks; an emoji
+    sequence (👩‍💻 is two cells to a terminal that joins it, four to curses), Hangul jamo and
+    longer runs of marks are written past curses (CursesScreen.draw)."""
+    if len(cluster) == 1:
+        return True
+    return (
+        len(cluster) <= 5
+        and emoji_kind(cluster) is None
+        and all(char_width(ch) == 0 for ch in cluster[1:])
+        and cluster_width(cluster) == code_point_width(cluster)
+    )
+
+
+def curses_pieces(text: str) -> list[tuple[int, str, bool]]:
+    """``text`` (one row) as (column, piece, curses draws it): runs curses can draw, and the
+    clusters it cannot (curses_draws), each on its own."""
+    if text.isascii():
+        return [(0, text, True)] if text else []
+    pieces: list[tuple[int, str, bool]] = []
+    column, run, run_at = 0, "", 0
+    for cluster in graphemes(text):
+        if curses_draws(cluster):
+            if not run:
+                run_at = column
+            run += cluster
+        else:
+            if run:
+                pieces.append((run_at, run, True))
+                run = ""
+            pieces.append((column, cluster, False))
+        column += cluster_width(cluster)
+    if run:
+        pieces.append((run_at, run, True))
+    return pieces
+
+
 def colour_allowed(env: dict[str, str] | None = None) -> bool:
     """no-color.org: NO_COLOR set and not empty turns colour off; so does TERM=dumb."""
     env = dict(os.environ) if env is None else env
@@ -112,11 +157,23 @@ def colour_allowed(env: dict[str, str] | None = None) -> bool:
 
 
 class CursesScreen:
+    """Puts a Frame on the screen with curses.  A cluster curses would count otherwise than the
+    terminal draws it (curses_draws) is handed to curses as blank cells of its width, marked
+    invisible so that curses never takes them for the same as what stood there before, and is
+    written into them, past curses, once curses has refreshed; curses leaves the terminal in plain
+    attributes after a refresh, and the cursor is put back where curses believes it is."""
+
     def __init__(self, stdscr: Any, colour: bool) -> None:
         import curses
 
         self.curses = curses
         self.stdscr = stdscr
+        self.fd = sys.__stdout__.fileno() if sys.__stdout__ is not None else 1
+        self.encoding = locale.getpreferredencoding(False)
+        caps = {STATUS: "rev", BAD: "bold", DIM: "dim"}
+        self.caps = {style: self._cap(name) for style, name in caps.items()}
+        self.sgr0, self.cup = self._cap("sgr0"), self._cap("cup")
+        self.last: Frame | None = None
         self.attrs = {
             NORMAL: curses.A_NORMAL,
             STATUS: curses.A_REVERSE,
@@ -136,52 +193,106 @@ class CursesScreen:
             except curses.error:
                 pass
 
+    def _cap(self, name: str) -> bytes:
+        try:
+            return self.curses.tigetstr(name) or b""
+        except self.curses.error:
+            return b""
+
+    def repaint(self) -> None:
+        """Everything again (after Ctrl-Z and fg): the last frame on a cleared screen."""
+        if self.last is not None:
+            self.stdscr.clear()
+            self.draw(self.last)
+
     def draw(self, frame: Frame) -> None:
         curses = self.curses
         scr = self.stdscr
+        self.last = frame
         scr.erase()
         height, width = scr.getmaxyx()
+        past: list[tuple[int, int, str, str]] = []  # (row, column, cluster, style) written past curses
         for y, row in enumerate(frame.rows[:height]):
-            text = clip(row.text, width)
-            try:
-                scr.addstr(y, 0, text, self.attrs.get(row.style, curses.A_NORMAL))
-            except curses.error:
-                pass  # the bottom-right cell: curses writes it, then complains
+            attr = self.attrs.get(row.style, curses.A_NORMAL)
+            for x, piece, drawn in curses_pieces(clip(row.text, width)):
+                if not drawn and not self.cup:
+                    drawn = True  # no cursor addressing to write past curses with: curses draws it as it counts
+                if not drawn:
+                    past.append((y, x, piece, row.style))
+                    piece = " " * cluster_width(piece)
+                try:
+                    scr.addstr(y, x, piece, attr if drawn else attr | curses.A_INVIS)
+                except curses.error:
+                    pass  # the bottom-right cell: curses writes it, then complains
         y, x = frame.cursor
+        y, x = min(y, height - 1), min(x, width - 1)
         try:
-            scr.move(min(y, height - 1), min(x, width - 1))
+            scr.move(y, x)
         except curses.error:
             pass
         scr.refresh()
+        if past and self.cup:
+            out = b"".join(
+                self.curses.tparm(self.cup, row, column)
+                + self.caps.get(style, b"")
+                + cluster.encode(self.encoding, "replace")
+                + self.sgr0
+                for row, column, cluster, style in past
+            )
+            try:
+                os.write(self.fd, out + self.curses.tparm(self.cup, y, x))
+            except OSError:
+                pass
 
 
 def run_screen(settings: Settings, *, log_path: str | None, target: str, bell: bool = False) -> int:
     import curses
-    import locale
 
     locale.setlocale(locale.LC_ALL, "")
 
-    def farewell() -> None:
-        sys.stdout.write("lanmsg chat: left the group (OFFLINE sent)\n")
+    def farewell(session: ChatSession) -> None:
+        sys.stdout.write(f"lanmsg chat: {goodbye(session)}\n")
         sys.stdout.flush()
 
     with joined(settings, log_path=log_path, target=target, welcome=True, farewell=farewell) as (session, stop):
         handler = InputHandler(session)
-        stdscr = curses.initscr()
-        try:
-            curses.noecho()
-            curses.cbreak()
-            keys = open_keys()
-            keys.enter()
+        up: list[Any] = []  # the keyboard and the screen, once they are there
+
+        def pause() -> None:  # Ctrl-Z: the terminal back as the shell had it
+            if up:
+                up[0].exit()
+                curses.endwin()
+
+        def resume() -> None:  # fg: curses' modes and the keyboard's, and the whole screen again
+            if up:
+                up[1].stdscr.refresh()
+                up[0].enter()
+                up[1].repaint()
+
+        # Ctrl-Z's handler first: curses takes SIGTSTP itself only when nobody has it, so one
+        # handler gives the terminal back, the shared sockets up, and both again after fg
+        with ctrl_z(before=pause, after=resume):
+            stdscr = curses.initscr()
             try:
-                with resizes() as resized:
-                    _loop(session, handler, CursesScreen(stdscr, colour_allowed()), keys, stop, bell, resized)
+                curses.noecho()
+                curses.cbreak()
+                # curses would put a refresh off while input waits; chat reads the keys itself and
+                # draws a frame only when it changed, so a refresh put off could stay half done
+                curses.typeahead(-1)
+                keys = open_keys()
+                keys.enter()
+                try:
+                    with emoji_measured(keys), resizes() as resized:  # before the first refresh clears it all
+                        screen = CursesScreen(stdscr, colour_allowed())
+                        up[:] = [keys, screen]
+                        _loop(session, handler, screen, keys, stop, bell, resized)
+                finally:
+                    up.clear()
+                    keys.exit()
             finally:
-                keys.exit()
-        finally:
-            curses.nocbreak()
-            curses.echo()
-            curses.endwin()
+                curses.nocbreak()
+                curses.echo()
+                curses.endwin()
     return EXIT_OK
 
 

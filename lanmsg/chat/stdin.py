@@ -22,13 +22,12 @@ from ..listener import (
     Offline,
     Online,
     show_listening,
-    show_message,
-    show_presence,
 )
-from ..output import Printer, clock, safe_text
-from ..settings import EXIT_NONE, EXIT_OK, LISTEN_POLL_S, Settings
+from ..output import Printer, clock, note
+from ..settings import EXIT_NONE, EXIT_OK, EXIT_USAGE, LISTEN_POLL_S, LanmsgError, Settings
 from ..signals import StopSignals
 from . import commands
+from .graphemes import prev_boundary, safe_display
 from .model import CONFIRMED, FAILED, Outgoing
 from .session import ChatSession, joined
 
@@ -95,25 +94,31 @@ def run_stdin(
     settings: Settings, printer: Printer, *, log_path: str | None, target: str, stop: StopSignals | None = None
 ) -> int:
     """stdin mode: every line goes to the current target, ``/to NAME`` resolves as send does;
-    events print as listen prints them.  At the end of input, wait for the pending
+    events print as listen prints them (but with emoji sequences whole).  At the end of input, wait for the pending
     confirmations: exit 0 when all were confirmed, 1 when any was not delivered."""
     sent_ids: set[int] = set()
     outs: list[Outgoing] = []
     refused = 0
+    bad_input: list[str] = []  # a line whose target is no computer's name or address (exit 2)
 
     def show(ev: Event) -> None:
+        # listen's lines (lanmsg.listener.show_message, show_presence), with emoji sequences whole
         if isinstance(ev, Message):
-            show_message(printer, ev.sender, ev.address, ev.msg_id, ev.text)
-        elif isinstance(ev, Online) and not ev.again:
-            show_presence(printer, ev.name, ev.address, True)
-        elif isinstance(ev, Offline):
-            show_presence(printer, ev.name, ev.address, False)
+            text = f"{clock()} {safe_display(ev.sender)}: {safe_display(ev.text)}"
+            printer.event(
+                "message", text, **{"from": ev.sender, "address": ev.address, "id": ev.msg_id, "text": ev.text}
+            )
+        elif isinstance(ev, (Online, Offline)) and not (isinstance(ev, Online) and ev.again):
+            state = "online" if isinstance(ev, Online) else "offline"
+            where = f" ({ev.address})" if ev.address else ""
+            text = f"{clock()} * {safe_display(ev.name)} is {state}{where}"
+            printer.event(state, text, name=ev.name, address=ev.address)
         elif isinstance(ev, Confirmed) and ev.msg_id in sent_ids:
             where = f" ({ev.address})" if ev.address else ""
-            text = f"{clock()} confirmed by {safe_text(ev.by)}{where}"
+            text = f"{clock()} confirmed by {safe_display(ev.by)}{where}"
             printer.event("confirmed", text, id=ev.msg_id, by=ev.by, address=ev.address)
         elif isinstance(ev, NotDelivered) and ev.msg_id in sent_ids:
-            text = f"{clock()} not delivered to {safe_text(ev.to)} after {ev.attempts} attempts"
+            text = f"{clock()} not delivered to {safe_display(ev.to)} after {ev.attempts} attempts"
             printer.event("failed", text, id=ev.msg_id, to=ev.to, attempts=ev.attempts)
 
     def on_sent(out: Outgoing) -> None:
@@ -121,52 +126,67 @@ def run_stdin(
             outs.append(out)
         if out.state != FAILED and out.msg_id is not None:
             sent_ids.add(out.msg_id)
-            text = f"{clock()} sent to {safe_text(out.to)}: {safe_text(out.text)}"
+            text = f"{clock()} sent to {safe_display(out.to)}: {safe_display(out.text)}"
             printer.event("sent", text, id=out.msg_id, to=out.to)
         else:
-            text = f"{clock()} not sent to {safe_text(out.to)}: {safe_text(out.reason)}"
+            text = f"{clock()} not sent to {safe_display(out.to)}: {safe_display(out.reason)}"
             printer.event("failed", text, to=out.to, text=out.text, message=out.reason)
 
-    def on_refused(to: str, text: str) -> None:
+    def on_refused(to: str, text: str, why: str) -> None:
         nonlocal refused
+        if why != "too long":  # no computer's name or address: bad input, exit 2
+            bad_input.append(why)
+            return
         refused += 1
         limit = commands.bytes_left("", settings.encoding, settings.max_frame)
         size = limit - commands.bytes_left(text, settings.encoding, settings.max_frame)
-        human = f"{clock()} not sent (too long: {size} bytes, at most {limit}): {safe_text(text[:40])}"
+        human = f"{clock()} not sent (too long: {size} bytes, at most {limit}): {safe_display(text[: prev_boundary(text, 41)])}"
         printer.event("refused", human, to=to, bytes=size, limit=limit)
 
-    def farewell() -> None:
-        printer.event("stopped", f"{clock()} left the group (OFFLINE sent)")
+    def farewell(session: ChatSession) -> None:
+        dropped = session.model.dropped_words()
+        text = f"{clock()} left the group (OFFLINE sent)" + (f"; {dropped}" if dropped else "")
+        printer.event("stopped", text, queued_dropped=len(session.model.queue))
 
     with joined(settings, log_path=log_path, target=target, stop=stop, farewell=farewell) as (session, signals):
         session.on_event, session.on_sent, session.on_refused = show, on_sent, on_refused
         lines = StdinLines(sys.stdin)
         show_listening(printer, settings, "chat", "reading lines from standard input")
-        while not signals.stopping.is_set() and not lines.eof and not session.quit:
+        while not signals.stopping.is_set() and not lines.eof and not session.quit and not bad_input:
             session.pump(LISTEN_POLL_S, lines.fds())
             for line in lines.read():
-                _take(session, printer, line)
-                if session.quit:
+                _take(session, printer, line, bad_input)
+                if session.quit or bad_input:
                     break
         # the end of input: wait for the confirmations still due
         while not signals.stopping.is_set() and session.model.pending():
             session.pump(LISTEN_POLL_S)
+    if bad_input:  # nothing after the bad line was read, nor sent
+        raise LanmsgError(bad_input[0], EXIT_USAGE)
     bad = refused + sum(1 for o in outs if o.state != CONFIRMED)
     return EXIT_OK if bad == 0 else EXIT_NONE
 
 
-def _take(session: ChatSession, printer: Printer, line: str) -> None:
-    """One line of input: ``/to NAME`` (NAME looked up first, as send does), else what the chat does."""
+def _take(session: ChatSession, printer: Printer, line: str, bad_input: list[str]) -> None:
+    """One line of input: ``/to NAME`` (NAME looked up first, as send does), ``/quit`` (no
+    question: a script means it), else what the chat does."""
     cmd = commands.parse(line)
     if cmd.verb == "to":
         name, slot = cmd.name, session.settings.slot
-        if not session.resolve(name):
+        why = session.check_target(name)
+        if why is not None:
+            bad_input.append(f"/to {name}: {why}")
+            return
+        if session.resolve(name) is None:
             printer.event("error", None, message=f"no peer named {name!r} answered on mailslot {slot!r}")
-            sys.stderr.write(f"lanmsg: no peer named {safe_text(name)!r} answered on mailslot {slot!r}\n")
+            note(f"no peer named {safe_display(name)!r} answered on mailslot {slot!r}: lines to it are not delivered")
         session.model.target = session.known_spelling(name)
+        return
+    if cmd.verb == "quit":
+        session.quit = True
         return
     before = len(session.model.lines)
     session.submit(line)
     for entry in session.model.lines[before:]:
-        if entry.kind in ("info", "error"):
-            printer.event(entry.kind, f"{clock()} -- {safe_text(entry.text)}", message=entry.text)
+        if entry.kind == "info" or (entry.kind == "error" and not bad_input):
+            printer.event(entry.kind, f"{clock()} -- {safe_display(entry.text)}", message=entry.text)

@@ -2,25 +2,31 @@
 
 ``open_keys()`` gives an object with ``enter()`` / ``exit()`` (raw-ish mode on and
 off, bracketed paste on and off), ``fds()`` (file descriptors to wait on, or None
-when the caller must poll) and ``read(timeout)`` (the keys typed, as lanmsg.chat.keys.Key).
+when the caller must poll), ``read(timeout)`` (the keys typed, as lanmsg.chat.keys.Key)
+and ``measure(texts)`` (how many cells the terminal takes for each text: it draws them and
+says where its cursor went).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import sys
 import time
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+from .graphemes import EMOJI_SAMPLES, joined_kinds, set_joined_kinds
 from .keys import Key, VTDecoder, windows_key
 
 BRACKETED_PASTE_ON = "\x1b[?2004h"
 BRACKETED_PASTE_OFF = "\x1b[?2004l"
 ESC_WAIT_S = 0.05  # a lone ESC is a key if nothing follows within this time
 KEY_POLL_S = 0.05  # where keys cannot be waited for with select() (Windows), they are polled this often
+MEASURE_WAIT_S = 1.0  # how long the terminal's cursor position reports are waited for, at most
+_POSITION_REPORT = re.compile(rb"\x1b\[(\d+);(\d+)R")  # the answer to DSR 6 (CSI 6 n): CSI row ; column R
 
 
 class Keys(Protocol):
@@ -28,6 +34,7 @@ class Keys(Protocol):
     def exit(self) -> None: ...
     def fds(self) -> list[int] | None: ...
     def read(self, timeout: float = 0.0) -> list[Key]: ...
+    def measure(self, texts: list[str]) -> list[int] | None: ...
 
 
 class PosixKeys:
@@ -39,6 +46,7 @@ class PosixKeys:
         self.paste = paste
         self.decoder = VTDecoder()
         self._saved: Any = None
+        self._typed: list[Key] = []  # keys read while measuring, for the next read()
 
     def enter(self) -> None:
         import termios
@@ -69,11 +77,46 @@ class PosixKeys:
     def fds(self) -> list[int] | None:
         return [self.fd]
 
+    def measure(self, texts: list[str]) -> list[int] | None:
+        """The cells the terminal takes for each of ``texts`` (between enter() and exit()): each is
+        drawn at the start of the line, followed by a request for the cursor's position (DSR 6,
+        which every VT terminal answers), and the line is blanked again.  None when the answers do
+        not all come within MEASURE_WAIT_S (a terminal that does not answer).  Keys typed
+        meanwhile are kept for read()."""
+        import select
+
+        probe = "".join("\r" + text + "\x1b[6n" for text in texts)
+        blank = "\r" + " " * (2 + 4 * max((len(t) for t in texts), default=0)) + "\r"
+        self.out.write(probe + blank)
+        self.out.flush()
+        got = b""
+        end = time.monotonic() + MEASURE_WAIT_S
+        while len(_POSITION_REPORT.findall(got)) < len(texts):
+            left = end - time.monotonic()
+            try:
+                ready = left > 0 and select.select([self.fd], [], [], left)[0]
+            except InterruptedError:
+                continue
+            if not ready:
+                break
+            data = os.read(self.fd, 4096)
+            if not data:
+                break
+            got += data
+        reports = _POSITION_REPORT.findall(got)
+        rest = _POSITION_REPORT.sub(b"", got)
+        if rest:
+            self._typed += self.decoder.feed(rest)
+        if len(reports) < len(texts):
+            return None
+        return [int(column) - 1 for _, column in reports[: len(texts)]]
+
     def read(self, timeout: float = 0.0) -> list[Key]:
         import select
 
-        keys: list[Key] = []
-        wait = timeout
+        keys: list[Key] = self._typed
+        self._typed = []
+        wait = 0.0 if keys else timeout
         while True:
             try:
                 ready = select.select([self.fd], [], [], wait)[0]
@@ -107,6 +150,9 @@ class WindowsKeys:
 
     def fds(self) -> list[int] | None:
         return None
+
+    def measure(self, texts: list[str]) -> list[int] | None:
+        return None  # not asked: the console's answer would have to be read through msvcrt
 
     def read(self, timeout: float = 0.0) -> list[Key]:
         import msvcrt
@@ -146,6 +192,24 @@ def open_keys() -> Keys:
     if sys.platform == "win32":
         return WindowsKeys()
     return PosixKeys(sys.stdin.fileno())
+
+
+@contextlib.contextmanager
+def emoji_measured(keys: Keys) -> Iterator[frozenset[str]]:
+    """``with emoji_measured(keys) as joined:`` the terminal draws one emoji sequence of each kind
+    (lanmsg.chat.graphemes.EMOJI_SAMPLES), and inside the block text is measured as it draws them:
+    a kind it draws in two cells is one glyph, any other is drawn code point by code point.  A
+    terminal that does not answer is taken to draw code point by code point, as curses counts.
+    ``joined``: the kinds drawn as one glyph.  The measure before is restored after the block."""
+    before = joined_kinds()
+    kinds = list(EMOJI_SAMPLES)
+    widths = keys.measure([EMOJI_SAMPLES[kind] for kind in kinds])
+    joined = frozenset(kind for kind, cells in zip(kinds, widths or [], strict=False) if cells == 2)
+    set_joined_kinds(joined)
+    try:
+        yield joined
+    finally:
+        set_joined_kinds(before)
 
 
 @contextlib.contextmanager

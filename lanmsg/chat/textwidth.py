@@ -1,54 +1,45 @@
 """Display width of text in a terminal cell grid, and word-wrap by it (standard library only).
 
-East Asian wide and fullwidth characters (CJK, most emoji) take two cells, combining marks and
-zero-width characters none, everything else one.  Emoji built of several code points (ZWJ
-sequences, flags) are counted per code point: terminals disagree on them anyway.
+Text is measured, clipped and wrapped by grapheme cluster (lanmsg.chat.graphemes): an emoji
+sequence (👩‍💻, 🏳️‍🌈, a flag, 👍🏽) takes two cells and is never cut, nor is a letter cut from
+its combining marks.  A single code point: East Asian wide and fullwidth characters (CJK, most
+emoji) take two cells, combining marks and zero-width characters none, everything else one.
 """
 
 from __future__ import annotations
 
-import unicodedata
+from .graphemes import char_width, cluster_width, graphemes
+from .graphemes import width as text_width
 
-_ZERO_WIDTH = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"}
-
-
-def char_width(ch: str) -> int:
-    """Cells one code point takes: 0, 1 or 2."""
-    if ch in _ZERO_WIDTH or unicodedata.combining(ch):
-        return 0
-    cat = unicodedata.category(ch)
-    if cat in ("Mn", "Me", "Cf"):
-        return 0
-    if "\ufe00" <= ch <= "\ufe0f":  # variation selectors
-        return 0
-    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-
-
-def text_width(text: str) -> int:
-    """Cells ``text`` takes on one line."""
-    return sum(char_width(ch) for ch in text)
+__all__ = ["char_width", "clip", "clip_end", "pad", "text_width", "wrap"]
 
 
 def clip(text: str, width: int) -> str:
-    """The longest start of ``text`` that fits ``width`` cells (a wide character is never cut in half)."""
-    used = 0
-    for i, ch in enumerate(text):
-        w = char_width(ch)
-        if used + w > width:
-            return text[:i]
-        used += w
-    return text
+    """The longest start of ``text`` that fits ``width`` cells (a wide character or an emoji
+    sequence is never cut in half, nor a letter from its marks)."""
+    if text.isascii() and text.isprintable():
+        return text[: max(0, width)]
+    used = end = 0
+    for cluster in graphemes(text):
+        used += cluster_width(cluster)
+        if used > width:
+            break
+        end += len(cluster)
+    return text[:end]
 
 
 def clip_end(text: str, width: int) -> str:
     """The longest end of ``text`` that fits ``width`` cells."""
+    if text.isascii() and text.isprintable():
+        return text[len(text) - max(0, width) :] if width < len(text) else text
     used = 0
-    for i in range(len(text) - 1, -1, -1):
-        w = char_width(text[i])
-        if used + w > width:
-            return text[i + 1 :]
-        used += w
-    return text
+    start = len(text)
+    for cluster in reversed(graphemes(text)):
+        used += cluster_width(cluster)
+        if used > width:
+            break
+        start -= len(cluster)
+    return text[start:]
 
 
 def pad(text: str, width: int) -> str:
@@ -94,7 +85,7 @@ def wrap(text: str, width: int, indent: int = 0) -> list[str]:
             while line_w + w > avail:
                 head = clip(word, avail - line_w)
                 if not head and not line.strip(" "):
-                    head = word[0]  # a wide character on a one-cell line
+                    head = graphemes(word)[0]  # a wide character on a one-cell line
                 line += head
                 flush()
                 word = word[len(head) :]
@@ -112,17 +103,18 @@ def wrap(text: str, width: int, indent: int = 0) -> list[str]:
 
 
 def _words(text: str) -> list[str]:
-    """Runs of non-spaces, and single spaces."""
+    """Runs of non-spaces, and single spaces (a space that a combining mark follows is part of
+    a word: the mark belongs to it)."""
     out: list[str] = []
     cur = ""
-    for ch in text:
-        if ch == " ":
+    for cluster in graphemes(text) if not text.isascii() else text:
+        if cluster == " ":
             if cur:
                 out.append(cur)
                 cur = ""
             out.append(" ")
         else:
-            cur += ch
+            cur += cluster
     if cur:
         out.append(cur)
     return out
