@@ -112,10 +112,21 @@ def eventually(condition, what):
         time.sleep(0.05)
 
 
-def write_from_elsewhere(port, slot, text):
-    """A unicast mailslot write to this host's address, as another computer's would arrive."""
-    config = M.Config(port=port, ns_port=0, name="SOMEONE", broadcast=("127.255.255.255",))
-    M.write("127.0.0.1", slot, text.encode(), config=config)
+def write_from_elsewhere(port, slot, name, text):
+    """A unicast mailslot write to this host's address, as another computer's arrives: from a
+    socket of its own (mailslot.write would send from the port itself, and hand a datagram it
+    receives back straight to its owner, whichever process holds the newest socket)."""
+    d = M.build_datagram(
+        msg_type=M.MSG_DIRECT_UNIQUE,
+        source="SOMEONE",
+        destination=M.NetbiosName(name),
+        mailslot=slot,
+        data=text.encode(),
+        source_ip="127.0.0.1",
+        dgm_id=M.next_dgm_id(),
+    )
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(M.encode_datagram(d), ("127.0.0.1", port))
 
 
 def test_every_name_of_the_host_is_answered_whichever_process_gets_the_query(ports, listeners):
@@ -130,7 +141,7 @@ def test_every_name_of_the_host_is_answered_whichever_process_gets_the_query(por
     status = ask(ns_port, M.ns_node_status_query(3))
     names, _ = M.decode_node_status(status.answers[0].rdata)
     assert sorted(n.name for n in names) == ["ALPHA", "BETA", "WORKGROUP"]
-    write_from_elsewhere(ports[0], "slota", "to alpha by unicast")
+    write_from_elsewhere(ports[0], "slota", "ALPHA", "to alpha by unicast")
     alpha.wait_for_line("to alpha by unicast")
 
 
@@ -145,12 +156,12 @@ def test_a_stopped_process_does_not_take_the_hosts_unicasts_with_it(ports, liste
     os.kill(beta.proc.pid, signum)
     eventually(lambda: beta.state() == "T", "the later process stopped")
     eventually(lambda: query(ns_port, "ALPHA", timeout=0.5) == 0, "answered while the later process is stopped")
-    write_from_elsewhere(ports[0], "slota", "while beta sleeps")
+    write_from_elsewhere(ports[0], "slota", "ALPHA", "while beta sleeps")
     alpha.wait_for_line("while beta sleeps")
     os.kill(beta.proc.pid, signal.SIGCONT)
     eventually(lambda: beta.state() != "T", "the later process runs again")
     eventually(lambda: query(ns_port, "BETA") == 0, "BETA answered again")
-    write_from_elsewhere(ports[0], "slotb", "beta is back")
+    write_from_elsewhere(ports[0], "slotb", "BETA", "beta is back")
     beta.wait_for_line("beta is back")
 
 
@@ -275,6 +286,6 @@ def test_a_listener_whose_sockets_are_numbered_from_1024_on(ports, listeners):
     fds = [int(fd) for fd in os.listdir(f"/proc/{listener.proc.pid}/fd")]
     assert max(fds) >= 1024
     eventually(lambda: query(ports[1], "MANYFILES") == 0, "the responder answers")
-    write_from_elsewhere(ports[0], "slota", "many files")
+    write_from_elsewhere(ports[0], "slota", "MANYFILES", "many files")
     listener.wait_for_line("many files")
     assert query(ports[1], "MANYFILES") == 0 and listener.proc.poll() is None
