@@ -5304,6 +5304,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, MailslotNameError) as e:
         _cli_error(e)
         return EXIT_USAGE
+    except MailslotExistsError as e:
+        _cli_error(
+            f"{e.strerror}: stop that program, or use another mailslot name, or another --port "
+            "(each UDP port is a machine of its own)"
+        )
+        return EXIT_SYSTEM
     except OSError as e:
         _cli_error(e.strerror or e)
         return EXIT_SYSTEM
