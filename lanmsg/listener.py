@@ -58,6 +58,10 @@ if TYPE_CHECKING:
 
 RawEvent = Any  # one of lanmsg.protocol's event tuples (MessageReceived, PresenceChanged, ...)
 
+# Messages handled together: shown, logged with one fsync, then confirmed.  A batch is what
+# arrived while the one before was handled; the cap bounds how long its first CONF waits.
+BATCH_MAX = 256
+
 
 # --------------------------------------------------------------------------
 # The engine
@@ -78,6 +82,7 @@ class Engine:
         rng: random.Random | None = None,
         on_event: Callable[[RawEvent], None] | None = None,
         on_sent: Callable[[Operation], None] | None = None,
+        before_confirm: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         try:
@@ -106,6 +111,7 @@ class Engine:
         self._from_control: set[int] = set()  # id() of ops asked for by local one-shot commands
         self.on_event = on_event
         self.on_sent = on_sent
+        self.before_confirm = before_confirm
         self.shown = 0
         self.duplicates = 0
         self.started = False
@@ -119,8 +125,8 @@ class Engine:
                 self.duplicates += 1
             else:
                 self.shown += 1
-                if self.log is not None:
-                    self.log.append(
+                if self.log is not None:  # written with its batch, fsynced before any CONF goes out
+                    self.log.add(
                         {
                             "dir": "in",
                             "time": time.time(),
@@ -139,7 +145,42 @@ class Engine:
 
     def process(self, items: Iterable[Any]) -> None:
         """Send the actions, handle the events, in order (a message is logged before its CONF goes out)."""
-        self.node.run_actions(items, on_event=self._handle)
+        self.node.run_actions(items, on_event=self._handle_now)
+        self._report_sent()
+
+    def _handle_now(self, ev: RawEvent) -> None:
+        self._handle(ev)
+        self._commit()
+
+    def _commit(self) -> None:
+        """What was shown and logged is out and on disk (one write, one fsync): CONFs may follow."""
+        if self.before_confirm is not None:
+            self.before_confirm()
+        if self.log is not None:
+            self.log.commit()
+
+    def receive_batch(self, first: mailslot.Message) -> None:
+        """``first`` and the messages already queued behind it (at most BATCH_MAX): each is
+        handled and shown, the batch is logged with one fsync (group commit), then every
+        confirmation of the batch goes out."""
+        batch = [first]
+        while len(batch) < BATCH_MAX:
+            msg = self.slot.try_read()
+            if msg is None:
+                break
+            batch.append(msg)
+        confirmations: list[P.Transmit] = []
+        for msg in batch:
+            for item in self.node.receive(msg):
+                if isinstance(item, P.Transmit):
+                    confirmations.append(item)
+                    continue
+                if isinstance(item, P.Dropped):
+                    self.node.count_drop(item.reason)
+                self._handle(item)
+        self._commit()
+        for t in confirmations:
+            self.node.transmit(t)
         self._report_sent()
 
     # -- life -----------------------------------------------------------------
@@ -156,7 +197,7 @@ class Engine:
         wait = max_wait if deadline is None else max(0.0, min(max_wait, deadline - now()))
         which, msg = self._read(wait, wake_fds)
         if which is self.slot and msg is not None:
-            self.process(self.node.receive(msg))
+            self.receive_batch(msg)
         elif which is self.control and msg is not None:
             self._on_control(msg)
         self.process(self.peer.tick(now()))
@@ -548,7 +589,8 @@ def run_listen(
         elif isinstance(ev, P.PresenceChanged):
             show_presence(printer, ev.name, ev.address, ev.online)
 
-    engine = Engine(settings, log_path=log_path, rng=rng, on_event=show)
+    # what a batch of messages shows is written at once, before the batch's CONFs go out
+    engine = Engine(settings, log_path=log_path, rng=rng, on_event=show, before_confirm=printer.flush)
     stop = stop or StopSignals()
     next_stats = now() + stats_interval if stats_interval else None
     try:
@@ -558,15 +600,18 @@ def run_listen(
             extra = {"auth_window": settings.auth_window} if settings.key_id else {}
             mailslot.suspend_on_ctrl_z()  # Ctrl-Z leaves the host's unicasts to its other lanmsg processes
             show_listening(printer, settings, "listening", "Ctrl-C to leave", **extra)
+            printer.hold()
             engine.start()
             while not stop.stopping.is_set():
                 if next_stats is not None and now() >= next_stats:
                     printer.event("stats", None, **engine.counts())
                     next_stats = now() + (stats_interval or 0.0)  # not None here
                 engine.step(LISTEN_POLL_S)
+                printer.flush()
     except (KeyboardInterrupt, StopRequested):
         pass
     finally:
+        printer.release()
         engine.started = True  # a stop before the join still says goodbye, as before
         engine.leave()
         stop.finished.set()
