@@ -25,6 +25,7 @@ Single-threaded: use a Listener from the thread that made it.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -106,6 +107,7 @@ class Engine:
             raise
         self.peer = P.Peer(settings.name, encoding=settings.encoding, max_frame=settings.max_frame, rng=rng)
         self.node = Node(settings, self.slot, self.peer)
+        self._committer = _Committer(self.log, self.node.transmit) if self.log is not None else None
         self.ops: list[Operation] = []
         self._announced: set[int] = set()  # id() of ops whose "sent" was logged and reported
         self._from_control: set[int] = set()  # id() of ops asked for by local one-shot commands
@@ -152,17 +154,23 @@ class Engine:
         self._handle(ev)
         self._commit()
 
-    def _commit(self) -> None:
-        """What was shown and logged is out and on disk (one write, one fsync): CONFs may follow."""
+    def _commit(self, confirmations: list[P.Transmit] | None = None) -> None:
+        """Show what was shown (one write); then, once what was logged is on disk (one fsync, on
+        the log's own thread), send ``confirmations``."""
         if self.before_confirm is not None:
             self.before_confirm()
-        if self.log is not None:
-            self.log.commit()
+        if self._committer is not None:
+            if confirmations or (self.log is not None and self.log.waiting()):
+                self._committer.submit(confirmations or [])
+            return
+        for t in confirmations or ():
+            self.node.transmit(t)
 
     def receive_batch(self, first: mailslot.Message) -> None:
         """``first`` and the messages already queued behind it (at most BATCH_MAX): each is
         handled and shown, the batch is logged with one fsync (group commit), then every
-        confirmation of the batch goes out."""
+        confirmation of the batch goes out.  With a log the fsync and the confirmations happen
+        on the log's thread while this one reads the next batch."""
         batch = [first]
         while len(batch) < BATCH_MAX:
             msg = self.slot.try_read()
@@ -178,9 +186,7 @@ class Engine:
                 if isinstance(item, P.Dropped):
                     self.node.count_drop(item.reason)
                 self._handle(item)
-        self._commit()
-        for t in confirmations:
-            self.node.transmit(t)
+        self._commit(confirmations)
         self._report_sent()
 
     # -- life -----------------------------------------------------------------
@@ -193,6 +199,8 @@ class Engine:
     def step(self, max_wait: float = LISTEN_POLL_S, wake_fds: list[int] | None = None) -> bool:
         """One turn: wait at most ``max_wait`` s for a frame or a control request (or for one of
         ``wake_fds`` to become readable), handle it, then what is due.  True when a datagram was read."""
+        if self._committer is not None:
+            self._committer.check()
         deadline = self.peer.next_deadline()
         wait = max_wait if deadline is None else max(0.0, min(max_wait, deadline - now()))
         which, msg = self._read(wait, wake_fds)
@@ -235,7 +243,10 @@ class Engine:
         return None, None
 
     def leave(self) -> None:
-        """Send OFFLINE (once, and only after joining)."""
+        """Send OFFLINE (once, and only after joining), after the confirmations still waiting
+        for the log."""
+        if self._committer is not None:
+            self._committer.drain()
         if self.started and not self.left:
             self.left = True
             for t in self.peer.stop(now()):
@@ -243,6 +254,9 @@ class Engine:
 
     def close(self) -> None:
         """Close the slots and the log (``leave`` first to say goodbye)."""
+        if self._committer is not None:
+            self._committer.close()
+            self._committer = None
         self.control.close()
         self.slot.close()
         if self.log is not None:
@@ -271,7 +285,9 @@ class Engine:
             if op.msg_id is not None and id(op) not in self._announced:
                 self._announced.add(id(op))
                 if self.log is not None:
-                    self.log.append({"dir": "out", "time": time.time(), "to": op.to, "id": op.msg_id, "text": op.text})
+                    self.log.add({"dir": "out", "time": time.time(), "to": op.to, "id": op.msg_id, "text": op.text})
+                    if self._committer is not None:
+                        self._committer.submit([])
                 if self.on_sent is not None:
                     self.on_sent(op)
 
@@ -292,6 +308,75 @@ class Engine:
     def from_control(self, op: Operation) -> bool:
         """Whether ``op`` is the request of a local one-shot command (``lanmsg send`` in another shell)."""
         return id(op) in self._from_control
+
+
+class _Committer:
+    """The message log's thread: it writes and fsyncs what the listener added (all of it at
+    once: group commit), then sends the confirmations of those messages, while the listener reads
+    and shows the next ones.  Batches are confirmed in the order they were handed over, each
+    only once every record added before it is on disk.  A failed write stops all confirmations;
+    the listener raises that error at its next step."""
+
+    def __init__(self, log: MessageLog, transmit: Callable[[P.Transmit], object]) -> None:
+        self.log, self.transmit = log, transmit
+        self._queue: deque[list[P.Transmit]] = deque()
+        self._cond = threading.Condition()
+        self._busy = False
+        self._closing = False
+        self.error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="lanmsg-log", daemon=True)
+        self._thread.start()
+
+    def submit(self, confirmations: list[P.Transmit]) -> None:
+        """Send ``confirmations`` once everything added to the log so far is on disk."""
+        with self._cond:
+            self._queue.append(confirmations)
+            self._cond.notify()
+
+    def check(self) -> None:
+        """Raise the error that stopped the log, if one did."""
+        if self.error is not None:
+            raise self.error
+
+    def drain(self) -> None:
+        """Wait until everything handed over is on disk and confirmed (or the log failed)."""
+        with self._cond:
+            while (self._queue or self._busy) and self.error is None and self._thread.is_alive():
+                self._cond.wait(COMMIT_WAIT_S)
+
+    def close(self) -> None:
+        self.drain()
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        self._thread.join(COMMIT_WAIT_S)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                batches = list(self._queue)
+                self._queue.clear()
+                self._busy = True
+            try:
+                self.log.commit()  # every record added before these batches were handed over
+            except OSError as e:
+                with self._cond:
+                    self.error, self._busy = e, False
+                    self._cond.notify_all()
+                return
+            for confirmations in batches:
+                for t in confirmations:
+                    self.transmit(t)
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+
+COMMIT_WAIT_S = 30.0  # the longest a stopping listener waits for the disk
 
 
 # --------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the start-up path
@@ -154,6 +155,9 @@ class MessageLog:
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._pending: list[bytes] = []  # records added, not yet written
+        self._adding = threading.Lock()  # add() and the commit that takes what was added
+        self._writing = threading.Lock()  # one commit at a time: a record added before a commit
+        # begins is on disk when it returns, whichever thread's commit wrote it
         self._fresh_line()
 
     def _fresh_line(self) -> None:
@@ -172,19 +176,27 @@ class MessageLog:
 
     def add(self, record: dict[str, Any]) -> None:
         """Queue ``record``: it is written and on disk when ``commit()`` returns, not before."""
-        self._pending.append((json_line(record) + "\n").encode("utf-8"))
+        line = (json_line(record) + "\n").encode("utf-8")
+        with self._adding:
+            self._pending.append(line)
+
+    def waiting(self) -> int:
+        """How many records were added and are not written yet."""
+        return len(self._pending)
 
     def commit(self) -> None:
-        """Write the records added, in one write, and fsync once.  Nothing added: nothing done."""
-        if not self._pending:
-            return
-        data = b"".join(self._pending)
-        self._pending.clear()
-        view = memoryview(data)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
-        os.fsync(self._fd)
+        """Write the records added, in one write, and fsync once (any thread; a record added
+        before the call is on disk when it returns).  Nothing added: nothing done."""
+        with self._writing:
+            with self._adding:
+                pending, self._pending = self._pending, []
+            if not pending:
+                return
+            view = memoryview(b"".join(pending))
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
+            os.fsync(self._fd)
 
     def close(self) -> None:
         if self._fd >= 0:
