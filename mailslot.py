@@ -158,6 +158,15 @@ NATIVE_POLL_INTERVAL_S = 0.01  # how often read_any() looks at handles that cann
 LOCAL_ENVELOPE_MAGIC = b"LMS\x01"
 
 _IP_PKTINFO = {"linux": 8}.get(sys.platform)  # <netinet/in.h>; absent from Python's socket module
+# <asm-generic/socket.h> (Linux on x86, ARM, RISC-V, POWER, s390; others number them differently):
+# SO_RCVBUFFORCE sets a receive buffer above net.core.rmem_max (CAP_NET_ADMIN); SO_MEMINFO's
+# ninth u32 (SK_MEMINFO_DROPS) counts the datagrams the kernel dropped for the socket, mostly
+# because its receive buffer was full.
+_GENERIC_SOCKET_H = sys.platform.startswith("linux") and os.uname().machine.startswith(
+    ("x86_64", "i686", "i386", "aarch64", "arm", "riscv", "ppc64", "s390")
+)
+_SO_RCVBUFFORCE = 33 if _GENERIC_SOCKET_H else None
+_SO_MEMINFO = 55 if _GENERIC_SOCKET_H else None
 
 # --------------------------------------------------------------------------
 # Errors
@@ -3097,10 +3106,7 @@ def _udp_socket(address: str, port: int, *, reuse: bool, rcvbuf: int = 0) -> soc
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         if rcvbuf:
-            try:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-            except OSError:
-                pass
+            _set_receive_buffer(s, rcvbuf)
         if _IP_PKTINFO is not None:
             s.setsockopt(socket.IPPROTO_IP, _IP_PKTINFO, 1)
         _bind_port(s, address, port)
@@ -3109,6 +3115,32 @@ def _udp_socket(address: str, port: int, *, reuse: bool, rcvbuf: int = 0) -> soc
     except BaseException:
         s.close()
         raise
+
+
+def _set_receive_buffer(s: socket.socket, size: int) -> None:
+    """SO_RCVBUF ``size``: above net.core.rmem_max where this process may (SO_RCVBUFFORCE), else
+    as much as the kernel grants."""
+    try:
+        if _SO_RCVBUFFORCE is None:
+            raise PermissionError
+        s.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, size)
+    except OSError:
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+        except OSError:
+            pass
+
+
+def _kernel_drops(s: socket.socket | None) -> int:
+    """How many datagrams the kernel dropped for socket ``s`` (its receive buffer was full); 0
+    where it does not say (SO_MEMINFO: Linux)."""
+    if s is None or _SO_MEMINFO is None:
+        return 0
+    try:
+        info = s.getsockopt(socket.SOL_SOCKET, _SO_MEMINFO, 64)
+    except OSError:
+        return 0
+    return int.from_bytes(info[32:36], sys.byteorder) if len(info) >= 36 else 0
 
 
 def _bind_port(s: socket.socket, address: str, port: int) -> None:
@@ -3201,6 +3233,7 @@ class _Receiver:
         self.slots: dict[str, _NetbiosSlot] = {}  # wire name (upper case) -> _NetbiosSlot
         self.stats: collections.Counter[str] = collections.Counter()
         self._cmsg_size = socket.CMSG_SPACE(12) if _IP_PKTINFO is not None else 0
+        self._drops_before = 0  # what the kernel dropped for the sockets this one replaced
         self.nmbd: _NmbdTap | None = None  # Samba's nmbd on this host hands us the unicasts it got
         self._slot_names: frozenset[tuple[str, int]] | None = None  # _own_names(), kept until a slot comes or goes
         self._readers: Collection[_NetbiosSlot] = ()  # the slots whose read is pumping now
@@ -3229,9 +3262,14 @@ class _Receiver:
         with self.lock:  # the last slot: pass on what is still queued, then close
             self._let_go()
 
+    def kernel_drops(self) -> int:
+        """The datagrams the kernel dropped for this receiver's sockets (their buffer was full)."""
+        return self._drops_before + _kernel_drops(self.sock)
+
     def _let_go(self) -> None:
         sock, self.sock = self.sock, None
         if sock is not None:
+            self._drops_before += _kernel_drops(sock)
             _drain_and_forward(sock, self.config)
             sock.close()
         if self.nmbd is not None:
@@ -3256,6 +3294,7 @@ class _Receiver:
             if self.sock is None:
                 return
             old, self.sock = self.sock, _udp_socket("", self.port, reuse=True, rcvbuf=RECV_BUFFER_BYTES)
+            self._drops_before += _kernel_drops(old)
             _drain_and_forward(old, self.config)
             old.close()
         self._wake_slots()
@@ -3447,6 +3486,9 @@ class _NetbiosSlot:
         """The shared receiver's counters plus this slot's own."""
         merged = collections.Counter(self._receiver.stats)
         merged.update(self._stats)
+        drops = self._receiver.kernel_drops()
+        if drops:
+            merged["dropped_by_kernel"] = drops
         return merged
 
     # -- receiving ----------------------------------------------------------
