@@ -76,6 +76,9 @@ class Params:
         self.rate_trials = 2 if quick else 7
         self.pings = 200 if quick else 3000
         self.messages = 30 if quick else 500
+        self.senders = 10  # case 2's many senders, one per host (as many as the lab has beside hosts 1-2)
+        self.sender_trials = 1 if quick else 3
+        self.sender_seconds = 1 if quick else 3
         self.flood_rate = 1000 if quick else 10_000
         self.flood_s = 1 if quick else 10
         self.fsync_records = 30 if quick else 300
@@ -269,6 +272,13 @@ def run_cases(ctx: Context, profile: bool, load: dict) -> dict:
     finally:
         listener.stop()
     measure(
+        "senders",
+        "many senders",
+        f"case 2: {min(ctx.p.senders, ctx.p.hosts - 2)} senders at once, without and with --log "
+        f"({ctx.p.sender_trials} trials of {ctx.p.sender_seconds} s)",
+        lambda: case_rates.run_senders(ctx),
+    )
+    measure(
         "flood",
         "flood",
         f"case 4: flood of {ctx.p.flood_rate:,}/s for {ctx.p.flood_s} s, without and with --log",
@@ -315,7 +325,22 @@ def verdicts(res: dict) -> list[str]:
     lines.append(
         f"messages: library {r['library']['median']:,.0f}/s = {r['share']:.0%} of the ping-pong's "
         f"{r['ping']['median']:,.0f}/s (target >= 50%: {ok(r['share'] >= case_rates.TARGET_SHARE)})"
+        + (f"; the codec alone {r['floor']['median']:,.0f}/s" if r.get("floor") else "")
     )
+    if "senders" in res:
+        for run in res["senders"]["runs"]:
+            gain = case_rates.log_gain(res["senders"]) if run["log"] else None
+            lines.append(
+                f"messages: {case_rates.senders_text(res['senders']['senders'])}{' to listen --log' if run['log'] else ''}: "
+                f"{run['rate']['median']:,.0f}/s"
+                + (
+                    f" = {gain:.1f}x the {case_rates.LOG_SENDERS_BEFORE['rate']:,}/s before group commit "
+                    f"(target >= {case_rates.TARGET_LOG_GAIN:g}x: {ok(gain >= case_rates.TARGET_LOG_GAIN)}); "
+                    f"confirmed but not logged: {run['confirmed_not_logged']}"
+                    if gain is not None
+                    else ""
+                )
+            )
     last = dt["steps"][-1]
     lines.append(
         f"detect: {last['listeners']} listeners, {last['lost']} answers lost in {last['runs']} runs "
@@ -324,8 +349,11 @@ def verdicts(res: dict) -> list[str]:
     )
     for run in fl["runs"]:
         lines.append(
-            f"flood{' with --log' if run['log'] else ''}: {run['shown']:,} of {run['sent']:,} shown, "
-            f"peak RSS {run['peak_rss_mb']:.1f} MB, {run['cpu_s']:.2f} CPU s"
+            f"flood{' with --log' if run['log'] else ''}: {run['shown']:,} of {run['sent']:,} shown "
+            f"(target >= {case_flood.target_shown(run['log']):.0%}: {ok(case_flood.shown_ok(run))}), "
+            f"{run['kernel_drops']:,} dropped by the kernel, peak RSS {run['peak_rss_mb']:.1f} MB "
+            f"(target <= {case_flood.TARGET_PEAK_RSS_MB} MB: {ok(run['peak_rss_mb'] <= case_flood.TARGET_PEAK_RSS_MB)}), "
+            f"{run['cpu_s']:.2f} CPU s"
         )
     nm = res["names"]
     lines.append(
