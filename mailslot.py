@@ -2997,12 +2997,19 @@ def learn_address(name: str, ip: str) -> None:
     if name in ("", "*") or not is_host_address(ip):
         return
     key = nb_upper(name)
+    expiry = time.monotonic() + NS_CACHE_MAX_S
     with _process.lock:
         learned = _process.learned
-        learned[key] = (ip, time.monotonic() + NS_CACHE_MAX_S)
+        hit = learned.get(key)
+        if hit is not None and hit[0] == ip and expiry - hit[1] < LEARN_AGAIN_S:
+            return  # heard from there a moment ago (every message of a conversation says it again)
+        learned[key] = (ip, expiry)
         learned.move_to_end(key)
         while len(learned) > LEARNED_MAX:
             learned.popitem(last=False)
+
+
+LEARN_AGAIN_S = 1.0  # an address heard again within this is not recorded again
 
 
 def learned_address(name: str) -> str | None:
@@ -3470,6 +3477,9 @@ class _NetbiosSlot:
         except BaseException:
             self._close_local()
             raise
+        inbox_fd = self._inbox.fileno()
+        # this slot's own descriptors (its inbox, its wake-up socket): None where they cannot be polled
+        self._own_fds = None if inbox_fd is None or self._wake_r is None else (inbox_fd, self._wake_r.fileno())
         try:
             # before this slot's first frame goes out, so that a reply by name can find us
             self._host = _HostService.attach(config)
@@ -3494,12 +3504,8 @@ class _NetbiosSlot:
     # -- receiving ----------------------------------------------------------
 
     def fds(self) -> list[int] | None:
-        inbox_fd = self._inbox.fileno()
-        return (
-            None
-            if inbox_fd is None or self._wake_r is None
-            else [*self._receiver.filenos(), inbox_fd, self._wake_r.fileno()]
-        )
+        own = self._own_fds
+        return None if own is None else [*self._receiver.filenos(), *own]
 
     def _wake(self) -> None:
         if self._wake_w is not None:
@@ -3552,17 +3558,18 @@ class _NetbiosSlot:
         means another thread or slot queued here, or the sockets changed: every source then.
         ``readers``: the slots read now by this thread (not woken for what they queue);
         ``receiver`` False: the shared receiver was pumped with ``ready`` already."""
-        wake = self._wake_r
-        if wake is not None and (ready is None or wake.fileno() in ready):
+        own = self._own_fds
+        if own is None or ready is None or own[1] in ready:
             ready = None
+            wake = self._wake_r
             try:
-                while wake.recv(16):
+                while wake is not None and wake.recv(16):
                     pass
             except OSError:
                 pass
         if receiver or ready is None:
             self._receiver.pump(readers, ready)
-        if ready is not None and self._inbox.fileno() not in ready:
+        if ready is not None and own is not None and own[0] not in ready:
             return  # nothing in the inbox
         for _ in range(1024):
             payload = self._inbox.recv_nowait()
@@ -5134,7 +5141,7 @@ def read_any(slots: Iterable[Mailslot], timeout: float | None) -> tuple[Mailslot
     slots = list(slots)
     deadline = None if timeout is None else time.monotonic() + timeout
     impls = [slot._impl for slot in slots if not slot.closed]
-    if len(impls) == len(slots) and all(isinstance(i, _NetbiosSlot) and i.fds() is not None for i in impls):
+    if len(impls) == len(slots) and all(isinstance(i, _NetbiosSlot) and i._own_fds is not None for i in impls):
         return _read_any_netbios(slots, impls, deadline, timeout)  # type: ignore[arg-type]  # checked above
     while True:
         for slot in slots:

@@ -208,13 +208,16 @@ class Engine:
             self.receive_batch(msg)
         elif which is self.control and msg is not None:
             self._on_control(msg)
-        self.process(self.peer.tick(now()))
-        for op in self.ops:
-            op.tick(self.node, now())
-        self._report_sent()
-        self.ops[:] = [op for op in self.ops if not op.done]
-        self._announced.intersection_update(id(op) for op in self.ops)
-        self._from_control.intersection_update(id(op) for op in self.ops)
+        due = self.peer.tick(now())
+        if due:
+            self.process(due)
+        if self.ops:  # what the operations run here want now; then forget the finished ones
+            for op in self.ops:
+                op.tick(self.node, now())
+            self._report_sent()
+            self.ops[:] = [op for op in self.ops if not op.done]
+            self._announced.intersection_update(id(op) for op in self.ops)
+            self._from_control.intersection_update(id(op) for op in self.ops)
         return msg is not None
 
     def _read(self, wait: float, wake_fds: list[int] | None) -> tuple[mailslot.Mailslot | None, Any]:
