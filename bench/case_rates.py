@@ -14,7 +14,7 @@ import os
 import time
 
 from common import INHOST, fmt, summary
-from labkit import run_json, start_listener
+from labkit import proc_figures, run_json, start_listener
 
 # The many-senders case with --log before group commit (one fsync per message, before its CONF):
 # measured with bench/inhost/senders.py on the machine of docs/performance.md.
@@ -90,8 +90,10 @@ def run_senders(ctx) -> dict:
             *(["--log", log_path] if log else []),
         )
         rates, unconfirmed, confirmed_texts = [], 0, []
+        sender_cpu = listener_cpu = 0.0
         try:
             for trial in range(p.sender_trials):
+                before = proc_figures(listener.pid)["cpu_s"]
                 start_at = time.time() + SENDERS_START_S
                 procs = [
                     lab.popen(
@@ -116,13 +118,24 @@ def run_senders(ctx) -> dict:
                     if r.returncode != 0:
                         raise RuntimeError(f"senders.py on host {proc.host} failed: {r.stderr[-2000:]}")
                     results.append(json.loads(r.stdout.strip().splitlines()[-1]))
+                listener_cpu += proc_figures(listener.pid)["cpu_s"] - before
+                sender_cpu += sum(x["cpu_s"] for x in results)
                 confirmed = sum(len(x["confirmed"]) for x in results)
                 rates.append(confirmed / max(x["elapsed"] for x in results))
                 unconfirmed += sum(x["unconfirmed"] for x in results)
                 confirmed_texts += [t for x in results for t in x["confirmed"]]
         finally:
             listener.stop()
-        run = {"log": log, "rate": summary(rates), "unconfirmed": unconfirmed, "confirmed": len(confirmed_texts)}
+        n = max(1, len(confirmed_texts))
+        run = {
+            "log": log,
+            "rate": summary(rates),
+            "unconfirmed": unconfirmed,
+            "confirmed": len(confirmed_texts),
+            # CPU per confirmed message: all senders together, and the listener (its start-up excluded)
+            "sender_cpu_us": sender_cpu / n * 1e6,
+            "listener_cpu_us": listener_cpu / n * 1e6,
+        }
         if log:
             from lanmsg.output import read_log
 

@@ -275,7 +275,14 @@ def section(res: dict, plots: dict, start: str, end: str) -> str:
                 f"{logged['confirmed']:,}). Before group commit (commit {before['commit']}, one fsync per message "
                 f"before its CONF, {before['append_ms']:g} ms per durable record on that day's disk) the same "
                 f"senders got {before['rate']:,} messages/s: now **{case_rates.log_gain(sd):.1f}x** that (target: "
-                f"{case_rates.TARGET_LOG_GAIN:g}x). The disk's fsync time in this run is in case 4."
+                f"{case_rates.TARGET_LOG_GAIN:g}x). The disk's fsync time in this run is in case 4. CPU per "
+                "confirmed message, "
+                + ", ".join(
+                    f"{'with' if x['log'] else 'without'} `--log`: the senders {fmt(x.get('sender_cpu_us'), 0)} µs, "
+                    f"the listener {fmt(x.get('listener_cpu_us'), 0)} µs"
+                    for x in sd["runs"]
+                )
+                + f" (the machine has {res['machine']['cores']} cores: the senders' own work bounds these rows)."
             ),
             "",
         ]

@@ -5,11 +5,12 @@
 Waits until wall-clock time T (every lab host shares the clock, so all senders start
 together), then calls lanmsg.client.Messenger.send() to PEER_IP, each waiting for its
 confirmation, for S seconds.  Prints one JSON object: confirmed (the texts whose send was
-confirmed), unconfirmed (how many were not), elapsed (s).
+confirmed), unconfirmed (how many were not), elapsed (s), cpu_s (this process's CPU time then).
 """
 
 import argparse
 import json
+import os
 import time
 
 from lanmsg.client import Messenger, NotConfirmed
@@ -27,6 +28,7 @@ def main() -> int:
     with Messenger() as m:
         m.send(args.peer, f"{args.tag} warm-up")  # first contact: nothing cached yet
         time.sleep(max(0.0, args.start_at - time.time()))
+        cpu0 = os.times()
         t0 = time.perf_counter()
         end = t0 + args.seconds
         i = 0
@@ -39,7 +41,9 @@ def main() -> int:
             except NotConfirmed:
                 unconfirmed += 1
         elapsed = time.perf_counter() - t0
-    print(json.dumps({"confirmed": confirmed, "unconfirmed": unconfirmed, "elapsed": elapsed}))
+        cpu1 = os.times()
+    cpu_s = cpu1.user + cpu1.system - cpu0.user - cpu0.system
+    print(json.dumps({"confirmed": confirmed, "unconfirmed": unconfirmed, "elapsed": elapsed, "cpu_s": cpu_s}))
     return 0
 
 
