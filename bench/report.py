@@ -282,7 +282,7 @@ def section(res: dict, plots: dict, start: str, end: str) -> str:
                     f"the listener {fmt(x.get('listener_cpu_us'), 0)} µs"
                     for x in sd["runs"]
                 )
-                + f" (the machine has {res['machine']['cores']} cores: the senders' own work bounds these rows)."
+                + f"; the senders, the listener and the kernel share the machine's {res['machine']['cores']} cores."
             ),
             "",
         ]
