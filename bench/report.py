@@ -494,10 +494,17 @@ def where_the_time_goes(res: dict) -> list[str]:
                 else ""
             )
             + ". That codec-only exchange is the floor of this wire format in Python: a frame and a NetBIOS "
-            "datagram encoded at one end and decoded at the other, twice, plus two datagrams through the kernel; "
-            "it sits near the 50 % target by itself, so the library, which adds the operation, the peer's state "
-            "(ids, resends, presence), the duplicate table, the route and address checks of a write and, at the "
-            "listener, the shown line, cannot reach it. The listener spent "
+            "datagram encoded at one end and decoded at the other, twice, plus two datagrams through the kernel. "
+            + (
+                f"The library reaches {r['library']['median'] / floor_rate:.0%} of its rate: it adds what a "
+                "messenger does on top (the operation, the peer's state: ids, resends, presence; the duplicate "
+                "table, the route and address checks of a write and, at the listener, the shown line). "
+                if floor_rate
+                else ""
+            )
+            + "The bare ping-pong is no steady yardstick on this 2-core virtual machine: its rate depends on "
+            "whether the kernel runs both processes on one core or on two (see its min-max above), and the other "
+            "rows' pairs of processes need not be placed alike. The listener spent "
             f"{fmt(plain['cpu_per_shown_us'], 0)} µs of CPU per message under the flood (case 4), where batches "
             "share the cost of a turn of its loop; one message at a time costs more. The profiles behind each "
             'change, and what they show is left, are in "The message path: profiles" below the generated '
