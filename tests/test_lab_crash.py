@@ -148,6 +148,14 @@ def wait_until(p, predicate, what, timeout=NEVER_HANGS_S):
         time.sleep(WAIT_STEP_S)
 
 
+def listen_and_stream(lab, log, messages, prefix):
+    """``lanmsg listen --log LOG`` on host 2, and host 1 streaming ``messages`` confirmed messages to it."""
+    listener = start_listener(lab, 2, "--log", log)
+    streamer = lab.popen(1, [PY, "-c", STREAM, lab.addr(2), messages, prefix, STREAM_WINDOW, STREAM_TIMEOUT_S])
+    streamer.wait_for_line("^ready$")
+    return listener, streamer
+
+
 def logged_texts(path) -> list[str]:
     return [r["text"] for r in read_log(path) if r.get("dir") == "in"]
 
@@ -158,11 +166,7 @@ def test_kill_9_mid_stream_loses_no_confirmed_message_and_the_log_stays_readable
     figures = []
     with netlab.Lab(2) as lab:
         for rnd in range(ROUNDS):
-            listener = start_listener(lab, 2, "--log", log)
-            streamer = lab.popen(
-                1, [PY, "-c", STREAM, lab.addr(2), MESSAGES_PER_ROUND, f"r{rnd}", STREAM_WINDOW, STREAM_TIMEOUT_S]
-            )
-            streamer.wait_for_line("^ready$")
+            listener, streamer = listen_and_stream(lab, log, MESSAGES_PER_ROUND, f"r{rnd}")
             kill_after = rng.randint(*KILL_AFTER_CONFIRMED)
             wait_until(
                 streamer, lambda o, n=kill_after: sum("confirmed" in x for x in o) >= n, f"{kill_after} confirmations"
@@ -222,11 +226,7 @@ def test_kill_9_under_a_flood_loses_no_confirmed_message(tmp_path):
     figures = []
     with netlab.Lab(3) as lab:
         for rnd in range(FLOOD_ROUNDS):
-            listener = start_listener(lab, 2, "--log", log)
-            streamer = lab.popen(
-                1, [PY, "-c", STREAM, lab.addr(2), STREAM_UNTIL_KILLED, f"s{rnd}", STREAM_WINDOW, STREAM_TIMEOUT_S]
-            )
-            streamer.wait_for_line("^ready$")
+            listener, streamer = listen_and_stream(lab, log, STREAM_UNTIL_KILLED, f"s{rnd}")
             flood = lab.popen(
                 3, [PY, "-c", FLOOD, lab.addr(2), lab.hostname(2).upper(), FLOOD_RATE, FLOOD_S, f"f{rnd}"]
             )
