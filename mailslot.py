@@ -67,7 +67,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the s
 if TYPE_CHECKING:
     import argparse
     from _ctypes import _CArgObject, _CDataType
-    from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
+    from collections.abc import Set as AbstractSet
     from ctypes import Array, c_char
     from ipaddress import IPv4Address
     from typing import Any, NamedTuple
@@ -157,6 +158,15 @@ NATIVE_POLL_INTERVAL_S = 0.01  # how often read_any() looks at handles that cann
 LOCAL_ENVELOPE_MAGIC = b"LMS\x01"
 
 _IP_PKTINFO = {"linux": 8}.get(sys.platform)  # <netinet/in.h>; absent from Python's socket module
+# <asm-generic/socket.h> (Linux on x86, ARM, RISC-V, POWER, s390; others number them differently):
+# SO_RCVBUFFORCE sets a receive buffer above net.core.rmem_max (CAP_NET_ADMIN); SO_MEMINFO's
+# ninth u32 (SK_MEMINFO_DROPS) counts the datagrams the kernel dropped for the socket, mostly
+# because its receive buffer was full.
+_GENERIC_SOCKET_H = sys.platform.startswith("linux") and os.uname().machine.startswith(
+    ("x86_64", "i686", "i386", "aarch64", "arm", "riscv", "ppc64", "s390")
+)
+_SO_RCVBUFFORCE = 33 if _GENERIC_SOCKET_H else None
+_SO_MEMINFO = 55 if _GENERIC_SOCKET_H else None
 
 # --------------------------------------------------------------------------
 # Errors
@@ -227,6 +237,9 @@ def normalize_mailslot_name(name: str) -> str:
     """
     if not isinstance(name, str):
         raise MailslotNameError(f"mailslot name must be text, not {type(name).__name__}")
+    bare = _normalized.get(name)
+    if bare is not None:
+        return bare
     bare = name
     low = bare.lower()
     for prefix in ("\\\\.\\mailslot\\", "\\mailslot\\"):
@@ -246,7 +259,16 @@ def normalize_mailslot_name(name: str) -> str:
         )
     if bare.startswith("\\") or bare.endswith("\\") or "\\\\" in bare:
         raise MailslotNameError(f"invalid mailslot name {name!r}: empty path component")
+    if len(_normalized) >= NAMES_REMEMBERED_MAX:
+        _normalized.clear()
+    _normalized[name] = bare
     return bare
+
+
+# Every write names its mailslot and its target: the answers for the names seen are kept (pure
+# functions of their arguments; bounded, emptied when full).
+NAMES_REMEMBERED_MAX = 1024
+_normalized: dict[str, str] = {}
 
 
 def max_remote_payload(name: str) -> int:
@@ -397,6 +419,24 @@ def classify_target(target: str, config: Config, address: str | None = None) -> 
     address, a DNS name (it has a dot), ``localhost`` and the names of the hosts file.  Text made
     of digits and dots that is no dotted quad (``10.0.0.256``, ``127.1``) is refused, as is any
     address in 0.0.0.0/8, multicast or reserved space: nothing is ever sent to a typo."""
+    key = (target, config, address)
+    try:
+        hit = _targets.get(key)
+    except TypeError:  # an unhashable target: refused below
+        hit = None
+    if hit is not None:
+        return hit
+    dest = _classify_target(target, config, address)
+    if len(_targets) >= NAMES_REMEMBERED_MAX:
+        _targets.clear()
+    _targets[key] = dest
+    return dest
+
+
+_targets: dict[tuple[str, Config, str | None], Target] = {}
+
+
+def _classify_target(target: str, config: Config, address: str | None) -> Target:
     if not isinstance(target, str) or not target.strip():
         raise MailslotNameError("target must be '.', '*', a computer name, an IPv4 address or a workgroup name")
     t = target.strip()
@@ -451,8 +491,14 @@ class NetbiosName(_NetbiosNameFields):
     __slots__ = ()
 
     def __str__(self) -> str:
-        shown = "".join(c if 0x20 <= ord(c) < 0x7F else f"\\x{ord(c):02x}" for c in self.name)
-        return f"{shown}<{self.suffix:02x}>" + (f".{self.scope}" if self.scope else "")
+        text = _name_texts.get(self)
+        if text is None:
+            shown = "".join(c if 0x20 <= ord(c) < 0x7F else f"\\x{ord(c):02x}" for c in self.name)
+            text = f"{shown}<{self.suffix:02x}>" + (f".{self.scope}" if self.scope else "")
+            if len(_name_texts) >= _CODEC_CACHE_MAX:
+                _name_texts.clear()
+            _name_texts[self] = text
+        return text
 
     def matches(self, other: NetbiosName) -> bool:
         return (
@@ -461,6 +507,8 @@ class NetbiosName(_NetbiosNameFields):
             and self.scope.lower() == other.scope.lower()
         )
 
+
+_name_texts: dict[NetbiosName, str] = {}  # str() of the names seen (every message carries one)
 
 # First-level encoding maps each nibble to 'A'..'P'; hex digits make that a translate().
 _HALF_ASCII = b"ABCDEFGHIJKLMNOP"
@@ -702,40 +750,79 @@ def encode_datagram(d: Datagram) -> bytes:
     return header + names + smb
 
 
-_SMB_HEADER_FMT = struct.Struct("<BIBHH8sHHHHH")
-_TRANS_FMT = struct.Struct("<BHHHHBBHIHHHHHBB")
-_SETUP_FMT = struct.Struct("<HHHH")
+_NBT_FMT = struct.Struct(">BBH4sHHH")  # MSG_TYPE FLAGS DGM_ID SOURCE_IP SOURCE_PORT DGM_LENGTH PACKET_OFFSET
+# The SMB part's 69 fixed bytes in two: \xffSMB, the command and the header's fields (32 bytes);
+# the 17 transaction words with WordCount, SetupCount and the reserved fields, the mailslot
+# setup words and ByteCount (37 bytes).
+_SMB_HEADER_FMT = struct.Struct("<4sBIBHH8sHHHHH")
+_TRANSACTION_FMT = struct.Struct("<BHHHHBBHIHHHHHBBHHHH")
+_ZERO_PADDING = (b"", b"\x00", b"\x00\x00", b"\x00\x00\x00")  # by (-name_end) % 4
+_MAILSLOT_PREFIX_BYTES = MAILSLOT_PREFIX.encode("ascii")
+# Decoding a name or a mailslot name is the same work for every datagram of a conversation:
+# the results for the bytes seen are kept (bounded: emptied when full, so hostile input costs
+# what it cost without them).
+_CODEC_CACHE_MAX = 1024
+_decoded_names: dict[bytes, NetbiosName] = {}
+_decoded_slots: dict[bytes, str] = {}
+
+
+def _decode_plain_name(buf: bytes, offset: int) -> tuple[NetbiosName, int]:
+    """decode_name, remembering the 34-byte names without a scope (all but a few on any LAN)."""
+    raw = buf[offset : offset + 34]
+    hit = _decoded_names.get(raw)
+    if hit is not None:
+        return hit, offset + 34
+    name, pos = decode_name(buf, offset)
+    if pos == offset + 34:
+        if len(_decoded_names) >= _CODEC_CACHE_MAX:
+            _decoded_names.clear()
+        _decoded_names[raw] = name
+    return name, pos
+
+
+def _mailslot_text(raw_name: bytes) -> str:
+    """``\\MAILSLOT\\...`` as text; DecodeError for anything a mailslot write may not carry."""
+    text = _decoded_slots.get(raw_name)
+    if text is not None:
+        return text
+    if len(raw_name) > MAILSLOT_NAME_MAX or not raw_name.upper().startswith(_MAILSLOT_PREFIX_BYTES):
+        raise DecodeError("bad-mailslot-name", "not \\MAILSLOT\\...")
+    if any(not 0x20 <= c < 0x7F for c in raw_name):
+        raise DecodeError("bad-mailslot-name", "non-ASCII or control byte")
+    text = raw_name.decode("ascii")
+    if len(_decoded_slots) >= _CODEC_CACHE_MAX:
+        _decoded_slots.clear()
+    _decoded_slots[raw_name] = text
+    return text
+
+
+_new_tuple = tuple.__new__  # builds a Datagram from its fields in order, without keyword parsing
 
 
 def decode_datagram(buf: bytes) -> Datagram:
     """UDP payload -> Datagram.  Raises only DecodeError, whatever the bytes."""
     buf = bytes(buf)
-    if len(buf) < NBT_HEADER_BYTES:
-        raise DecodeError("truncated", f"{len(buf)} bytes")
-    msg_type, flags, dgm_id, src_ip, src_port, dgm_length, packet_offset = struct.unpack_from(">BBH4sHHH", buf, 0)
+    size = len(buf)
+    if size < NBT_HEADER_BYTES:
+        raise DecodeError("truncated", f"{size} bytes")
+    msg_type, flags, dgm_id, src_ip, src_port, dgm_length, packet_offset = _NBT_FMT.unpack_from(buf, 0)
     if msg_type not in ACCEPTED_MSG_TYPES:
         raise DecodeError("not-a-mailslot-datagram", f"MSG_TYPE 0x{msg_type:02x}")
     if flags & FLAG_MORE or not flags & FLAG_FIRST or packet_offset:
         raise DecodeError("fragment", f"FLAGS 0x{flags:02x} PACKET_OFFSET {packet_offset}")
     if flags & 0xF0:
         raise DecodeError("bad-header", f"reserved FLAGS bits 0x{flags:02x}")
-    available = len(buf) - NBT_HEADER_BYTES
+    available = size - NBT_HEADER_BYTES
     if dgm_length > available:
         raise DecodeError("truncated", f"DGM_LENGTH {dgm_length} > {available} bytes present")
     if dgm_length < available:
         raise DecodeError("bad-length", f"DGM_LENGTH {dgm_length} < {available} bytes present")
-    source_name, pos = decode_name(buf, NBT_HEADER_BYTES)
-    destination_name, pos = decode_name(buf, pos)
-    smb = buf[pos:]
-    if len(smb) < SMB_FIXED_BYTES:
+    source_name, pos = _decode_plain_name(buf, NBT_HEADER_BYTES)
+    destination_name, pos = _decode_plain_name(buf, pos)
+    smb_size = size - pos  # the SMB part: buf[pos:], read in place
+    if smb_size < SMB_FIXED_BYTES:
         raise DecodeError("truncated", "SMB part shorter than 69 bytes")
-    if smb[:4] != SMB_HEADER:
-        raise DecodeError("not-smb", "no \\xffSMB")
-    (command, status, smb_flags, smb_flags2, pid_high, security, smb_reserved, tid, pid_low, uid, mid) = (
-        _SMB_HEADER_FMT.unpack_from(smb, 4)
-    )
-    if command != SMB_COM_TRANSACTION:
-        raise DecodeError("not-a-mailslot-datagram", f"SMB command 0x{command:02x}")
+    magic, command, *header = _SMB_HEADER_FMT.unpack_from(buf, pos)  # header: SMB status to MID
     (
         word_count,
         total_param,
@@ -753,10 +840,17 @@ def decode_datagram(buf: bytes) -> Datagram:
         data_offset,
         setup_count,
         reserved3,
-    ) = _TRANS_FMT.unpack_from(smb, 32)
+        opcode,
+        priority,
+        mail_class,
+        byte_count,
+    ) = _TRANSACTION_FMT.unpack_from(buf, pos + 32)
+    if magic != SMB_HEADER:
+        raise DecodeError("not-smb", "no \\xffSMB")
+    if command != SMB_COM_TRANSACTION:
+        raise DecodeError("not-a-mailslot-datagram", f"SMB command 0x{command:02x}")
     if word_count != 17 or setup_count != 3:
         raise DecodeError("not-a-mailslot-datagram", f"WordCount {word_count} SetupCount {setup_count}")
-    opcode, priority, mail_class, byte_count = _SETUP_FMT.unpack_from(smb, 61)
     if opcode != MAILSLOT_OPCODE_WRITE:
         raise DecodeError("not-a-mailslot-datagram", f"mailslot opcode {opcode}")
     if reserved1 or reserved2 or reserved3:
@@ -765,57 +859,46 @@ def decode_datagram(buf: bytes) -> Datagram:
         raise DecodeError("fragment", f"DataCount {data_count} != TotalDataCount {total_data}")
     if param_count or total_param:
         raise DecodeError("bad-header", "a mailslot write carries no parameters")
-    nul = smb.find(b"\x00", SMB_FIXED_BYTES)
+    nul = buf.find(b"\x00", pos + SMB_FIXED_BYTES)
     if nul < 0:
         raise DecodeError("bad-mailslot-name", "name not NUL-terminated")
-    raw_name = smb[SMB_FIXED_BYTES:nul]
-    if len(raw_name) > MAILSLOT_NAME_MAX or not raw_name.upper().startswith(MAILSLOT_PREFIX.encode()):
-        raise DecodeError("bad-mailslot-name", "not \\MAILSLOT\\...")
-    if any(not 0x20 <= c < 0x7F for c in raw_name):
-        raise DecodeError("bad-mailslot-name", "non-ASCII or control byte")
-    name_end = nul + 1
-    if not name_end <= data_offset <= len(smb) or data_offset + data_count > len(smb):
-        raise DecodeError("bad-offset", f"DataOffset {data_offset} DataCount {data_count} in {len(smb)} bytes")
-    padding = smb[name_end:data_offset]
+    raw_name = buf[pos + SMB_FIXED_BYTES : nul]
+    mailslot = _mailslot_text(raw_name)
+    name_end = nul + 1 - pos
+    if not name_end <= data_offset <= smb_size or data_offset + data_count > smb_size:
+        raise DecodeError("bad-offset", f"DataOffset {data_offset} DataCount {data_count} in {smb_size} bytes")
     data_end = data_offset + data_count
-    mailslot = raw_name.decode("ascii")
-    expected_bc = len(raw_name) + 1 + len(padding) + data_count
-    return Datagram(
-        msg_type=msg_type,
-        source_name=source_name,
-        destination_name=destination_name,
-        mailslot=mailslot,
-        data=smb[data_offset:data_end],
-        dgm_id=dgm_id,
-        source_ip=socket.inet_ntoa(src_ip),
-        source_port=src_port,
-        flags=flags,
-        packet_offset=packet_offset,
-        dgm_length=None,
-        smb_status=status,
-        smb_flags=smb_flags,
-        smb_flags2=smb_flags2,
-        pid_high=pid_high,
-        security_features=security,
-        smb_reserved=smb_reserved,
-        tid=tid,
-        pid_low=pid_low,
-        uid=uid,
-        mid=mid,
-        total_parameter_count=total_param,
-        max_parameter_count=max_param,
-        max_data_count=max_data,
-        max_setup_count=max_setup,
-        trans_flags=trans_flags,
-        timeout=timeout,
-        parameter_count=param_count,
-        parameter_offset=None if param_offset == data_offset else param_offset,
-        opcode=opcode,
-        priority=priority,
-        mailslot_class=mail_class,
-        padding=None if padding == bytes((-name_end) % 4) else padding,
-        byte_count=None if byte_count == expected_bc else byte_count,
-        trailing=smb[data_end:],
+    padding = buf[nul + 1 : pos + data_offset]
+    return _new_tuple(
+        Datagram,
+        (
+            msg_type,
+            source_name,
+            destination_name,
+            mailslot,
+            buf[pos + data_offset : pos + data_end],
+            dgm_id,
+            socket.inet_ntoa(src_ip),
+            src_port,
+            flags,
+            packet_offset,
+            None,  # dgm_length: it matched
+            *header,
+            total_param,
+            max_param,
+            max_data,
+            max_setup,
+            trans_flags,
+            timeout,
+            param_count,
+            None if param_offset == data_offset else param_offset,
+            opcode,
+            priority,
+            mail_class,
+            None if padding == _ZERO_PADDING[(-name_end) % 4] else padding,
+            None if byte_count == len(raw_name) + 1 + len(padding) + data_count else byte_count,
+            buf[pos + data_end :],
+        ),
     )
 
 
@@ -841,6 +924,73 @@ def build_datagram(
         source_ip=source_ip,
         source_port=source_port,
     )
+
+
+class _DatagramTemplate:
+    """The bytes of every datagram lanmsg sends from ``source`` to ``destination``'s mailslot,
+    but for DGM_ID, SOURCE_IP and the data: ``encode(dgm_id, source_ip, data)`` gives
+    encode_datagram(build_datagram(...)) with the same arguments, byte for byte, without
+    building a Datagram or encoding the names again (_template keeps one per arguments)."""
+
+    __slots__ = ("_before_bytes", "_before_count", "_before_total", "_fixed", "_head", "_port", "_tail")
+
+    def __init__(self, msg_type: int, source: str, destination: NetbiosName, mailslot: str, source_port: int):
+        d = build_datagram(
+            msg_type=msg_type,
+            source=source,
+            destination=destination,
+            mailslot=mailslot,
+            data=b"",
+            source_ip="0.0.0.0",
+            dgm_id=0,
+            source_port=source_port,
+        )
+        empty = encode_datagram(d)
+        smb = NBT_HEADER_BYTES + len(encode_name(d.source_name)) + len(encode_name(destination))
+        # where the data's length goes: TotalDataCount (SMB +35), DataCount (+55), ByteCount (+67)
+        self._head = empty[:2]  # MSG_TYPE, FLAGS
+        self._port = source_port
+        self._before_total = empty[NBT_HEADER_BYTES : smb + 35]
+        self._before_count = empty[smb + 37 : smb + 55]
+        self._before_bytes = empty[smb + 57 : smb + 67]
+        self._tail = empty[smb + 69 :]  # the mailslot name, its NUL and the padding
+        self._fixed = len(empty) - NBT_HEADER_BYTES  # DGM_LENGTH without the data
+
+    def encode(self, dgm_id: int, source_ip: str, data: bytes) -> bytes:
+        n = len(data)
+        return b"".join(
+            (
+                self._head,
+                _ID_IP_PORT_LENGTH.pack(dgm_id & 0xFFFF, socket.inet_aton(source_ip), self._port, self._fixed + n, 0),
+                self._before_total,
+                _U16_LE.pack(n),
+                self._before_count,
+                _U16_LE.pack(n),
+                self._before_bytes,
+                _U16_LE.pack(len(self._tail) + n),
+                self._tail,
+                data,
+            )
+        )
+
+
+_ID_IP_PORT_LENGTH = struct.Struct(">H4sHHH")  # DGM_ID SOURCE_IP SOURCE_PORT DGM_LENGTH PACKET_OFFSET
+_U16_LE = struct.Struct("<H")
+_templates: dict[tuple[int, str, NetbiosName, str, int], _DatagramTemplate] = {}
+
+
+def _template(
+    msg_type: int, source: str, destination: NetbiosName, mailslot: str, source_port: int
+) -> _DatagramTemplate:
+    """The template of the datagrams build_datagram makes with these arguments (kept, bounded)."""
+    key = (msg_type, source, destination, mailslot, source_port)
+    template = _templates.get(key)
+    if template is None:
+        template = _DatagramTemplate(msg_type, source, destination, mailslot, source_port)
+        if len(_templates) >= _CODEC_CACHE_MAX:
+            _templates.clear()
+        _templates[key] = template
+    return template
 
 
 # Local hand-off envelope: how a process passes a message to the owner of a name on
@@ -1181,7 +1331,7 @@ def nb_upper(name: str) -> str:
     Names are bytes in the OEM code page (held here as one character per byte); str.upper()
     would turn 0xFF into U+0178, 0xB5 into U+039C and 0xDF into "SS", which no longer encode.
     """
-    return name.translate(_ASCII_UPPER)
+    return name.upper() if name.isascii() else name.translate(_ASCII_UPPER)  # ASCII: upper() is the same, faster
 
 
 _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -1801,6 +1951,26 @@ class NameClaims:
                 NameEvent(NameEventKind.DEFENDED, mine.name, entry.address),
             ], "defended"
         return [], "ignored"
+
+
+_source_addresses: dict[tuple[str, int], tuple[str, float]] = {}  # (dest, port) -> (source, read at)
+
+
+def _source_address_cached(dest: str, port: int) -> str:
+    """source_address_for, asked again at most every ADDRESSES_TTL_S per destination (as this
+    host's addresses are): a reply's SOURCE_IP need not cost a socket."""
+    now = time.monotonic()
+    hit = _source_addresses.get((dest, port))
+    if hit is not None and now - hit[1] <= ADDRESSES_TTL_S:
+        return hit[0]
+    source = source_address_for(dest, port)
+    if len(_source_addresses) >= SOURCE_ADDRESSES_MAX:
+        _source_addresses.clear()
+    _source_addresses[(dest, port)] = (source, now)
+    return source
+
+
+SOURCE_ADDRESSES_MAX = 1024  # destinations whose source address is remembered
 
 
 # --------------------------------------------------------------------------
@@ -2839,12 +3009,19 @@ def learn_address(name: str, ip: str) -> None:
     if name in ("", "*") or not is_host_address(ip):
         return
     key = nb_upper(name)
+    expiry = time.monotonic() + NS_CACHE_MAX_S
     with _process.lock:
         learned = _process.learned
-        learned[key] = (ip, time.monotonic() + NS_CACHE_MAX_S)
+        hit = learned.get(key)
+        if hit is not None and hit[0] == ip and expiry - hit[1] < LEARN_AGAIN_S:
+            return  # heard from there a moment ago (every message of a conversation says it again)
+        learned[key] = (ip, expiry)
         learned.move_to_end(key)
         while len(learned) > LEARNED_MAX:
             learned.popitem(last=False)
+
+
+LEARN_AGAIN_S = 1.0  # an address heard again within this is not recorded again
 
 
 def learned_address(name: str) -> str | None:
@@ -2916,17 +3093,22 @@ class _Dedup:
     def __init__(self, window: float = DEDUP_WINDOW_S, cap: int = DEDUP_MAX_ENTRIES):
         self.window, self.cap = window, cap
         self._seen: collections.OrderedDict[Hashable, float] = collections.OrderedDict()
+        self._first = 0.0  # when the oldest key was recorded (times only grow)
 
     def check(self, key: Hashable, now: float) -> bool:
         """True if ``key`` was seen within the window; records it otherwise."""
         seen = self._seen
-        while seen:
-            _first_key, first_time = next(iter(seen.items()))
-            if now - first_time <= self.window and len(seen) < self.cap:
-                break
-            seen.popitem(last=False)
+        if seen and (now - self._first > self.window or len(seen) >= self.cap):
+            while seen:  # the oldest first: stop at the first one still inside the window
+                _first_key, first_time = next(iter(seen.items()))
+                if now - first_time <= self.window and len(seen) < self.cap:
+                    self._first = first_time
+                    break
+                seen.popitem(last=False)
         if key in seen:
             return True
+        if not seen:
+            self._first = now
         seen[key] = now
         return False
 
@@ -2943,10 +3125,7 @@ def _udp_socket(address: str, port: int, *, reuse: bool, rcvbuf: int = 0) -> soc
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         if rcvbuf:
-            try:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-            except OSError:
-                pass
+            _set_receive_buffer(s, rcvbuf)
         if _IP_PKTINFO is not None:
             s.setsockopt(socket.IPPROTO_IP, _IP_PKTINFO, 1)
         _bind_port(s, address, port)
@@ -2955,6 +3134,32 @@ def _udp_socket(address: str, port: int, *, reuse: bool, rcvbuf: int = 0) -> soc
     except BaseException:
         s.close()
         raise
+
+
+def _set_receive_buffer(s: socket.socket, size: int) -> None:
+    """SO_RCVBUF ``size``: above net.core.rmem_max where this process may (SO_RCVBUFFORCE), else
+    as much as the kernel grants."""
+    try:
+        if _SO_RCVBUFFORCE is None:
+            raise PermissionError
+        s.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, size)
+    except OSError:
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+        except OSError:
+            pass
+
+
+def _kernel_drops(s: socket.socket | None) -> int:
+    """How many datagrams the kernel dropped for socket ``s`` (its receive buffer was full); 0
+    where it does not say (SO_MEMINFO: Linux)."""
+    if s is None or _SO_MEMINFO is None:
+        return 0
+    try:
+        info = s.getsockopt(socket.SOL_SOCKET, _SO_MEMINFO, 64)
+    except OSError:
+        return 0
+    return int.from_bytes(info[32:36], sys.byteorder) if len(info) >= 36 else 0
 
 
 def _bind_port(s: socket.socket, address: str, port: int) -> None:
@@ -3055,7 +3260,10 @@ class _Receiver:
         self.slots: dict[str, _NetbiosSlot] = {}  # wire name (upper case) -> _NetbiosSlot
         self.stats: collections.Counter[str] = collections.Counter()
         self._cmsg_size = socket.CMSG_SPACE(12) if _IP_PKTINFO is not None else 0
+        self._drops_before = 0  # what the kernel dropped for the sockets this one replaced
         self.nmbd: _NmbdTap | None = None  # Samba's nmbd on this host hands us the unicasts it got
+        self._slot_names: frozenset[tuple[str, int]] | None = None  # _own_names(), kept until a slot comes or goes
+        self._readers: Collection[_NetbiosSlot] = ()  # the slots whose read is pumping now
         self._nmbd_next_look = 0.0
         self._look_for_nmbd()
 
@@ -3066,12 +3274,14 @@ class _Receiver:
             if rx is None:
                 rx = _process.receivers[slot.config.port] = cls(slot.config.port, slot.config)
             rx.slots[slot.wire_name] = slot
+            rx._slot_names = None
             return rx
 
     def detach(self, slot: _NetbiosSlot) -> None:
         with _process.lock:
             if self.slots.get(slot.wire_name) is slot:
                 del self.slots[slot.wire_name]
+                self._slot_names = None
             if self.slots:
                 return
             if _process.receivers.get(self.port) is self:
@@ -3079,9 +3289,14 @@ class _Receiver:
         with self.lock:  # the last slot: pass on what is still queued, then close
             self._let_go()
 
+    def kernel_drops(self) -> int:
+        """The datagrams the kernel dropped for this receiver's sockets (their buffer was full)."""
+        return self._drops_before + _kernel_drops(self.sock)
+
     def _let_go(self) -> None:
         sock, self.sock = self.sock, None
         if sock is not None:
+            self._drops_before += _kernel_drops(sock)
             _drain_and_forward(sock, self.config)
             sock.close()
         if self.nmbd is not None:
@@ -3106,6 +3321,7 @@ class _Receiver:
             if self.sock is None:
                 return
             old, self.sock = self.sock, _udp_socket("", self.port, reuse=True, rcvbuf=RECV_BUFFER_BYTES)
+            self._drops_before += _kernel_drops(old)
             _drain_and_forward(old, self.config)
             old.close()
         self._wake_slots()
@@ -3144,31 +3360,61 @@ class _Receiver:
         except (OSError, ValueError):
             self.stats["nmbd_unavailable"] += 1
 
-    def pump(self) -> None:
-        """Take in every datagram already queued on the socket."""
+    def pump(self, readers: Collection[_NetbiosSlot] = (), ready: Collection[int] | None = None) -> None:
+        """Take in every datagram already queued on the socket (only if its descriptor is among
+        ``ready``, when given: a poll() said which are readable).  ``readers``: the slots whose
+        read pumps, which are not woken for the datagrams they take themselves."""
         with self.lock:
             sock = self.sock
             if sock is None:
                 return
-            for _ in range(4096):
-                try:
-                    if self._cmsg_size:
-                        payload, anc, _, peer = sock.recvmsg(0x10000, self._cmsg_size)
-                        dest = _pktinfo(anc)[1]
-                    else:
-                        payload, peer = sock.recvfrom(0x10000)
-                        dest = None
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError:
-                    self.stats["dropped_socket_error"] += 1
-                    break
-                self._dispatch(payload, peer, dest)
-            self._look_for_nmbd()
-            if self.nmbd is not None:
-                for payload, peer in self.nmbd.read():
-                    self.stats["via_nmbd"] += 1
-                    self._dispatch(payload, peer, None, via_nmbd=True)
+            tap = self.nmbd
+            if (
+                ready is not None
+                and sock.fileno() not in ready
+                and (tap is None or tap.closed or tap.fileno() not in ready)
+            ):
+                self._look_for_nmbd()
+                return
+            self._readers = readers
+            try:
+                self._take(sock)
+            finally:
+                self._readers = ()
+
+    def _take(self, sock: socket.socket) -> None:
+        for _ in range(4096):
+            try:
+                if self._cmsg_size:
+                    payload, anc, _, peer = sock.recvmsg(0x10000, self._cmsg_size)
+                    dest = _pktinfo(anc)[1]
+                else:
+                    payload, peer = sock.recvfrom(0x10000)
+                    dest = None
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                self.stats["dropped_socket_error"] += 1
+                break
+            self._dispatch(payload, peer, dest)
+        self._look_for_nmbd()
+        if self.nmbd is not None:
+            for payload, peer in self.nmbd.read():
+                self.stats["via_nmbd"] += 1
+                self._dispatch(payload, peer, None, via_nmbd=True)
+
+    def _own_names(self) -> frozenset[tuple[str, int]]:
+        """The names of this process's slots on this port (each one's computer and workgroup):
+        a datagram to one of them is for this host whatever the other processes hold."""
+        names = self._slot_names
+        if names is None:
+            names = frozenset(
+                n
+                for slot in list(self.slots.values())
+                for n in ((slot.config.name, 0x00), (slot.config.workgroup, 0x00))
+            )
+            self._slot_names = names
+        return names
 
     def host_names(self) -> set[tuple[str, int]]:
         """The names datagrams to this host may be addressed to: every name its lanmsg processes
@@ -3196,12 +3442,16 @@ class _Receiver:
         owner = self.slots.get(wire_name)
         config = owner.config if owner is not None else self.config
         addresses = _addresses(self.config)  # re-read every ADDRESSES_TTL_S, never per datagram
-        verdict = classify_incoming(d, peer, config, addresses, self.host_names())
+        dest_name = d.destination_name
+        names: AbstractSet[tuple[str, int]] = self._own_names()
+        if (nb_upper(dest_name.name), dest_name.suffix) not in names:  # maybe another process's name
+            names = self.host_names()
+        verdict = classify_incoming(d, peer, config, addresses, names)
         if verdict != "accept":
             self.stats[f"dropped_{verdict}"] += 1
             return
         if owner is not None:
-            owner.accept_network(d, peer, payload)
+            owner.accept_network(d, peer, payload, wake=owner not in self._readers)
             return
         if via_nmbd:
             self.stats["other_mailslot"] += 1  # every lanmsg process of the host reads its own copy
@@ -3247,6 +3497,9 @@ class _NetbiosSlot:
         except BaseException:
             self._close_local()
             raise
+        inbox_fd = self._inbox.fileno()
+        # this slot's own descriptors (its inbox, its wake-up socket): None where they cannot be polled
+        self._own_fds = None if inbox_fd is None or self._wake_r is None else (inbox_fd, self._wake_r.fileno())
         try:
             # before this slot's first frame goes out, so that a reply by name can find us
             self._host = _HostService.attach(config)
@@ -3263,17 +3516,16 @@ class _NetbiosSlot:
         """The shared receiver's counters plus this slot's own."""
         merged = collections.Counter(self._receiver.stats)
         merged.update(self._stats)
+        drops = self._receiver.kernel_drops()
+        if drops:
+            merged["dropped_by_kernel"] = drops
         return merged
 
     # -- receiving ----------------------------------------------------------
 
     def fds(self) -> list[int] | None:
-        inbox_fd = self._inbox.fileno()
-        return (
-            None
-            if inbox_fd is None or self._wake_r is None
-            else [*self._receiver.filenos(), inbox_fd, self._wake_r.fileno()]
-        )
+        own = self._own_fds
+        return None if own is None else [*self._receiver.filenos(), *own]
 
     def _wake(self) -> None:
         if self._wake_w is not None:
@@ -3288,8 +3540,9 @@ class _NetbiosSlot:
             self._on_local(payload)
         self._wake()
 
-    def accept_network(self, d: Datagram, peer: UdpAddress, payload: bytes) -> None:
-        """A datagram the shared receiver routed here (possibly from another slot's read)."""
+    def accept_network(self, d: Datagram, peer: UdpAddress, payload: bytes, *, wake: bool = True) -> None:
+        """A datagram the shared receiver routed here (possibly from another slot's read: ``wake``
+        the reader then; a slot's own read takes what it queues without a wake-up)."""
         wire_name = d.mailslot.upper()
         with self._lock:
             self._accept(
@@ -3300,33 +3553,55 @@ class _NetbiosSlot:
                 raw=payload,
                 mailslot=self.monitored.get(wire_name) if wire_name != self.wire_name else None,
             )
-        self._wake()
+        if wake:
+            self._wake()
 
     def _pump(self, wait: float | None) -> None:
         """Wait up to ``wait`` seconds for input, then take in everything already queued."""
-        if wait is None or wait > 0:
-            fds = self.fds()
-            if fds is None:  # Windows inbox: poll it beside the socket
+        fds = self.fds()
+        if fds is None:  # Windows inbox: poll it beside the socket
+            if wait is None or wait > 0:
                 step = NATIVE_POLL_INTERVAL_S if wait is None else min(wait, NATIVE_POLL_INTERVAL_S)
                 if self._receiver.filenos():
                     wait_readable(self._receiver.filenos(), step)
                 else:
                     time.sleep(step)
-            else:
-                wait_readable(fds, wait)
-        if self._wake_r is not None:
+            self._take_in(None, (self,))
+        else:
+            # one poll() says which sources have something: no read of an empty one
+            self._take_in(wait_readable(fds, wait), (self,))
+
+    def _take_in(
+        self, ready: Collection[int] | None, readers: Collection[_NetbiosSlot], *, receiver: bool = True
+    ) -> None:
+        """Take in what waits in the sources among ``ready`` (None: in every source); a wake-up
+        means another thread or slot queued here, or the sockets changed: every source then.
+        ``readers``: the slots read now by this thread (not woken for what they queue);
+        ``receiver`` False: the shared receiver was pumped with ``ready`` already."""
+        own = self._own_fds
+        if own is None or ready is None or own[1] in ready:
+            ready = None
+            wake = self._wake_r
             try:
-                while self._wake_r.recv(16):
+                while wake is not None and wake.recv(16):
                     pass
             except OSError:
                 pass
-        self._receiver.pump()
+        if receiver or ready is None:
+            self._receiver.pump(readers, ready)
+        if ready is not None and own is not None and own[0] not in ready:
+            return  # nothing in the inbox
         for _ in range(1024):
             payload = self._inbox.recv_nowait()
             if payload is None:
                 break
             with self._lock:
                 self._on_local(payload)
+
+    def pending(self) -> Message | None:
+        """The next message already taken in (no I/O), after the name check."""
+        self._check_name()
+        return self._pending.popleft() if self._pending else None
 
     def _on_local(self, payload: bytes) -> None:
         self._stats["received_local"] += 1
@@ -3437,7 +3712,7 @@ def classify_incoming(
     peer: UdpAddress,
     config: Config,
     addresses: LocalAddresses,
-    host_names: set[tuple[str, int]] | None = None,
+    host_names: AbstractSet[tuple[str, int]] | None = None,
 ) -> str:
     """'accept', or the reason a datagram from the network is not for this machine.
 
@@ -3512,7 +3787,7 @@ def _send_datagrams(config: Config, sends: Iterable[tuple[str, str | None, bool,
             raise MailslotError(errno.EADDRNOTAVAIL, f"{dest_ip} is not a computer's address; nothing was sent")
         sock = receiver.sock if receiver is not None else None
         if sock is not None:
-            src = src or source_address_for(dest_ip, config.port)
+            src = src or _source_address_cached(dest_ip, config.port)
             _sendto(sock, build(src), (dest_ip, config.peer_port or config.port))
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -3542,19 +3817,12 @@ def _sendto(s: socket.socket, payload: bytes, address: UdpAddress | None) -> Non
 
 def _deliver_local(config: Config, bare: str, data: bytes, *, required: bool) -> bool:
     """Write ``data`` to the owner of ``bare`` on this machine (netbios transport)."""
-    d = build_datagram(
-        msg_type=MSG_DIRECT_UNIQUE,
-        source=config.name,
-        destination=NetbiosName(config.name),
-        mailslot=bare,
-        data=data,
-        source_ip="127.0.0.1",
-        dgm_id=next_dgm_id(),
-    )
     if sys.platform == "win32":
         payload = data  # a plain local write, readable by native owners too
     else:
-        payload = encode_envelope(ENVELOPE_LOCAL, ("127.0.0.1", config.port), encode_datagram(d))
+        template = _template(MSG_DIRECT_UNIQUE, config.name, NetbiosName(config.name), bare, DEFAULT_PORT)
+        datagram = template.encode(next_dgm_id(), "127.0.0.1", data)
+        payload = encode_envelope(ENVELOPE_LOCAL, ("127.0.0.1", config.port), datagram)
     if _Inbox.send(config.port, bare, payload, wait=LOCAL_SEND_TIMEOUT_S):
         return True
     if required:
@@ -4893,6 +5161,9 @@ def read_any(slots: Iterable[Mailslot], timeout: float | None) -> tuple[Mailslot
     """Wait for the first message on any of ``slots``; TimeoutError after ``timeout`` seconds."""
     slots = list(slots)
     deadline = None if timeout is None else time.monotonic() + timeout
+    impls = [slot._impl for slot in slots if not slot.closed]
+    if len(impls) == len(slots) and all(isinstance(i, _NetbiosSlot) and i._own_fds is not None for i in impls):
+        return _read_any_netbios(slots, impls, deadline, timeout)  # type: ignore[arg-type]  # checked above
     while True:
         for slot in slots:
             msg = slot.try_read()
@@ -4906,6 +5177,36 @@ def read_any(slots: Iterable[Mailslot], timeout: float | None) -> tuple[Mailslot
             wait_readable([fd for f in fds for fd in f or ()], remaining)
         else:
             time.sleep(NATIVE_POLL_INTERVAL_S if remaining is None else min(remaining, NATIVE_POLL_INTERVAL_S))
+
+
+def _read_any_netbios(
+    slots: list[Mailslot], impls: list[_NetbiosSlot], deadline: float | None, timeout: float | None
+) -> tuple[Mailslot, Message]:
+    """read_any for netbios slots: one poll() for all of them, then each source read only if it has
+    something, the shared receiver once."""
+    while True:
+        for slot, impl in zip(slots, impls, strict=True):
+            slot._check_open()
+            msg = impl.pending()
+            if msg is not None:
+                return slot, msg
+        remaining = None if deadline is None else deadline - time.monotonic()
+        fds: dict[int, None] = {}
+        for impl in impls:
+            fds.update(dict.fromkeys(impl.fds() or ()))
+        ready = wait_readable(list(fds), None if remaining is None else max(0.0, remaining))
+        pumped: list[_Receiver] = []
+        for impl in impls:
+            first = impl._receiver not in pumped
+            impl._take_in(ready, impls, receiver=first)
+            if first:
+                pumped.append(impl._receiver)
+        for slot, impl in zip(slots, impls, strict=True):
+            msg = impl.pending()
+            if msg is not None:
+                return slot, msg
+        if remaining is not None and remaining <= 0:
+            raise TimeoutError(errno.ETIMEDOUT, f"no message within {timeout:g} s")
 
 
 def write(
@@ -4955,18 +5256,8 @@ def _netbios_write(dest: Target, bare: str, data: bytes, config: Config) -> int:
 
     def builder(msg_type: int, destination: NetbiosName) -> Callable[[str], bytes]:
         dgm_id = next_dgm_id()
-        return lambda source_ip: encode_datagram(
-            build_datagram(
-                msg_type=msg_type,
-                source=config.name,
-                destination=destination,
-                mailslot=bare,
-                data=data,
-                source_ip=source_ip,
-                dgm_id=dgm_id,
-                source_port=config.port,
-            )
-        )
+        encode = _template(msg_type, config.name, destination, bare, config.port).encode
+        return lambda source_ip: encode(dgm_id, source_ip, data)
 
     if dest.kind == "group":
         group = NetbiosName(dest.name, 0x00)

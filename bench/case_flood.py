@@ -21,6 +21,17 @@ from common import INHOST, fmt, summary
 from labkit import proc_figures, run_json, start_listener, udp_counters
 
 STOP_WAIT_S = 15.0  # a listener should leave within this after SIGTERM
+TARGET_SHOWN = 0.95  # issue 19: shown of the messages sent, without --log
+TARGET_SHOWN_LOG = 0.90  # with --log
+TARGET_PEAK_RSS_MB = 40
+
+
+def target_shown(log: bool) -> float:
+    return TARGET_SHOWN_LOG if log else TARGET_SHOWN
+
+
+def shown_ok(run: dict) -> bool:
+    return run["shown"] / run["sent"] >= target_shown(run["log"])
 
 
 def _stop(listener) -> float | None:
@@ -81,6 +92,8 @@ def _one(ctx, log: bool) -> dict:
         "shown": shown,
         "stopped": stopped,
         "kernel_drops": udp_after.get("RcvbufErrors", 0) - udp_before.get("RcvbufErrors", 0),
+        # the listener's own count (Mailslot.stats: SO_MEMINFO), in its "stopped" event
+        "listener_kernel_drops": (stopped.get("datagrams") or {}).get("dropped_by_kernel", 0),
         "cpu_s": cpu,
         "cpu_per_shown_us": cpu / shown * 1e6 if shown else None,
         "rss_before_mb": before["rss_mb"],
@@ -101,8 +114,9 @@ def run(ctx) -> dict:
 def render(res: dict) -> list[str]:
     lines = [
         (
-            "| listener | sent | shown | confirmed (CONF back at host 1) | dropped by the kernel (socket buffer full) "
-            "| listener CPU s | CPU µs per shown message | RSS before → peak MB | exit after SIGTERM |"
+            "| listener | sent | shown | confirmed (CONF back at host 1) | dropped by the kernel (socket buffer "
+            "full): RcvbufErrors / the listener's count | listener CPU s | CPU µs per shown message "
+            "| RSS before → peak MB | exit after SIGTERM |"
         ),
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -110,7 +124,8 @@ def render(res: dict) -> list[str]:
         label = "`lanmsg listen --json --log FILE`" if r["log"] else "`lanmsg listen --json`"
         lines.append(
             f"| {label} | {r['sent']:,} in {r['send_s']:.1f} s | {r['shown']:,} "
-            f"({r['shown'] / r['sent']:.0%}) | {r['confirmations']:,} | {r['kernel_drops']:,} "
+            f"({r['shown'] / r['sent']:.0%}) | {r['confirmations']:,} "
+            f"| {r['kernel_drops']:,} / {r.get('listener_kernel_drops', 0):,} "
             f"| {fmt(r['cpu_s'], 2)} | {fmt(r['cpu_per_shown_us'], 0)} "
             f"| {fmt(r['rss_before_mb'], 1)} → {fmt(r['peak_rss_mb'], 1)} "
             f"| {fmt(r['stop_s'], 1) + ' s' if r['stop_s'] is not None else f'none in {STOP_WAIT_S:g} s: killed'} |"

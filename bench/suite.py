@@ -76,6 +76,9 @@ class Params:
         self.rate_trials = 2 if quick else 7
         self.pings = 200 if quick else 3000
         self.messages = 30 if quick else 500
+        self.senders = 10  # case 2's many senders, one per host (as many as the lab has beside hosts 1-2)
+        self.sender_trials = 1 if quick else 3
+        self.sender_seconds = 1 if quick else 3
         self.flood_rate = 1000 if quick else 10_000
         self.flood_s = 1 if quick else 10
         self.fsync_records = 30 if quick else 300
@@ -171,9 +174,17 @@ def main(argv=None) -> int:
         "--profile", action="store_true", help="also cProfile the library send loop (bench/out/profile-messages.txt)"
     )
     ap.add_argument("--render", metavar="JSON", help="only rewrite the page from the raw results of an earlier run")
+    ap.add_argument(
+        "--cases",
+        metavar="N,N",
+        help="only these cases (numbers, e.g. 2,4): their results and verdicts, no page (a page needs every case)",
+    )
     args = ap.parse_args(argv)
     p = Params(args.quick)
-    out = args.out or (None if args.quick else os.path.join(ROOT, "docs", "performance.md"))
+    cases = {int(c) for c in args.cases.split(",")} if args.cases else None
+    out = args.out or (None if args.quick or cases else os.path.join(ROOT, "docs", "performance.md"))
+    if cases and args.out:
+        ap.error("--cases writes no page: leave out --out")
     if args.render:
         with open(args.render) as f:
             res = json.load(f)
@@ -219,7 +230,7 @@ def main(argv=None) -> int:
         avahi = labkit.Avahi(lab) if use_avahi else None
         ctx = Context(p, lab, venv, avahi, tmp, disk_tmp)
         try:
-            res.update(run_cases(ctx, args.profile, res["load"]))
+            res.update(run_cases(ctx, args.profile, res["load"], cases))
         finally:
             if avahi is not None:
                 avahi.close()
@@ -242,7 +253,8 @@ def main(argv=None) -> int:
     return 0
 
 
-def run_cases(ctx: Context, profile: bool, load: dict) -> dict:
+def run_cases(ctx: Context, profile: bool, load: dict, cases: set[int] | None = None) -> dict:
+    """Every case, or only ``cases`` (their numbers)."""
     res = {}
 
     def measure(key: str, load_name: str, message: str, run) -> None:
@@ -251,45 +263,63 @@ def run_cases(ctx: Context, profile: bool, load: dict) -> dict:
             res[key] = run()
         load[load_name] = m.other_cores
 
-    listener = labkit.start_listener(ctx, 2, os.path.join(ctx.tmp, "listener-h2.out"))
-    try:
+    def wanted(case: int) -> bool:
+        return not cases or case in cases
+
+    if wanted(5) or wanted(2):
+        listener = labkit.start_listener(ctx, 2, os.path.join(ctx.tmp, "listener-h2.out"))
+        try:
+            if wanted(5):
+                measure(
+                    "startup",
+                    "start-up",
+                    f"case 5: start-up ({ctx.p.startup_runs} interleaved rounds)",
+                    lambda: case_startup.run(ctx),
+                )
+            if wanted(2):
+                profile_path = os.path.join(ROOT, "bench", "out", "profile-messages.txt") if profile else None
+                measure(
+                    "rates",
+                    "messages per second",
+                    f"case 2: confirmed messages per second ({ctx.p.rate_trials} alternating trials)",
+                    lambda: case_rates.run(ctx, profile_path),
+                )
+        finally:
+            listener.stop()
+    if wanted(2):
         measure(
-            "startup",
-            "start-up",
-            f"case 5: start-up ({ctx.p.startup_runs} interleaved rounds)",
-            lambda: case_startup.run(ctx),
+            "senders",
+            "many senders",
+            f"case 2: {case_rates.senders_text(min(ctx.p.senders, ctx.p.hosts - 2))} at once, without and with --log "
+            f"({ctx.p.sender_trials} trials of {ctx.p.sender_seconds} s)",
+            lambda: case_rates.run_senders(ctx),
         )
-        profile_path = os.path.join(ROOT, "bench", "out", "profile-messages.txt") if profile else None
+    if wanted(4):
         measure(
-            "rates",
-            "messages per second",
-            f"case 2: confirmed messages per second ({ctx.p.rate_trials} alternating trials)",
-            lambda: case_rates.run(ctx, profile_path),
+            "flood",
+            "flood",
+            f"case 4: flood of {ctx.p.flood_rate:,}/s for {ctx.p.flood_s} s, without and with --log",
+            lambda: case_flood.run(ctx),
         )
-    finally:
-        listener.stop()
-    measure(
-        "flood",
-        "flood",
-        f"case 4: flood of {ctx.p.flood_rate:,}/s for {ctx.p.flood_s} s, without and with --log",
-        lambda: case_flood.run(ctx),
-    )
     sweep = ", ".join(map(str, ctx.p.sweep))
-    measure("detect", "detect", f"case 3: detect with {sweep} listeners", lambda: case_detect.run(ctx))
-    measure(
-        "names",
-        "name resolution",
-        f"case 6: name resolution ({ctx.p.names_runs} interleaved rounds, {ctx.p.name_queries} raw queries "
-        "of each kind, idle and flooded)",
-        lambda: case_names.run(ctx),
-    )
-    measure(
-        "discovery",
-        "discovery",
-        f"case 1: discovery, 1 server ({ctx.p.discovery_runs} rounds), then "
-        f"{sweep} servers ({ctx.p.sweep_runs} rounds)",
-        lambda: case_discovery.run(ctx),
-    )
+    if wanted(3):
+        measure("detect", "detect", f"case 3: detect with {sweep} listeners", lambda: case_detect.run(ctx))
+    if wanted(6):
+        measure(
+            "names",
+            "name resolution",
+            f"case 6: name resolution ({ctx.p.names_runs} interleaved rounds, {ctx.p.name_queries} raw queries "
+            "of each kind, idle and flooded)",
+            lambda: case_names.run(ctx),
+        )
+    if wanted(1):
+        measure(
+            "discovery",
+            "discovery",
+            f"case 1: discovery, 1 server ({ctx.p.discovery_runs} rounds), then "
+            f"{sweep} servers ({ctx.p.sweep_runs} rounds)",
+            lambda: case_discovery.run(ctx),
+        )
     return res
 
 
@@ -299,51 +329,77 @@ def run_cases(ctx: Context, profile: bool, load: dict) -> dict:
 
 
 def verdicts(res: dict) -> list[str]:
-    """One line per target: the figure, the target, met or missed."""
-    d, r, s, fl, dt = res["discovery"], res["rates"], res["startup"], res["flood"], res["detect"]
+    """One line per target of the cases that ran: the figure, the target, met or missed."""
     lines = []
     ok = lambda c: "met" if c else "MISSED"  # noqa: E731  (a one-line helper)
-    lines.append(
-        f"discovery: lanmsg discover {d['main']['discover']['ms']['median']:.1f} ms = "
-        f"{d['vs_floor']:.2f}x the floor (target <= 2x: {ok(d['vs_floor'] <= case_discovery.TARGET_VS_FLOOR)})"
-    )
-    if d["avahi_vs_discover"]:
+    if "discovery" in res:
+        d = res["discovery"]
         lines.append(
-            f"discovery: avahi-browse takes {d['avahi_vs_discover']:.1f}x as long as lanmsg discover "
-            f"(target >= 10x: {ok(d['avahi_vs_discover'] >= case_discovery.TARGET_VS_AVAHI)})"
+            f"discovery: lanmsg discover {d['main']['discover']['ms']['median']:.1f} ms = "
+            f"{d['vs_floor']:.2f}x the floor (target <= 2x: {ok(d['vs_floor'] <= case_discovery.TARGET_VS_FLOOR)})"
         )
-    lines.append(
-        f"messages: library {r['library']['median']:,.0f}/s = {r['share']:.0%} of the ping-pong's "
-        f"{r['ping']['median']:,.0f}/s (target >= 50%: {ok(r['share'] >= case_rates.TARGET_SHARE)})"
-    )
-    last = dt["steps"][-1]
-    lines.append(
-        f"detect: {last['listeners']} listeners, {last['lost']} answers lost in {last['runs']} runs "
-        f"(target 0: {ok(all(x['lost'] == 0 for x in dt['steps']))}), last answer after "
-        f"{last['last_ms']['median']:.0f} ms (median)"
-    )
-    for run in fl["runs"]:
+        if d["avahi_vs_discover"]:
+            lines.append(
+                f"discovery: avahi-browse takes {d['avahi_vs_discover']:.1f}x as long as lanmsg discover "
+                f"(target >= 10x: {ok(d['avahi_vs_discover'] >= case_discovery.TARGET_VS_AVAHI)})"
+            )
+    if "rates" in res:
+        r = res["rates"]
         lines.append(
-            f"flood{' with --log' if run['log'] else ''}: {run['shown']:,} of {run['sent']:,} shown, "
-            f"peak RSS {run['peak_rss_mb']:.1f} MB, {run['cpu_s']:.2f} CPU s"
+            f"messages: library {r['library']['median']:,.0f}/s = {r['share']:.0%} of the ping-pong's "
+            f"{r['ping']['median']:,.0f}/s (target >= 50%: {ok(r['share'] >= case_rates.TARGET_SHARE)})"
+            + (f"; the codec alone {r['floor']['median']:,.0f}/s" if r.get("floor") else "")
         )
-    nm = res["names"]
-    lines.append(
-        f"names: resolve {nm['process']['resolve']['ms']['median']:.1f} ms"
-        + (
-            f", nmblookup -B {nm['process']['nmblookup']['ms']['median']:.1f} ms"
-            if "nmblookup" in nm["process"]
-            else ""
+    if "senders" in res:
+        for run in res["senders"]["runs"]:
+            gain = case_rates.log_gain(res["senders"]) if run["log"] else None
+            lines.append(
+                f"messages: {case_rates.senders_text(res['senders']['senders'])}{' to listen --log' if run['log'] else ''}: "
+                f"{run['rate']['median']:,.0f}/s"
+                + (
+                    f" = {gain:.1f}x the {case_rates.LOG_SENDERS_BEFORE['rate']:,}/s before group commit "
+                    f"(target >= {case_rates.TARGET_LOG_GAIN:g}x: {ok(gain >= case_rates.TARGET_LOG_GAIN)}); "
+                    f"confirmed but not logged: {run['confirmed_not_logged']}"
+                    if gain is not None
+                    else ""
+                )
+            )
+    if "detect" in res:
+        dt = res["detect"]
+        last = dt["steps"][-1]
+        lines.append(
+            f"detect: {last['listeners']} listeners, {last['lost']} answers lost in {last['runs']} runs "
+            f"(target 0: {ok(all(x['lost'] == 0 for x in dt['steps']))}), last answer after "
+            f"{last['last_ms']['median']:.0f} ms (median)"
         )
-        + f", floor {nm['process']['floor']['ms']['median']:.1f} ms; answer unicast "
-        f"{nm['idle']['lanmsg']['unicast']['median']:.2f} ms, broadcast {nm['idle']['lanmsg']['broadcast']['median']:.2f}"
-        f" ms (target < 250 ms: {ok(case_names.answer_ok(nm))}); a name nobody owns fails after "
-        f"{nm['nobody_query_name']['median']:.0f} ms"
-    )
-    lines.append(
-        f"start-up: --help {s['help']['vs_floor']:.2f}x, send --no-wait {s['nowait']['vs_floor']:.2f}x "
-        f"the floor ({s['floor']['ms']['median']:.1f} ms)"
-    )
+    for run in res["flood"]["runs"] if "flood" in res else ():
+        lines.append(
+            f"flood{' with --log' if run['log'] else ''}: {run['shown']:,} of {run['sent']:,} shown "
+            f"(target >= {case_flood.target_shown(run['log']):.0%}: {ok(case_flood.shown_ok(run))}), "
+            f"{run['kernel_drops']:,} dropped by the kernel, peak RSS {run['peak_rss_mb']:.1f} MB "
+            f"(target <= {case_flood.TARGET_PEAK_RSS_MB} MB: {ok(run['peak_rss_mb'] <= case_flood.TARGET_PEAK_RSS_MB)}), "
+            f"{run['cpu_s']:.2f} CPU s"
+        )
+    if "names" in res:
+        nm = res["names"]
+        lines.append(
+            f"names: resolve {nm['process']['resolve']['ms']['median']:.1f} ms"
+            + (
+                f", nmblookup -B {nm['process']['nmblookup']['ms']['median']:.1f} ms"
+                if "nmblookup" in nm["process"]
+                else ""
+            )
+            + f", floor {nm['process']['floor']['ms']['median']:.1f} ms; answer unicast "
+            f"{nm['idle']['lanmsg']['unicast']['median']:.2f} ms, broadcast "
+            f"{nm['idle']['lanmsg']['broadcast']['median']:.2f} ms (target < 250 ms: {ok(case_names.answer_ok(nm))}); "
+            f"a name nobody owns fails after {nm['nobody_query_name']['median']:.0f} ms"
+        )
+    if "startup" in res:
+        s = res["startup"]
+        lines.append(
+            f"start-up: --help {s['help']['vs_floor']:.2f}x, send --no-wait {s['nowait']['vs_floor']:.2f}x "
+            f"the floor ({s['floor']['ms']['median']:.1f} ms)"
+        )
     return lines
 
 

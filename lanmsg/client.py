@@ -30,7 +30,7 @@ import mailslot
 from . import protocol as P
 from .control import NoListener, via_listener
 from .messenger import operation_timeout, run_on_node
-from .node import Node
+from .node import Node, open_slot
 from .output import Printer
 from .settings import (
     DETECT_TIMEOUT_S,
@@ -93,7 +93,8 @@ class Messenger:
         self._slot: mailslot.Mailslot | None = None
         self._node: Node | None = None
         try:
-            self._slot = mailslot.Mailslot(settings.slot, transport=settings.transport, config=settings.config)
+            # learns no address by itself: Node.receive teaches those of frames that pass authentication
+            self._slot = open_slot(settings, settings.slot)
         except mailslot.MailslotExistsError:
             pass  # a listener (or another program) owns it: hand each call to it
         except OSError as e:

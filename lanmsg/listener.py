@@ -25,6 +25,7 @@ Single-threaded: use a Listener from the thread that made it.
 from __future__ import annotations
 
 import random
+import threading
 import time
 import warnings
 from collections import deque
@@ -61,6 +62,9 @@ if TYPE_CHECKING:
 RawEvent = Any  # one of lanmsg.protocol's event tuples (MessageReceived, PresenceChanged, ...)
 
 RELAYED_IDS_KEPT = 1024  # ids of messages sent for local one-shot commands, remembered to mark their copies
+# Messages handled together: shown, logged with one fsync, then confirmed.  A batch is what
+# arrived while the one before was handled; the cap bounds how long its first CONF waits.
+BATCH_MAX = 256
 
 
 # --------------------------------------------------------------------------
@@ -82,6 +86,7 @@ class Engine:
         rng: random.Random | None = None,
         on_event: Callable[[RawEvent], None] | None = None,
         on_sent: Callable[[Operation], None] | None = None,
+        before_confirm: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         try:
@@ -107,12 +112,14 @@ class Engine:
             raise
         self.peer = P.Peer(settings.name, encoding=settings.encoding, max_frame=settings.max_frame, rng=rng)
         self.node = Node(settings, self.slot, self.peer)
+        self._committer = _Committer(self.log, self.node.transmit) if self.log is not None else None
         self.ops: list[Operation] = []
         self._announced: set[int] = set()  # id() of ops whose "sent" was logged and reported
         self._from_control: set[int] = set()  # id() of ops asked for by local one-shot commands
         self._relayed_ids: dict[int, None] = {}  # message ids sent for them, oldest first (bounded)
         self.on_event = on_event
         self.on_sent = on_sent
+        self.before_confirm = before_confirm
         self.shown = 0
         self.duplicates = 0
         self.started = False
@@ -126,7 +133,7 @@ class Engine:
                 self.duplicates += 1
             else:
                 self.shown += 1
-                if self.log is not None:
+                if self.log is not None:  # written with its batch, fsynced before any CONF goes out
                     record = {
                         "dir": "in",
                         "time": time.time(),
@@ -135,7 +142,7 @@ class Engine:
                         "id": ev.msg_id,
                         "text": ev.text,
                     }
-                    self.log.append({**record, "via": "listener"} if self.relayed(ev) else record)
+                    self.log.add({**record, "via": "listener"} if self.relayed(ev) else record)
                 if self.on_event is not None:
                     self.on_event(ev)
         elif self.on_event is not None:
@@ -145,7 +152,46 @@ class Engine:
 
     def process(self, items: Iterable[Any]) -> None:
         """Send the actions, handle the events, in order (a message is logged before its CONF goes out)."""
-        self.node.run_actions(items, on_event=self._handle)
+        self.node.run_actions(items, on_event=self._handle_now)
+        self._report_sent()
+
+    def _handle_now(self, ev: RawEvent) -> None:
+        self._handle(ev)
+        self._commit()
+
+    def _commit(self, confirmations: list[P.Transmit] | None = None) -> None:
+        """Show what was shown (one write); then, once what was logged is on disk (one fsync, on
+        the log's own thread), send ``confirmations``."""
+        if self.before_confirm is not None:
+            self.before_confirm()
+        if self._committer is not None:
+            if confirmations or (self.log is not None and self.log.waiting()):
+                self._committer.submit(confirmations or [])
+            return
+        for t in confirmations or ():
+            self.node.transmit(t)
+
+    def receive_batch(self, first: mailslot.Message) -> None:
+        """``first`` and the messages already queued behind it (at most BATCH_MAX): each is
+        handled and shown, the batch is logged with one fsync (group commit), then every
+        confirmation of the batch goes out.  With a log the fsync and the confirmations happen
+        on the log's thread while this one reads the next batch."""
+        batch = [first]
+        while len(batch) < BATCH_MAX:
+            msg = self.slot.try_read()
+            if msg is None:
+                break
+            batch.append(msg)
+        confirmations: list[P.Transmit] = []
+        for msg in batch:
+            for item in self.node.receive(msg):
+                if isinstance(item, P.Transmit):
+                    confirmations.append(item)
+                    continue
+                if isinstance(item, P.Dropped):
+                    self.node.count_drop(item.reason)
+                self._handle(item)
+        self._commit(confirmations)
         self._report_sent()
 
     # -- life -----------------------------------------------------------------
@@ -158,20 +204,25 @@ class Engine:
     def step(self, max_wait: float = LISTEN_POLL_S, wake_fds: list[int] | None = None) -> bool:
         """One turn: wait at most ``max_wait`` s for a frame or a control request (or for one of
         ``wake_fds`` to become readable), handle it, then what is due.  True when a datagram was read."""
+        if self._committer is not None:
+            self._committer.check()
         deadline = self.peer.next_deadline()
         wait = max_wait if deadline is None else max(0.0, min(max_wait, deadline - now()))
         which, msg = self._read(wait, wake_fds)
         if which is self.slot and msg is not None:
-            self.process(self.node.receive(msg))
+            self.receive_batch(msg)
         elif which is self.control and msg is not None:
             self._on_control(msg)
-        self.process(self.peer.tick(now()))
-        for op in self.ops:
-            op.tick(self.node, now())
-        self._report_sent()
-        self.ops[:] = [op for op in self.ops if not op.done]
-        self._announced.intersection_update(id(op) for op in self.ops)
-        self._from_control.intersection_update(id(op) for op in self.ops)
+        due = self.peer.tick(now())
+        if due:
+            self.process(due)
+        if self.ops:  # what the operations run here want now; then forget the finished ones
+            for op in self.ops:
+                op.tick(self.node, now())
+            self._report_sent()
+            self.ops[:] = [op for op in self.ops if not op.done]
+            self._announced.intersection_update(id(op) for op in self.ops)
+            self._from_control.intersection_update(id(op) for op in self.ops)
         return msg is not None
 
     def _read(self, wait: float, wake_fds: list[int] | None) -> tuple[mailslot.Mailslot | None, Any]:
@@ -200,7 +251,10 @@ class Engine:
         return None, None
 
     def leave(self) -> None:
-        """Send OFFLINE (once, and only after joining)."""
+        """Send OFFLINE (once, and only after joining), after the confirmations still waiting
+        for the log."""
+        if self._committer is not None:
+            self._committer.drain()
         if self.started and not self.left:
             self.left = True
             for t in self.peer.stop(now()):
@@ -208,6 +262,9 @@ class Engine:
 
     def close(self) -> None:
         """Close the slots and the log (``leave`` first to say goodbye)."""
+        if self._committer is not None:
+            self._committer.close()
+            self._committer = None
         self.control.close()
         self.slot.close()
         if self.log is not None:
@@ -242,7 +299,9 @@ class Engine:
                         del self._relayed_ids[next(iter(self._relayed_ids))]
                 if self.log is not None:
                     record = {"dir": "out", "time": time.time(), "to": op.to, "id": op.msg_id, "text": op.text}
-                    self.log.append({**record, "via": "listener"} if relayed else record)
+                    self.log.add({**record, "via": "listener"} if relayed else record)
+                    if self._committer is not None:
+                        self._committer.submit([])
                 if self.on_sent is not None:
                     self.on_sent(op)
 
@@ -277,6 +336,75 @@ class Engine:
         """Whether a message to ``to`` comes back to this listener by name ("." or its own name)."""
         target = to.strip().upper()
         return target == "." or target == self.peer.name.upper()
+
+
+class _Committer:
+    """The message log's thread: it writes and fsyncs what the listener added (all of it at
+    once: group commit), then sends the confirmations of those messages, while the listener reads
+    and shows the next ones.  Batches are confirmed in the order they were handed over, each
+    only once every record added before it is on disk.  A failed write stops all confirmations;
+    the listener raises that error at its next step."""
+
+    def __init__(self, log: MessageLog, transmit: Callable[[P.Transmit], object]) -> None:
+        self.log, self.transmit = log, transmit
+        self._queue: deque[list[P.Transmit]] = deque()
+        self._cond = threading.Condition()
+        self._busy = False
+        self._closing = False
+        self.error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="lanmsg-log", daemon=True)
+        self._thread.start()
+
+    def submit(self, confirmations: list[P.Transmit]) -> None:
+        """Send ``confirmations`` once everything added to the log so far is on disk."""
+        with self._cond:
+            self._queue.append(confirmations)
+            self._cond.notify()
+
+    def check(self) -> None:
+        """Raise the error that stopped the log, if one did."""
+        if self.error is not None:
+            raise self.error
+
+    def drain(self) -> None:
+        """Wait until everything handed over is on disk and confirmed (or the log failed)."""
+        with self._cond:
+            while (self._queue or self._busy) and self.error is None and self._thread.is_alive():
+                self._cond.wait(COMMIT_WAIT_S)
+
+    def close(self) -> None:
+        self.drain()
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        self._thread.join(COMMIT_WAIT_S)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                batches = list(self._queue)
+                self._queue.clear()
+                self._busy = True
+            try:
+                self.log.commit()  # every record added before these batches were handed over
+            except OSError as e:
+                with self._cond:
+                    self.error, self._busy = e, False
+                    self._cond.notify_all()
+                return
+            for confirmations in batches:
+                for t in confirmations:
+                    self.transmit(t)
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+
+COMMIT_WAIT_S = 30.0  # the longest a stopping listener waits for the disk
 
 
 # --------------------------------------------------------------------------
@@ -636,7 +764,10 @@ def run_listen(
         if engine.from_control(op) and op.msg_id is not None and not engine.delivers_here(op.to):
             show_relayed(printer, settings.name, op.to, op.msg_id, op.text)
 
-    engine = Engine(settings, log_path=log_path, rng=rng, on_event=show, on_sent=show_sent)
+    # what a batch of messages shows is written at once, before the batch's CONFs go out
+    engine = Engine(
+        settings, log_path=log_path, rng=rng, on_event=show, on_sent=show_sent, before_confirm=printer.flush
+    )
     stop = stop or StopSignals()
     next_stats = now() + stats_interval if stats_interval else None
     try:
@@ -646,15 +777,18 @@ def run_listen(
             extra = {"auth_window": settings.auth_window} if settings.key_id else {}
             mailslot.suspend_on_ctrl_z()  # Ctrl-Z leaves the host's unicasts to its other lanmsg processes
             show_listening(printer, settings, "listening", "Ctrl-C to leave", **extra)
+            printer.hold()
             engine.start()
             while not stop.stopping.is_set():
                 if next_stats is not None and now() >= next_stats:
                     printer.event("stats", None, **engine.counts())
                     next_stats = now() + (stats_interval or 0.0)  # not None here
                 engine.step(LISTEN_POLL_S)
+                printer.flush()
     except (KeyboardInterrupt, StopRequested):
         pass
     finally:
+        printer.release()
         engine.started = True  # a stop before the join still says goodbye, as before
         engine.leave()
         stop.finished.set()

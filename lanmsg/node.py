@@ -10,6 +10,7 @@ sends the Peer's ``Transmit`` actions with ``mailslot.write`` and counts what it
 from __future__ import annotations
 
 import collections
+import threading
 import time
 
 import mailslot
@@ -91,6 +92,7 @@ class Node:
         self.settings, self.slot, self.peer = settings, slot, peer
         self.frames_dropped: collections.Counter[str] = collections.Counter()
         self.send_errors = 0
+        self._errors_lock = threading.Lock()  # a listener's log thread sends confirmations too
         self.last_send_error: Exception | None = None
         self.guard = FrameGuard(settings.key, settings.auth_window, wall_clock=wall_clock)
 
@@ -114,8 +116,9 @@ class Node:
             mailslot.write(dest, s.slot, self.seal(t.data, s.slot), transport=s.transport, config=s.config)
             return None
         except (OSError, ValueError) as e:
-            self.send_errors += 1
-            self.last_send_error = e
+            with self._errors_lock:
+                self.send_errors += 1
+                self.last_send_error = e
             return e
 
     def run_actions(

@@ -141,10 +141,15 @@ def encode_frame(frame: Frame, *, encoding: str = DEFAULT_ENCODING, max_frame: i
     when the body is longer than ``text_room`` allows) for a frame that cannot be built."""
     if not 0 <= frame.msg_id < 10**MSGID_SIZE:
         raise FrameError(f"message id {frame.msg_id} does not fit {MSGID_SIZE} digits")
-    try:
-        sender = _fit(frame.sender, NAME_SIZE, encoding)
-    except (UnicodeEncodeError, LookupError) as e:
-        raise _cannot_encode(encoding, e) from None
+    sender = _senders_encoded.get((frame.sender, encoding))
+    if sender is None:
+        try:
+            sender = _fit(frame.sender, NAME_SIZE, encoding)
+        except (UnicodeEncodeError, LookupError) as e:
+            raise _cannot_encode(encoding, e) from None
+        if len(_senders_encoded) >= _NAMES_REMEMBERED:
+            _senders_encoded.clear()
+        _senders_encoded[(frame.sender, encoding)] = sender
     body = _encoded(frame.body, encoding)
     if len(body) > max_text_bytes(max_frame):
         raise TextTooLong(len(body), encoding, max_frame)
@@ -158,6 +163,24 @@ def encode_frame(frame: Frame, *, encoding: str = DEFAULT_ENCODING, max_frame: i
 
 
 _DIGITS = re.compile(rb" *([0-9]{1,12})")
+_FLAGS = {b"00": (False, False), b"01": (False, True), b"10": (True, False), b"11": (True, True)}
+# A peer sends many frames under one name: its encoded and decoded forms are kept (bounded,
+# emptied when full).
+_NAMES_REMEMBERED = 1024
+_senders_encoded: dict[tuple[str, str], bytes] = {}
+_senders_decoded: dict[bytes, str] = {}  # the name field's 24 bytes -> the sender ("" when refused)
+
+
+def _sender(field: bytes) -> str:
+    sender = _senders_decoded.get(field)
+    if sender is None:
+        sender = decode_text(field.rstrip(b" \x00")).strip()
+        if not sender.isprintable():
+            sender = ""
+        if len(_senders_decoded) >= _NAMES_REMEMBERED:
+            _senders_decoded.clear()
+        _senders_decoded[field] = sender
+    return sender
 
 
 def decode_frame(data: bytes) -> Frame | BadFrame:
@@ -168,24 +191,30 @@ def decode_frame(data: bytes) -> Frame | BadFrame:
         return BadFrame("not-bytes", 0)
     if len(data) < HEADER_SIZE:
         return BadFrame("short", len(data))
-    sender = decode_text(data[:NAME_SIZE].rstrip(b" \x00")).strip()
-    if not sender or any(not c.isprintable() for c in sender):
+    sender = _sender(data[:NAME_SIZE])
+    if not sender:
         return BadFrame("bad-sender", len(data))
-    m = _DIGITS.fullmatch(data[NAME_SIZE : NAME_SIZE + MSGID_SIZE])
+    m = _DIGITS.fullmatch(data, NAME_SIZE, NAME_SIZE + MSGID_SIZE)
     if not m:
         return BadFrame("bad-id", len(data))
-    flags = data[NAME_SIZE + MSGID_SIZE : HEADER_SIZE]
-    if any(f not in b"01" for f in flags):
+    flags = _FLAGS.get(data[NAME_SIZE + MSGID_SIZE : HEADER_SIZE])
+    if flags is None:
         return BadFrame("bad-flag", len(data))
-    return Frame(sender, int(m.group(1)), flags[0:1] == b"1", flags[1:2] == b"1", decode_text(data[HEADER_SIZE:]))
+    return _new_tuple(Frame, (sender, int(m.group(1)), flags[0], flags[1], decode_text(data[HEADER_SIZE:])))
+
+
+_new_tuple = tuple.__new__  # a Frame from its fields in order, without the namedtuple's keyword parsing
 
 
 def conf_body(msg_id: int) -> str:
     return f"{CONF} {msg_id}"  # seed: "CONF "+LTRIM(STR(nMsgId))
 
 
+_CONF = re.compile(r"CONF +([0-9]{1,12})\s*")
+
+
 def parse_conf(body: str) -> int | None:
-    m = re.fullmatch(r"CONF +([0-9]{1,12})\s*", body)
+    m = _CONF.fullmatch(body)
     return int(m.group(1)) if m else None
 
 

@@ -45,6 +45,12 @@ def test_a_smoke_run_of_the_suite_measures_every_case_and_writes_the_page(tmp_pa
     for case in ("floor", "discover", "passive") + (("avahi",) if "avahi" in main else ()):
         assert main[case]["failures"] == [] and main[case]["ms"]["n"] >= 1, (case, main[case])
     assert res["rates"]["unconfirmed"] == 0 and res["rates"]["ping_lost"] == 0
+    assert res["rates"]["floor_lost"] == 0 and res["rates"]["floor"]["n"] >= 1
+    senders = res["senders"]
+    assert [run["log"] for run in senders["runs"]] == [False, True]
+    for run in senders["runs"]:
+        assert run["confirmed"] > 0 and run["unconfirmed"] == 0, run
+    assert senders["runs"][1]["confirmed_not_logged"] == 0
     assert all(step["lost"] == 0 for step in res["detect"]["steps"])
     for run in res["flood"]["runs"]:
         assert run["shown"] > 0 and run["confirmations"] > 0

@@ -6,12 +6,14 @@ command line does.  Between two lab hosts it sends and confirms by itself.
 """
 
 import json
+import socket
 import sys
 import textwrap
 
 import netlab
 import pytest
 
+import mailslot
 from lanmsg import auth
 from lanmsg import protocol as P
 from lanmsg.client import Confirmation, Messenger, NotConfirmed, OnlinePeer, discover
@@ -207,3 +209,25 @@ def test_between_two_hosts_every_message_is_confirmed_by_address_and_by_name():
 def test_online_peer_and_confirmation_are_plain_tuples():
     assert OnlinePeer("BOB", "10.0.0.2") == ("BOB", "10.0.0.2")
     assert Confirmation(1, "BOB", None).by == "BOB"
+
+
+def test_a_frame_that_fails_authentication_teaches_no_address(port, tmp_path):
+    """Only frames that pass authentication say where their sender is (docs/security.md): a
+    forged frame read by a keyed Messenger leaves MALLORY unknown to name resolution."""
+    key_file = tmp_path / "group.key"
+    key_file.write_text(auth.format_key(auth.generate_key()))
+    with Messenger(key_file=str(key_file)) as m:
+        config = m.settings.config
+        forged = P.encode_frame(P.Frame("MALLORY", 7, False, True, P.ONLINE))
+        to_me = mailslot.NetbiosName(config.name)
+        datagram = mailslot._template(mailslot.MSG_DIRECT_UNIQUE, "MALLORY", to_me, "foxapp", port).encode(
+            1, "127.0.0.2", forged
+        )
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.2", port))
+            s.sendto(datagram, ("127.0.0.1", port))
+        assert m.detect(0.3) == []  # reads the forged frame, which is refused
+        stats = m._slot.stats
+    assert stats.get("delivered", 0) >= 1, stats  # the datagram was read
+    assert mailslot.learned_address("MALLORY") is None

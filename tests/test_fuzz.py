@@ -25,6 +25,7 @@ import socket
 import struct
 
 import pytest
+import reference_codec
 from conftest import FUZZ_PROFILE
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -161,12 +162,19 @@ def with_dgm_length_fixed(buf: bytes) -> bytes:
 
 
 def decode_or_decode_error(buf: bytes):
-    """decode_datagram's contract: a Datagram that re-encodes to ``buf``, or DecodeError."""
+    """decode_datagram's contract: a Datagram that re-encodes to ``buf``, or DecodeError; and
+    the very result of the decoder before the fast one (tests/reference_codec.py)."""
+    try:
+        want = reference_codec.decode_datagram(buf)
+    except DecodeError as e:
+        want = ("DecodeError", e.reason, str(e))
     try:
         d = mailslot.decode_datagram(buf)
     except DecodeError as e:
         assert e.reason and isinstance(e.reason, str)
+        assert ("DecodeError", e.reason, str(e)) == want
         return None
+    assert type(d) is mailslot.Datagram and d == want
     assert mailslot.encode_datagram(d) == buf
     return d
 
@@ -196,6 +204,38 @@ def test_datagram_round_trip(d):
         assert getattr(got, field) == getattr(d, field), field
     assert mailslot.encode_datagram(got) == payload
     assert struct.unpack_from(">H", payload, 10)[0] == len(payload) - 14
+
+
+@FUZZ
+@given(
+    st.sampled_from([0x10, 0x11, 0x12]),
+    nb_text,
+    nb_names,
+    st.text(alphabet=ms_char, min_size=1, max_size=60),
+    st.binary(max_size=600),
+    ipv4,
+    st.integers(0, 2**17),
+    u16s,
+)
+def test_datagram_templates_encode_as_the_general_encoder_does(msg_type, source, dest, slot, data, ip, dgm_id, port):
+    """The datagrams lanmsg sends come from a template per (type, names, mailslot, port): the
+    very bytes of encode_datagram(build_datagram(...)), twice in a row (the template kept)."""
+    case()
+    kw = {
+        "msg_type": msg_type,
+        "source": source,
+        "destination": dest,
+        "mailslot": slot,
+        "data": data,
+        "source_ip": ip,
+        "dgm_id": dgm_id,
+        "source_port": port,
+    }
+    want = mailslot.encode_datagram(mailslot.build_datagram(**kw))
+    for _ in range(2):
+        template = mailslot._template(msg_type, source, dest, slot, port)
+        assert template.encode(dgm_id, ip, data) == want
+    assert decode_or_decode_error(want) is not None
 
 
 @FUZZ
@@ -321,6 +361,8 @@ encoded_frames = st.one_of(
 
 def decode_frame_contract(raw: bytes):
     got = P.decode_frame(raw)
+    want = reference_codec.decode_frame(raw)  # the decoder before its remembered senders
+    assert type(got) is type(want) and got == want, (got, want)
     assert isinstance(got, (P.Frame, P.BadFrame)), got
     if isinstance(got, P.BadFrame):
         assert got.reason in ("short", "bad-sender", "bad-id", "bad-flag") and got.size == len(raw), got

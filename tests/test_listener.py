@@ -5,6 +5,7 @@ The lab test with a second host is tests/test_lab_listener.py.
 
 import dataclasses
 import json
+import os
 import random
 import signal
 import socket
@@ -22,6 +23,8 @@ import mailslot
 from lanmsg import protocol as P
 from lanmsg.client import Messenger
 from lanmsg.listener import Confirmed, Listener, Message, NotDelivered, Offline, Online, Relayed, translate
+from lanmsg.node import Node
+from lanmsg.output import read_log
 from lanmsg.settings import LanmsgError
 
 
@@ -138,6 +141,34 @@ def test_log_records_both_directions(port, tmp_path):
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(r["dir"], r["text"]) for r in records] == [("out", "logged"), ("in", "logged")]
     assert records[0]["id"] == msg_id
+
+
+def test_messages_that_arrive_together_are_logged_with_one_fsync_before_any_is_confirmed(
+    port, config, tmp_path, monkeypatch
+):
+    """Group commit: what one turn of the loop takes in is written and fsynced once, and only
+    then does any of its confirmations go out ("confirmed => logged", at one fsync per batch)."""
+    log = tmp_path / "messages.jsonl"
+    order = []
+    real_fsync, real_transmit = os.fsync, Node.transmit
+
+    def fsync(fd):
+        order.append(("fsync", sorted(r["id"] for r in read_log(str(log)) if r.get("dir") == "in")))
+        real_fsync(fd)
+
+    def transmit(node, t):
+        if t.frame.body.startswith("CONF"):
+            order.append(("conf", P.parse_conf(t.frame.body)))
+        return real_transmit(node, t)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(Node, "transmit", transmit)
+    with Listener(log_path=str(log)) as lst:
+        for msg_id in range(50, 55):  # all queued before the listener looks
+            mailslot.write(".", "foxapp", raw_frame("CAROL", msg_id, f"batch {msg_id}".encode()), config=config)
+        events = collect(lst, lambda evs: sum(isinstance(e, Message) for e in evs) == 5)
+    assert [e.text for e in events if isinstance(e, Message)] == [f"batch {i}" for i in range(50, 55)]
+    assert order == [("fsync", [50, 51, 52, 53, 54])] + [("conf", i) for i in range(50, 55)], order
 
 
 def test_callback_runs_until_told(port):

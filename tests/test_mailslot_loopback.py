@@ -708,6 +708,28 @@ def test_listener_survives_1000_hostile_datagrams(slots, raw):
     assert slot.read(timeout=HANG).data == b"local still works"
 
 
+@pytest.mark.skipif(mailslot._SO_MEMINFO is None, reason="the kernel's drop count is read on Linux only")
+def test_what_the_kernel_drops_for_a_full_socket_is_counted(slots, raw):
+    """More datagrams than the socket's buffer holds, sent while nobody reads: the kernel drops
+    the rest, and the slot counts them (dropped_by_kernel): read + dropped = sent."""
+    slot = slots("foxapp")
+    template = mailslot._template(0x11, "OTHERHOST", NetbiosName("WORKGROUP"), "FOXAPP", 138)
+    sent = 40_000  # about 20 MB: more than the 8 MB a socket's buffer gets at most here
+    for i in range(sent):
+        raw.unicast(template.encode(i, OTHER_IP, b"%06d" % i + bytes(400)))
+    read = []
+    pump_until(
+        slot, lambda: slot.stats.get("received", 0) + slot.stats.get("dropped_by_kernel", 0) >= sent, "all", read
+    )
+    while (m := slot.try_read()) is not None:
+        read.append(m)
+    st = slot.stats
+    assert st["dropped_by_kernel"] > 0, st
+    assert st["received"] + st["dropped_by_kernel"] == sent, st
+    assert len(read) == st["received"] == st["delivered"], st
+    assert [m.data[:6] for m in read] == sorted({m.data[:6] for m in read})  # in order, none twice
+
+
 # --------------------------------------------------------------------------
 # Two slots in one process (a listener and its control slot)
 # --------------------------------------------------------------------------

@@ -5,7 +5,9 @@
 Trials alternate: N sequential round trips of a bare UDP datagram (the size of a
 messenger datagram) to an echo server on PEER_IP:P, then M sequential
 confirmed messages through one lanmsg.client.Messenger to the ``lanmsg listen``
-on PEER_IP (each send waits for its CONF).  Prints one JSON object: rates per
+on PEER_IP (each send waits for its CONF), then (``--floor-port``) M exchanges of the
+same two datagrams with nothing but mailslot's codec and protocol's frames at each end
+(echo.py --confirm).  Prints one JSON object: rates per
 trial, lost round trips, unconfirmed messages.  ``--profile``: cProfile one
 extra message trial and write the hot spots to FILE.
 """
@@ -18,6 +20,8 @@ import pstats
 import socket
 import time
 
+import mailslot
+from lanmsg import protocol as P
 from lanmsg.client import Messenger, NotConfirmed
 
 DATAGRAM_BYTES = 210  # a 40-byte message in its NetBIOS datagram (bench/run.py's typical one)
@@ -37,6 +41,28 @@ def ping_trial(sock: socket.socket, n: int) -> tuple[float, int]:
     return n / (time.perf_counter() - t), lost
 
 
+def floor_trial(sock: socket.socket, n: int) -> tuple[float, int]:
+    """The same exchange as a confirmed message with nothing but the codec: a frame in a
+    datagram to echo.py --confirm, its CONF datagram decoded and checked."""
+    me = socket.gethostname().split(".")[0].upper()[:15]
+    to = mailslot.NetbiosName("*")
+    source_ip = sock.getsockname()[0]
+    port = sock.getsockname()[1]
+    lost = 0
+    t = time.perf_counter()
+    for i in range(n):
+        frame = P.encode_frame(P.Frame(me, 1000 + i, True, False, f"bench message {i:06d} to measure the rate"))
+        sock.send(mailslot._template(mailslot.MSG_DIRECT_GROUP, me, to, "foxapp", port).encode(i, source_ip, frame))
+        try:
+            answer = P.decode_frame(mailslot.decode_datagram(sock.recv(2048)).data)
+        except TimeoutError:
+            lost += 1
+            continue
+        if not isinstance(answer, P.Frame) or P.parse_conf(answer.body) != 1000 + i:
+            lost += 1
+    return n / (time.perf_counter() - t), lost
+
+
 def message_trial(m: Messenger, peer_ip: str, n: int) -> tuple[float, int]:
     failed = 0
     t = time.perf_counter()
@@ -52,6 +78,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("peer")
     ap.add_argument("--echo-port", type=int, required=True)
+    ap.add_argument("--floor-port", type=int, help="echo.py --confirm: the codec-only exchange")
     ap.add_argument("--pings", type=int, default=2000)
     ap.add_argument("--messages", type=int, default=500)
     ap.add_argument("--trials", type=int, default=7)
@@ -60,10 +87,17 @@ def main() -> int:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.connect((args.peer, args.echo_port))
     sock.settimeout(PING_TIMEOUT_S)
-    out = {"ping_rates": [], "ping_lost": 0, "message_rates": [], "unconfirmed": 0}
+    out = {"ping_rates": [], "ping_lost": 0, "message_rates": [], "unconfirmed": 0, "floor_rates": [], "floor_lost": 0}
+    floor = None
+    if args.floor_port:
+        floor = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        floor.connect((args.peer, args.floor_port))
+        floor.settimeout(PING_TIMEOUT_S)
     with Messenger() as m:
         m.send(args.peer, "warm-up")  # first contact: nothing cached yet
         ping_trial(sock, min(200, args.pings))
+        if floor is not None:
+            floor_trial(floor, min(200, args.messages))
         for _ in range(args.trials):
             rate, lost = ping_trial(sock, args.pings)
             out["ping_rates"].append(rate)
@@ -71,6 +105,10 @@ def main() -> int:
             rate, failed = message_trial(m, args.peer, args.messages)
             out["message_rates"].append(rate)
             out["unconfirmed"] += failed
+            if floor is not None:
+                rate, lost = floor_trial(floor, args.messages)
+                out["floor_rates"].append(rate)
+                out["floor_lost"] += lost
         if args.profile:
             prof = cProfile.Profile()
             prof.enable()
@@ -83,6 +121,8 @@ def main() -> int:
             with open(args.profile, "w") as f:
                 f.write(text.getvalue())
     sock.send(b"stop")
+    if floor is not None:
+        floor.send(b"stop")
     print(json.dumps(out))
     return 0
 
