@@ -333,9 +333,12 @@ class Engine:
         )
 
     def delivers_here(self, to: str) -> bool:
-        """Whether a message to ``to`` comes back to this listener by name ("." or its own name)."""
-        target = to.strip().upper()
-        return target == "." or target == self.peer.name.upper()
+        """Whether a message to ``to`` comes back to this listener: "." , ``localhost`` or its own
+        name (mailslot.classify_target says "local")."""
+        try:
+            return mailslot.classify_target(to, self.settings.config).kind == "local"
+        except ValueError:
+            return False
 
 
 class _Committer:

@@ -71,8 +71,14 @@ def close_console(p: Proc) -> int:
 
 
 def shown(p: Proc, sender: str = NAME) -> list[str]:
-    prefix = f" {sender}: "
-    return [line.split(prefix, 1)[1] for line in p.text().splitlines() if prefix in line]
+    """The texts a listener showed from ``sender``: ``NAME: TEXT``, or ``NAME (via listener): TEXT``
+    for a message a command of this machine handed to it (docs/messenger.md)."""
+    out = []
+    for line in p.text().splitlines():
+        for prefix in (f" {sender}: ", f" {sender} (via listener): "):
+            if prefix in line:
+                out.append(line.split(prefix, 1)[1])
+    return out
 
 
 def assert_one_line_error(r, *fragments):
@@ -216,7 +222,7 @@ def test_human_output_shows_what_the_code_page_has_and_escapes_the_rest(listener
     encoding = locale.getpreferredencoding(False)
     out = b"".join(lst.out).decode(encoding)
     expected = NON_ASCII.encode(encoding, "backslashreplace").decode(encoding)
-    assert f" {NAME}: {expected}" in out, (encoding, out)
+    assert f" {NAME} (via listener): {expected}" in out, (encoding, out)
 
 
 def test_text_from_standard_input(listener, slot):
