@@ -54,14 +54,15 @@ import enum
 import errno
 import itertools
 import os
-import random
 import select
 import socket
 import struct
 import sys
-import threading
 import time
 import zlib
+from _thread import RLock as _RLock
+from _thread import allocate_lock as _Lock
+from _thread import get_ident as _get_ident
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the start-up path
 if TYPE_CHECKING:
@@ -2114,10 +2115,10 @@ def _split_addresses(value: str | Iterable[str]) -> tuple[str, ...]:
 def _ipv4_list(values: Iterable[str], what: str) -> tuple[str, ...]:
     out = []
     for a in values:
-        try:
-            out.append(str(ipv4_address(a.strip())))
-        except (ValueError, AttributeError):
+        address = dotted_quad(a.strip()) if isinstance(a, str) else None
+        if address is None:
             raise ValueError(f"invalid {what} {a!r}: need an IPv4 address") from None
+        out.append(address)
     return tuple(out)
 
 
@@ -2687,7 +2688,7 @@ class _Kernel32:
             setattr(self, fname, fn)
 
 
-_kernel32_lock = threading.Lock()
+_kernel32_lock = _Lock()
 _kernel32_instance: _Kernel32 | None = None
 
 
@@ -2981,7 +2982,7 @@ class _ProcessState:
     datagrams, the name cache, the interface table, the datagram ids."""
 
     def __init__(self) -> None:
-        self.lock = threading.RLock()
+        self.lock = _RLock()
         self.receivers: dict[int, _Receiver] = {}  # datagram port -> the shared receiver
         self.inbox_owners: dict[str, _NetbiosSlot] = {}  # local inbox address -> the slot that owns it
         self.hosts: dict[int, _HostService] = {}  # datagram port -> this process's host service
@@ -2993,7 +2994,7 @@ class _ProcessState:
             collections.OrderedDict()
         )  # (NAME, suffix) -> (addresses, expiry)
         self.addresses: dict[tuple[str, ...], tuple[float, LocalAddresses]] = {}  # --broadcast -> (read at, table)
-        self.dgm_ids = itertools.count(random.randrange(0x10000))
+        self.dgm_ids = itertools.count(int.from_bytes(os.urandom(2), "big"))
 
 
 _process = _ProcessState()
@@ -3256,7 +3257,7 @@ class _Receiver:
     def __init__(self, port: int, config: Config):
         self.port, self.config = port, config
         self.sock: socket.socket | None = _udp_socket("", port, reuse=True, rcvbuf=RECV_BUFFER_BYTES)
-        self.lock = threading.RLock()  # RLock: a Ctrl-Z handler may run while this thread pumps
+        self.lock = _RLock()  # reentrant: a Ctrl-Z handler may run while this thread pumps
         self.slots: dict[str, _NetbiosSlot] = {}  # wire name (upper case) -> _NetbiosSlot
         self.stats: collections.Counter[str] = collections.Counter()
         self._cmsg_size = socket.CMSG_SPACE(12) if _IP_PKTINFO is not None else 0
@@ -3482,7 +3483,7 @@ class _NetbiosSlot:
         self._stats: collections.Counter[str] = collections.Counter()
         self._pending: collections.deque[Message] = collections.deque()
         self._dedup = _Dedup()
-        self._lock = threading.Lock()  # the receiver or a writer thread may hand over
+        self._lock = _Lock()  # the receiver or a writer thread may hand over
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         self._host: _HostService | None = None
@@ -4326,6 +4327,8 @@ class _HostService:
     thread.  The thread never dies silently: an unexpected error is reported once and counted."""
 
     def __init__(self, config: Config) -> None:
+        import threading  # here, not at the top: a command that never opens a slot needs no threads
+
         self.port, self.ns_port = config.port, config.ns_port
         self.lock = threading.RLock()
         self.stats: collections.Counter[str] = collections.Counter()
@@ -4666,7 +4669,7 @@ class _HostService:
             self.peers.send(_encode_member("bye", 0.0, False, (), hello=False), list(self.peers.members))
         self.stopping = True
         self._wake()
-        if self.thread.is_alive() and threading.current_thread() is not self.thread:
+        if self.thread.is_alive() and self.thread.ident != _get_ident():
             self.thread.join(2.0)
         self._close_sockets()
 
@@ -4917,6 +4920,8 @@ class NameLookup:
     computer's name raises MailslotNameError here, at once."""
 
     def __init__(self, name: str, config: Config, *, dns: bool = True):
+        import threading
+
         self.name, self.config = name, config
         self.target = classify_target(name, config)
         if self.target.kind == "group":

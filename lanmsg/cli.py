@@ -13,11 +13,7 @@ import math
 import os
 import sys
 
-import mailslot
-
-from . import __version__, auth
-from . import protocol as P
-from .output import Printer, error, note, safe_text
+from . import __version__
 from .settings import (
     CHECK_CONNECT_TIMEOUT_S,
     DETECT_TIMEOUT_S,
@@ -36,9 +32,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any, NoReturn
 
+    from .output import Printer
     from .settings import Record
 
-SEND_TIMEOUT_S = (P.RESENDS + 1) * P.RESEND_INTERVAL_S  # send's default wait: the last resend's interval
 SHELLS = ("bash", "zsh")  # lanmsg --completion SHELL
 
 # The exit codes, for scripts (docs/messenger.md); each command lists those it can return.
@@ -152,10 +148,14 @@ class _Parser(argparse.ArgumentParser):
 # --------------------------------------------------------------------------
 
 
-def _messenger_options(g: argparse._ArgumentGroup, slot: str) -> None:
+def _messenger_options(g: argparse._ArgumentGroup, group: str) -> None:
     """The options of the commands that talk to a group (the messenger's, or discovery's)."""
+    from . import auth
+    from . import protocol as P
+
+    slot = P.DEFAULT_SLOT if group == "messenger" else P.MS_SLOT
     g.add_argument("--slot", default=slot, metavar="SLOT", help=f"the group's mailslot name (default {slot})")
-    if slot == P.DEFAULT_SLOT:
+    if group == "messenger":
         g.add_argument(
             "--encoding",
             default=P.DEFAULT_ENCODING,
@@ -217,6 +217,9 @@ def _text_argument(p: argparse.ArgumentParser) -> None:
 
 
 def _send_arguments(p: argparse.ArgumentParser) -> None:
+    from . import protocol as P
+
+    send_timeout_s = (P.RESENDS + 1) * P.RESEND_INTERVAL_S  # the last resend's interval
     p.add_argument(
         "host",
         metavar="HOST",
@@ -227,7 +230,7 @@ def _send_arguments(p: argparse.ArgumentParser) -> None:
         "--timeout",
         type=float,
         metavar="SECONDS",
-        help=f"wait at most this long for the confirmation (default {SEND_TIMEOUT_S:g}: "
+        help=f"wait at most this long for the confirmation (default {send_timeout_s:g}: "
         f"until {P.RESEND_INTERVAL_S:g} s after the last resend)",
     )
     p.add_argument(
@@ -262,6 +265,8 @@ def _detect_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _announce_arguments(p: argparse.ArgumentParser) -> None:
+    from . import protocol as P
+
     p.add_argument(
         "tcp_port",
         metavar="TCP_PORT",
@@ -303,11 +308,13 @@ def _keygen_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing FILE")
 
 
-# name: (summary, mailslot the command uses or None, its own arguments, examples, its exit codes)
+# name: (summary, the group of options it shares ("messenger", "discovery") or None, its own
+# arguments, examples, its exit codes).  Neither mailslot nor the protocol is imported to list
+# them: `lanmsg --help` costs argparse and little more.
 COMMANDS: dict[str, tuple[str, str | None, Callable[[argparse.ArgumentParser], None], str, str]] = {
     "listen": (
         "join the group: show messages and presence, confirm and answer, until Ctrl-C",
-        P.DEFAULT_SLOT,
+        "messenger",
         _listen_arguments,
         """  lanmsg listen                          join the group "foxapp" until Ctrl-C
   lanmsg listen --json --log msgs.jsonl  one JSON object per event; every message kept on disk
@@ -316,7 +323,7 @@ COMMANDS: dict[str, tuple[str, str | None, Callable[[argparse.ArgumentParser], N
     ),
     "chat": (
         "join the group and talk: full screen, line mode (--plain), or lines from standard input",
-        P.DEFAULT_SLOT,
+        "messenger",
         _chat_arguments,
         """  lanmsg chat                            full screen; /help lists the commands
   lanmsg chat --plain --to BOB           line mode, your lines to BOB
@@ -325,7 +332,7 @@ COMMANDS: dict[str, tuple[str, str | None, Callable[[argparse.ArgumentParser], N
     ),
     "send": (
         "send a message to one peer and wait for its confirmation",
-        P.DEFAULT_SLOT,
+        "messenger",
         _send_arguments,
         """  lanmsg send BOB "lunch at 12?"         to BOB; exit 0 once BOB confirmed
   lanmsg send . "hello"                  to the lanmsg listen (or chat) of this machine
@@ -334,7 +341,7 @@ COMMANDS: dict[str, tuple[str, str | None, Callable[[argparse.ArgumentParser], N
     ),
     "broadcast": (
         "send a message to everyone in the workgroup",
-        P.DEFAULT_SLOT,
+        "messenger",
         _broadcast_arguments,
         """  lanmsg broadcast "fire drill at 3"     send and exit
   lanmsg broadcast --wait 2 "fire drill at 3"   and print who confirmed within 2 s""",
@@ -342,7 +349,7 @@ COMMANDS: dict[str, tuple[str, str | None, Callable[[argparse.ArgumentParser], N
     ),
     "detect": (
         "list the peers that are online",
-        P.DEFAULT_SLOT,
+        "messenger",
         _detect_arguments,
         """  lanmsg detect                          one "NAME ADDRESS" line per peer
   lanmsg detect --timeout 3 --json       one JSON object per peer""",
@@ -350,7 +357,7 @@ COMMANDS: dict[str, tuple[str, str | None, Callable[[argparse.ArgumentParser], N
     ),
     "announce": (
         "broadcast this server's IP and TCP port every interval (msserver) and answer discover at once",
-        P.MS_SLOT,
+        "discovery",
         _announce_arguments,
         """  lanmsg announce 5000                   on the server: clients find it at ADDRESS:5000
   lanmsg announce 5000 --ip 10.0.0.2 --interval 5""",
@@ -358,7 +365,7 @@ COMMANDS: dict[str, tuple[str, str | None, Callable[[argparse.ArgumentParser], N
     ),
     "discover": (
         "find a server's IP:PORT (lanmsg announce or the original msserver)",
-        P.MS_SLOT,
+        "discovery",
         _discover_arguments,
         """  lanmsg discover                        prints 10.0.0.2:5000 (the first server found)
   server=$(lanmsg discover --check) && my-client --connect "$server"
@@ -379,9 +386,9 @@ KEYGEN_DESCRIPTION = (
     "Copy it to every member over a channel you trust."
 )
 GROUPS = {
-    # the mailslot a command uses: (heading, description) of the options it shares
-    P.DEFAULT_SLOT: ("messenger options", "the same on listen, chat, send, broadcast and detect"),
-    P.MS_SLOT: ("discovery options", "the same on announce and discover"),
+    # the options a command shares: (heading, description)
+    "messenger": ("messenger options", "the same on listen, chat, send, broadcast and detect"),
+    "discovery": ("discovery options", "the same on announce and discover"),
 }
 TRANSPORT_HEADING = ("transport options", "the same on every command but keygen; docs/mailslot.md")
 
@@ -403,7 +410,8 @@ def epilog(name: str) -> str:
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The command line's parser; with ``only``, the other commands get no arguments.
+    """The command line's parser; with ``only`` a command's name, that command alone; with ``only``
+    "" (no command given), every command without its arguments.
 
     Building every command's ~80 arguments takes several milliseconds of each run
     (argparse formats and translates as it goes); a run needs only its own command's.
@@ -427,6 +435,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         dest="command", metavar="COMMAND", title="commands", prog="lanmsg", parser_class=_Parser
     )
     for name, (summary, slot, add_arguments, _, _) in COMMANDS.items():
+        if only and only != name:
+            continue  # a run of one command builds that command alone: each subparser costs argparse's set-up
         p = sub.add_parser(
             name,
             help=summary,
@@ -435,13 +445,15 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             formatter_class=_Formatter,
         )
         if only is not None and only != name:
-            continue
+            continue  # the top-level help lists the commands; their arguments are not needed
         add_arguments(p)
         shared: list[argparse.Action] = []
         if slot is not None:
             g = p.add_argument_group(*GROUPS[slot])
             _messenger_options(g, slot)
             t = p.add_argument_group(*TRANSPORT_HEADING)
+            import mailslot  # here: the top-level help lists the commands without it
+
             mailslot.add_transport_arguments(t)
             shared = g._group_actions + t._group_actions
         assert isinstance(p, _Parser)  # parser_class
@@ -485,6 +497,8 @@ def _text(parts: list[str]) -> str:
 
 
 def _settings(args: argparse.Namespace, key: bytes | None, window: float) -> Settings:
+    import mailslot
+
     return Settings(
         slot=args.slot,
         transport=args.transport,
@@ -497,10 +511,14 @@ def _settings(args: argparse.Namespace, key: bytes | None, window: float) -> Set
 
 def _key(args: argparse.Namespace) -> tuple[bytes | None, float]:
     """The group key (--key-file, else $LANMSG_KEY_FILE, else none) and the window in seconds."""
+    from . import auth
+
     return auth.group_key(args.key_file, args.auth_window, os.environ)
 
 
 def keygen(path: str, force: bool) -> int:
+    from . import auth
+
     key = auth.generate_key()
     if path == "-":
         sys.stdout.write(auth.format_key(key))
@@ -523,11 +541,14 @@ class _Outcome:
     ``lanmsg: error:`` line printed at the end (with a hint, when frames of another key were heard)."""
 
     def __init__(self, printer: Printer, command: str):
+
         self.printer, self.command = printer, command
         self.failure: str | None = None
         self.hint: str | None = None
 
     def report(self, rec: Record) -> None:
+        from .output import safe_text
+
         kind = rec.get("event")
         fields = {k: v for k, v in rec.items() if k not in ("event", "time")}
         if kind == "done":
@@ -563,6 +584,8 @@ class _Outcome:
 
     def finish(self, code: int, settings: Settings, req: Record) -> int:
         """Print the one failure line (when ``code`` is not 0) and return ``code``."""
+        from .output import error
+
         if code == EXIT_OK:
             return code
         if self.failure is None:  # broadcast or detect heard nobody: no event said so yet
@@ -574,6 +597,8 @@ class _Outcome:
 
 def _fail(printer: Printer, message: str, code: int, hint: str | None = None) -> None:
     """The failure line on stderr, and with --json an "error" event on stdout."""
+    from .output import error
+
     message = f"{message}; also: {hint}" if hint else message
     error(message)
     if printer.json_mode:
@@ -601,6 +626,7 @@ def _nothing_in_time(settings: Settings, req: Record) -> str:
 def _name_reporter(printer: Printer) -> Callable[[str, str], None]:
     """How the name service's news reach the user: a note on stderr (and an event with --json).
     A conflict reaches a long-running command as its exit (3), a one-shot one as a note."""
+    from .output import note
 
     def report(kind: str, message: str) -> None:
         if kind == "conflict":
@@ -624,6 +650,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         sys.stderr.write(overview())
         return EXIT_USAGE
+    # a command runs: now the modules it needs (help, usage errors and the overview needed none)
+    import mailslot
+
+    from . import protocol as P
+    from .output import Printer, error, note
+
     try:
         if args.command == "keygen":
             return keygen(args.file, args.force)

@@ -10,15 +10,12 @@ from __future__ import annotations
 import os
 import time
 
-import mailslot
-
-from . import auth
-from . import protocol as P
-
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the start-up path
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import Any, TypedDict
+
+    import mailslot
 
     Record = dict[str, Any]  # one event of an operation, as JSON
     Emit = Callable[[Record], None]
@@ -81,14 +78,26 @@ class Settings:
 
     def __init__(
         self,
-        slot: str = P.DEFAULT_SLOT,
+        slot: str | None = None,
         transport: str | None = None,
         config: mailslot.Config | None = None,
-        encoding: str = P.DEFAULT_ENCODING,
-        max_frame: int = P.MAX_FRAME,
+        encoding: str | None = None,
+        max_frame: int | None = None,
         key: bytes | None = None,
-        auth_window: float = auth.DEFAULT_WINDOW_S,
+        auth_window: float | None = None,
     ):
+        """``slot``, ``encoding``, ``max_frame``, ``auth_window``: None (or not given) for the
+        messenger's defaults (foxapp, utf-8, 250 bytes, 60 s)."""
+        # here, not at the top: `lanmsg --help` and the exit codes need none of these modules
+        import mailslot
+
+        from . import auth
+        from . import protocol as P
+
+        slot = P.DEFAULT_SLOT if slot is None else slot
+        encoding = P.DEFAULT_ENCODING if encoding is None else encoding
+        max_frame = P.MAX_FRAME if max_frame is None else max_frame
+        auth_window = auth.DEFAULT_WINDOW_S if auth_window is None else auth_window
         self.slot = mailslot.normalize_mailslot_name(slot)
         self.transport = mailslot.resolve_transport(transport)
         self.config = config if config is not None else mailslot.Config.from_env()
@@ -105,6 +114,8 @@ class Settings:
     def name(self) -> str:
         """This computer's name as text (what frames carry and people read): the NetBIOS name's
         bytes read in its DOS code page, so JÜRGEN for the wire's J\\x9aRGEN."""
+        import mailslot
+
         return mailslot.oem_text(self.config.name, self.config.oem_encoding)
 
     def control_slot(self) -> str:
@@ -121,6 +132,9 @@ class Settings:
 
     def text_too_long(self, size: int) -> str:
         """Why a text of ``size`` bytes was not sent; with a key, both limits."""
+        from . import auth
+        from . import protocol as P
+
         if self.key is None:
             return str(P.TextTooLong(size, self.encoding, self.max_frame))
         limit = P.max_text_bytes(self.max_frame)
@@ -172,6 +186,10 @@ def library_settings(
         if given:
             raise ValueError(f"give either settings or options, not both ({', '.join(given)})")
         return settings
+    import mailslot
+
+    from . import auth
+
     config = mailslot.Config.from_env(port=port, workgroup=workgroup, name=name, broadcast=broadcast)
     key, window = auth.group_key(key_file, auth_window, os.environ)
     named: dict[str, Any] = {k: v for k in ("slot", "transport", "encoding") if (v := options[k])}
