@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import pytest
 from lanmsg_proc import ROOT
+from nobody import python_for_nobody
 
 LOCAL_NAME = os.environ["LANMSG_NAME"]
 
@@ -203,7 +204,10 @@ def test_the_port_permission_error_is_one_line_that_names_the_remedies(tmp_path)
     with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as f:
         if int(f.read()) <= 138:
             pytest.skip("unprivileged users may bind port 138 here")
-    argv = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-m", "lanmsg"]
+    python = python_for_nobody()
+    if python is None:
+        pytest.skip("no Python that user nobody can run with this repository (e.g. it lies under /root)")
+    argv = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", python, "-m", "lanmsg"]
     env = {**os.environ, "PYTHONPATH": ROOT, "LANMSG_PORT": "138"}
     r = subprocess.run(
         [*argv, "detect", "--timeout", "0"], cwd="/", env=env, capture_output=True, text=True, timeout=60

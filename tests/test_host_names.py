@@ -18,6 +18,7 @@ import threading
 import time
 
 import pytest
+from nobody import as_nobody, python_for_nobody
 
 import mailslot as M
 
@@ -194,31 +195,6 @@ def test_the_last_process_holding_a_name_releases_it_and_only_it(ports, listener
         assert query(ports[1], "SHARED") == 0
         first.stop()
         eventually(lambda: "SHARED" in releases(watcher), "the last one released it")
-
-
-def as_nobody():
-    os.setpgrp()
-    os.setgroups([])
-    os.setgid(65534)
-    os.setuid(65534)
-
-
-def python_for_nobody():
-    """A Python 3.10+ that user nobody can run and that finds this repository, or None."""
-    import shutil
-
-    probe = f"import sys; sys.path.insert(0, {ROOT!r}); import mailslot; sys.exit(sys.version_info < (3, 10))"
-    for python in dict.fromkeys(
-        [sys.executable, os.path.realpath(sys.executable), shutil.which("python3", path=os.defpath)]
-    ):
-        if python is None:
-            continue
-        try:
-            if subprocess.run([python, "-c", probe], preexec_fn=as_nobody, cwd="/", timeout=30).returncode == 0:
-                return python
-        except OSError:
-            continue
-    return None
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a process as another user (nobody)")
