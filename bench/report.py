@@ -555,26 +555,29 @@ def where_the_time_goes(res: dict) -> list[str]:
         f"{fmt(main['discover']['ms']['median'] - main['floor']['ms']['median'])} ms to the bare interpreter "
         f"({fmt(main['floor']['ms']['median'])} ms), `lanmsg --help` "
         f"{fmt(s['help']['ms']['median'] - floor)} ms and `send --no-wait` "
-        f"{fmt(s['nowait']['ms']['median'] - floor)} ms. `python -X importtime` and cProfile of `main()` put "
-        "most of it in importing what lanmsg needs from the standard library: `socket` (building its enums "
-        "from the C module's constants), `argparse` with `re`, `enum` and `gettext`, `random`, `threading`, "
-        "`signal`; then lanmsg's own modules, argparse's parser set-up, and the round trip itself with the "
-        "mailslot set-up (a few ms). "
+        f"{fmt(s['nowait']['ms']['median'] - floor)} ms. "
         + (
             f"`python3 -c 'import socket, argparse'` alone takes {fmt(s['stdlib']['vs_floor'], 2)}x the floor "
-            "(table above): 2x is the standard library's own floor for any command of this kind. "
+            "(table above): that is the standard library's own floor for any command of this kind. "
             if s.get("stdlib", {}).get("vs_floor")
             else ""
         )
-        + "What was lanmsg's own and is fixed: `ipaddress`, `json` and `hashlib`/`hmac`/`secrets` are "
-        "imported only when an address is parsed, JSON is written or read, or a key is used; the parser "
-        "adds only the arguments of the command being run (all seven commands' ~80 arguments cost about "
-        "2.5 ms, argparse translating and formatting as it adds each); lanmsg's help formatter does not "
-        "import `shutil` and query the terminal for every argument as argparse's does; and an announcer "
-        "answers after 0-2 ms instead of 0-10 ms (every `discover` waits half of that on average). What "
-        "remains is the standard library's import cost, which only dropping `argparse` or the `socket` "
-        "module's Python layer would remove: not worth it for a tool that must stay standard-library only "
-        "and readable. `python3 -m lanmsg` costs about 3 ms more than the console script (runpy).",
+        + "`lanmsg --help` imports argparse and lanmsg's parser only: neither `socket` nor mailslot.py nor "
+        "the protocol (tests/test_startup_imports.py keeps it so). What was lanmsg's own and is fixed: "
+        "`ipaddress`, `json` and `hashlib`/`hmac`/`secrets` are imported only when an address is parsed, "
+        "JSON is written or read, or a key is used; the parser adds only the arguments of the command being "
+        "run (all seven commands' ~80 arguments cost about 2.5 ms, argparse translating and formatting as it "
+        "adds each); lanmsg's help formatter does not import `shutil` and query the terminal for every "
+        "argument as argparse's does; and an announcer answers after 0-2 ms instead of 0-10 ms (every "
+        "`discover` waits half of that on average). What `send` and `discover` still spend above "
+        "`import socket, argparse` (lanmsg's own modules, then the command's work) is itemised under "
+        '"What is left" in the profiles section below.'
+        + (
+            f" `python3 -m lanmsg --help` costs {fmt(s['module']['ms']['median'] - s['help']['ms']['median'])} ms "
+            "more than the console script (runpy)."
+            if s.get("module", {}).get("ms")
+            else ""
+        ),
         "",
     ]
     return L
