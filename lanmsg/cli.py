@@ -148,6 +148,13 @@ class _Parser(argparse.ArgumentParser):
 # --------------------------------------------------------------------------
 
 
+def _seconds_option(
+    p: argparse.ArgumentParser | argparse._ArgumentGroup, flag: str, default: float | None, help: str
+) -> None:
+    """A duration option: every one takes a number of seconds, written SECONDS in the help."""
+    p.add_argument(flag, type=float, default=default, metavar="SECONDS", help=help)
+
+
 def _messenger_options(g: argparse._ArgumentGroup, group: str) -> None:
     """The options of the commands that talk to a group (the messenger's, or discovery's)."""
     from . import auth
@@ -169,11 +176,11 @@ def _messenger_options(g: argparse._ArgumentGroup, group: str) -> None:
         help="authenticate every frame with the group's shared key "
         "(made by 'lanmsg keygen'; default $LANMSG_KEY_FILE; docs/security.md)",
     )
-    g.add_argument(
+    _seconds_option(
+        g,
         "--auth-window",
-        type=float,
-        metavar="SECONDS",
-        help=f"with a key: accept frames stamped at most this far from this machine's clock "
+        None,
+        f"with a key: accept frames stamped at most this far from this machine's clock "
         f"(default $LANMSG_AUTH_WINDOW or {auth.DEFAULT_WINDOW_S:g})",
     )
 
@@ -184,12 +191,11 @@ def _listen_arguments(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="append every message sent and received to FILE as JSON lines (fsynced before the confirmation goes out)",
     )
-    p.add_argument(
+    _seconds_option(
+        p,
         "--stats-interval",
-        type=float,
-        default=STATS_INTERVAL_S,
-        metavar="SECONDS",
-        help=f'with --json: a "stats" event (counts of shown and dropped frames) every SECONDS '
+        STATS_INTERVAL_S,
+        f'with --json: a "stats" event (counts of shown and dropped frames) every SECONDS '
         f"(default {STATS_INTERVAL_S:g}; 0: none)",
     )
 
@@ -226,11 +232,11 @@ def _send_arguments(p: argparse.ArgumentParser) -> None:
         help="the peer: its messenger name, a DNS name or an IPv4 address; '.' is this machine's lanmsg listen",
     )
     _text_argument(p)
-    p.add_argument(
+    _seconds_option(
+        p,
         "--timeout",
-        type=float,
-        metavar="SECONDS",
-        help=f"wait at most this long for the confirmation (default {send_timeout_s:g}: "
+        None,
+        f"wait at most this long for the confirmation (default {send_timeout_s:g}: "
         f"until {P.RESEND_INTERVAL_S:g} s after the last resend)",
     )
     p.add_argument(
@@ -245,22 +251,20 @@ def _send_arguments(p: argparse.ArgumentParser) -> None:
 
 def _broadcast_arguments(p: argparse.ArgumentParser) -> None:
     _text_argument(p)
-    p.add_argument(
+    _seconds_option(
+        p,
         "--wait",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="collect confirmations for SECONDS and print who confirmed (default 0: send and exit)",
+        0.0,
+        "collect confirmations for SECONDS and print who confirmed (default 0: send and exit)",
     )
 
 
 def _detect_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
+    _seconds_option(
+        p,
         "--timeout",
-        type=float,
-        default=DETECT_TIMEOUT_S,
-        metavar="SECONDS",
-        help=f"collect answers for SECONDS (default {DETECT_TIMEOUT_S:g}; peers answer within 1.03)",
+        DETECT_TIMEOUT_S,
+        f"collect answers for SECONDS (default {DETECT_TIMEOUT_S:g}; peers answer within 1.03)",
     )
 
 
@@ -278,22 +282,20 @@ def _announce_arguments(p: argparse.ArgumentParser) -> None:
         metavar="ADDRESS",
         help="announce this IPv4 address (default: each interface's own address, on its broadcast)",
     )
-    p.add_argument(
+    _seconds_option(
+        p,
         "--interval",
-        type=float,
-        default=P.ANNOUNCE_INTERVAL_S,
-        metavar="SECONDS",
-        help=f"seconds between broadcasts (default {P.ANNOUNCE_INTERVAL_S:g}, as msserver)",
+        P.ANNOUNCE_INTERVAL_S,
+        f"seconds between broadcasts (default {P.ANNOUNCE_INTERVAL_S:g}, as msserver)",
     )
 
 
 def _discover_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
+    _seconds_option(
+        p,
         "--timeout",
-        type=float,
-        default=DISCOVER_TIMEOUT_S,
-        metavar="SECONDS",
-        help=f"look for SECONDS at most (default {DISCOVER_TIMEOUT_S:g}); the first server found ends it",
+        DISCOVER_TIMEOUT_S,
+        f"look for SECONDS at most (default {DISCOVER_TIMEOUT_S:g}); the first server found ends it",
     )
     p.add_argument("--all", action="store_true", help="print every distinct server found within the timeout")
     p.add_argument(
