@@ -2994,6 +2994,8 @@ class _ProcessState:
             collections.OrderedDict()
         )  # (NAME, suffix) -> (addresses, expiry)
         self.addresses: dict[tuple[str, ...], tuple[float, LocalAddresses]] = {}  # --broadcast -> (read at, table)
+        # hosts file path -> (its stat, trusted while changed before this time_ns, name -> addresses)
+        self.hosts_files: dict[str, tuple[tuple[int, ...], int, dict[str, list[str]]]] = {}
         self.dgm_ids = itertools.count(int.from_bytes(os.urandom(2), "big"))
 
 
@@ -4702,6 +4704,10 @@ HOSTS_FILE = (
     if sys.platform == "win32"
     else "/etc/hosts"
 )
+# A hosts file changed less than this long before it was read is read again at the next lookup:
+# more than a tick of any file system's time stamps (FAT: 2 s), so that two changes in one tick
+# are not taken for none.
+HOSTS_FILE_SETTLE_S = 2.0
 NS_CACHE_MAX_S = 600.0  # Windows CacheTimeout: a resolved name is kept at most this long
 NS_CACHE_MAX_ENTRIES = 1024
 LEARNED_MAX = 1024  # addresses learned from datagrams, kept at most NS_CACHE_MAX_S each
@@ -4845,20 +4851,45 @@ def query_name(
 def hosts_file_addresses(name: str, path: str | None = None) -> list[str]:
     """The IPv4 addresses the hosts file gives ``name`` (compared without regard to case); the file
     is read, no name server is asked."""
-    wanted = name.casefold()
-    found: list[str] = []
+    return list(_hosts_file_table(path or HOSTS_FILE).get(name.casefold(), ()))
+
+
+def _hosts_file_table(path: str) -> dict[str, list[str]]:
+    """Every name of the hosts file at ``path`` (casefolded) -> its IPv4 host addresses, in the
+    file's order; parsed again when the file changed (another inode, size or time stamp).  A file
+    changed less than HOSTS_FILE_SETTLE_S before it was parsed is parsed every time: a second
+    change within the same tick of the file system's clock would leave the stamp as it was (git's
+    "racy clean" index entries)."""
     try:
-        with open(path or HOSTS_FILE, encoding="utf-8", errors="replace") as f:
+        st = os.stat(path)
+    except OSError:
+        return {}
+    stamp = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    with _process.lock:
+        hit = _process.hosts_files.get(path)
+    if hit is not None and hit[0] == stamp and max(st.st_mtime_ns, st.st_ctime_ns) < hit[1]:
+        return hit[2]
+    settled_before = time.time_ns() - int(HOSTS_FILE_SETTLE_S * 1e9)
+    table: dict[str, list[str]] = {}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
             lines = f.read(1 << 20).splitlines()
     except OSError:
-        return []
+        return {}
     for line in lines:
         fields = line.split("#", 1)[0].split()
-        if len(fields) >= 2 and any(n.casefold() == wanted for n in fields[1:]):
-            address = dotted_quad(fields[0])
-            if address is not None and is_host_address(address) and address not in found:
+        if len(fields) < 2:
+            continue
+        address = dotted_quad(fields[0])
+        if address is None or not is_host_address(address):
+            continue
+        for n in fields[1:]:
+            found = table.setdefault(n.casefold(), [])
+            if address not in found:
                 found.append(address)
-    return found
+    with _process.lock:
+        _process.hosts_files[path] = (stamp, settled_before, table)
+    return table
 
 
 def dns_addresses(host: str) -> list[str]:

@@ -151,6 +151,21 @@ def test_the_hosts_file(tmp_path, name, found):
     assert M.hosts_file_addresses(name, str(hosts)) == found
 
 
+def test_an_edit_of_the_hosts_file_counts_at_once(tmp_path):
+    """The file is parsed once and kept, but a change (even of the same size, at once) is read."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text("10.213.0.2 deskpc\n")
+    assert M.hosts_file_addresses("deskpc", str(hosts)) == ["10.213.0.2"]
+    hosts.write_text("10.213.0.3 deskpc\n")
+    assert M.hosts_file_addresses("deskpc", str(hosts)) == ["10.213.0.3"]
+    replacement = tmp_path / "hosts.new"
+    replacement.write_text("10.213.0.4 deskpc laptop\n")
+    os.replace(replacement, hosts)  # as editors and configuration tools write it
+    assert M.hosts_file_addresses("laptop", str(hosts)) == ["10.213.0.4"]
+    hosts.unlink()
+    assert M.hosts_file_addresses("deskpc", str(hosts)) == []
+
+
 # --------------------------------------------------------------------------
 # the order: the name service before anything a datagram claimed (docs/security.md)
 # --------------------------------------------------------------------------
