@@ -27,7 +27,14 @@ import subprocess
 import nox
 
 ROOT = pathlib.Path(__file__).resolve().parent
-EXTRAS = nox.project.load_toml(ROOT / "pyproject.toml")["project"]["optional-dependencies"]
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+EXTRAS = PYPROJECT["project"]["optional-dependencies"]
+# nox itself and what builds the sdist (build, and the backend of pyproject.toml's build-system)
+CHECK_TOOLS = [
+    *(r for r in EXTRAS["dev"] if r.startswith("nox==")),
+    *EXTRAS["dist"],
+    *PYPROJECT["build-system"]["requires"],
+]
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]  # requires-python >= 3.10: every CPython released since
 FULL_PYTHON = "3.11"  # the matrix entry that also runs the lab and Wine tests (the default Python)
 
@@ -120,6 +127,10 @@ def dist(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The test suite (pytest arguments after --, e.g. nox -s tests-3.13 -- -m 'not lab')."""
     session.install(*EXTRAS["test"])
+    if session.python == FULL_PYTHON:
+        # The tests of this file and of the sdist's man pages need nox, build and the build
+        # backend; without them they skip.  Here, where the whole suite runs, they run.
+        session.install(*CHECK_TOOLS)
     args = list(session.posargs) or ["-q"]
     lab = os.environ.get("LANMSG_MATRIX_LAB", "")  # "all": on every Python; "none": on none
     if lab not in ("", "all", "none"):
