@@ -103,6 +103,17 @@ class LabTimeout(LabError):
 # --------------------------------------------------------------------------
 
 
+def wait_until(condition, timeout: float, interval: float = 0.3):
+    """Poll ``condition()`` until it returns something true or ``timeout`` seconds pass; its last
+    value (a test waits for a state of the lab, never asserts it at one instant)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
 def tool(name: str) -> str | None:
     """Absolute path of an external tool, looking in PATH and the sbin directories."""
     path = os.environ.get("PATH", os.defpath) + os.pathsep + os.pathsep.join(_SBIN)

@@ -78,14 +78,12 @@ def start_announcer(lab, host, name, **popen):
     return p
 
 
-def wait_until(condition, timeout: float, interval: float = 0.3):
-    """Poll ``condition()`` until it returns something true or ``timeout`` passes; its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
+def stop_cleanly(*procs) -> None:
+    """SIGTERM each process in turn; each exits 0 without a traceback."""
+    for p in procs:
+        p.terminate()
+        r = p.finish(20)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stdout + r.stderr
 
 
 def wait_for_stderr(p, pattern: str, timeout: float) -> str | None:
@@ -95,7 +93,7 @@ def wait_for_stderr(p, pattern: str, timeout: float) -> str | None:
     def found():
         return next((line for line in p.stderr_text.splitlines() if rx.search(line)), None)
 
-    wait_until(lambda: found() or p.poll() is not None, timeout)
+    netlab.wait_until(lambda: found() or p.poll() is not None, timeout)
     return found()
 
 
@@ -115,7 +113,7 @@ def events_of(p, event: str, **match) -> list[dict]:
 
 
 def wait_for_event(p, event: str, timeout: float, **match) -> dict | None:
-    wait_until(lambda: events_of(p, event, **match) or p.poll() is not None, timeout)
+    netlab.wait_until(lambda: events_of(p, event, **match) or p.poll() is not None, timeout)
     got = events_of(p, event, **match)
     return got[0] if got else None
 
@@ -128,7 +126,7 @@ def unicast_lookup(lab, host, target, name, *extra) -> list[str]:
 def wait_registered(lab, host, *names) -> None:
     """Wait until every name answers a broadcast query from ``host`` (its registration is over)."""
     for name in names:
-        found = wait_until(
+        found = netlab.wait_until(
             lambda n=name: samba.lookup_addresses(samba.nmblookup(lab, host, "-B", lab.broadcast, n), n), REACTION_S
         )
         assert found, f"{name} never answered a broadcast query"
@@ -263,10 +261,7 @@ def test_every_name_held_on_a_host_is_answered_whichever_process_gets_the_query(
         if not shown(alpha, "to alpha by name"):
             problems.append("ALPHA's listen did not show winpeer's message")
         assert not problems, problems_text(problems)
-        for p in (beta, alpha):
-            p.terminate()
-            r = p.finish(20)
-            assert r.returncode == 0 and "Traceback" not in r.stderr, r.stdout + r.stderr
+        stop_cleanly(beta, alpha)
 
 
 def test_a_wins_challenge_reaching_the_other_process_keeps_the_first_processs_name():
@@ -275,7 +270,9 @@ def test_a_wins_challenge_reaching_the_other_process_keeps_the_first_processs_na
         with samba.Nmbd(lab, 3, netbios_name="WINSSRV", wins_support=True):
             start_listen(lab, 1, "--name", "ALPHA", "--wins", wins)
             start_slot_listener(lab, 1, "otherslot", "BETA")  # bound last: it gets the challenge
-            registered = wait_until(lambda: unicast_lookup(lab, 2, wins, "ALPHA", "--recursion") == [h1], REACTION_S)
+            registered = netlab.wait_until(
+                lambda: unicast_lookup(lab, 2, wins, "ALPHA", "--recursion") == [h1], REACTION_S
+            )
             assert registered, "ALPHA never registered with the WINS server"
             # host 2 claims ALPHA at the WINS server, which challenges host 1 (unicast query, RD=0)
             claim = lab.run(2, winpeer_argv("ALPHA", broadcast=lab.broadcast, wins=wins, duration=1),
@@ -307,7 +304,7 @@ def test_ctrl_z_of_the_later_process_leaves_the_earlier_reachable_and_sigcont_re
             problems.append(f"(section 2) nmblookup -U {h1} ALPHA with both processes running: {before}")
         try:
             os.kill(pid, signal.SIGTSTP)  # what Ctrl-Z sends
-            state = wait_until(lambda: proc_state(pid) == "T", REACTION_S)
+            state = netlab.wait_until(lambda: proc_state(pid) == "T", REACTION_S)
             assert state, f"BETA's listen is not stopped after SIGTSTP (state {proc_state(pid)})"
             sent = winpeer_send(lab, 2, "ALPHA", "while beta sleeps")
             if sent.returncode != 0:
@@ -320,8 +317,8 @@ def test_ctrl_z_of_the_later_process_leaves_the_earlier_reachable_and_sigcont_re
             if found != [h1]:
                 problems.append(f"nmblookup -U {h1} ALPHA while BETA is stopped: {found}")
             os.kill(pid, signal.SIGCONT)
-            assert wait_until(lambda: proc_state(pid) != "T", REACTION_S), "BETA's listen did not resume"
-            back = wait_until(lambda: unicast_lookup(lab, 2, h1, "BETA") == [h1], REACTION_S)
+            assert netlab.wait_until(lambda: proc_state(pid) != "T", REACTION_S), "BETA's listen did not resume"
+            back = netlab.wait_until(lambda: unicast_lookup(lab, 2, h1, "BETA") == [h1], REACTION_S)
             if not back:
                 problems.append(f"nmblookup -U {h1} BETA after SIGCONT never answered")
             again = winpeer_send(lab, 3, "BETA", "beta is back", slot="betaslot")
@@ -333,10 +330,7 @@ def test_ctrl_z_of_the_later_process_leaves_the_earlier_reachable_and_sigcont_re
         finally:
             if proc_state(pid) == "T":
                 os.kill(pid, signal.SIGCONT)
-        for p in (beta, alpha):
-            p.terminate()
-            r = p.finish(20)
-            assert r.returncode == 0 and "Traceback" not in r.stderr, r.stdout + r.stderr
+        stop_cleanly(beta, alpha)
 
 
 def test_sigstop_of_the_later_process_the_earlier_takes_the_unicasts_back():
@@ -349,8 +343,8 @@ def test_sigstop_of_the_later_process_the_earlier_takes_the_unicasts_back():
         before = unicast_lookup(lab, 2, h1, "ALPHA")
         try:
             os.kill(pid, signal.SIGSTOP)
-            assert wait_until(lambda: proc_state(pid) == "T", REACTION_S), proc_state(pid)
-            answered = wait_until(lambda: unicast_lookup(lab, 2, h1, "ALPHA") == [h1], REACTION_S)
+            assert netlab.wait_until(lambda: proc_state(pid) == "T", REACTION_S), proc_state(pid)
+            answered = netlab.wait_until(lambda: unicast_lookup(lab, 2, h1, "ALPHA") == [h1], REACTION_S)
             assert answered, (
                 f"nmblookup -U {h1} ALPHA unanswered {REACTION_S:g} s after BETA's process got SIGSTOP "
                 f"(before the stop it gave {before})"
@@ -371,7 +365,7 @@ def test_sigstop_of_the_later_process_the_earlier_takes_the_unicasts_back():
 def attack(squatter, round_: int) -> dict:
     squatter.stdin.write("attack\n")
     squatter.stdin.flush()
-    got = wait_until(lambda: len(events_of(squatter, "attacked")) >= round_ or squatter.poll() is not None, 60)
+    got = netlab.wait_until(lambda: len(events_of(squatter, "attacked")) >= round_ or squatter.poll() is not None, 60)
     rounds = events_of(squatter, "attacked")
     assert got and len(rounds) >= round_, f"the squatter did not attack\n{squatter.stdout_text}{squatter.stderr_text}"
     return rounds[round_ - 1]
@@ -453,18 +447,11 @@ def test_a_refused_group_name_is_a_note_naming_it_and_listen_keeps_running():
         sent = winpeer_send(lab, 3, "LAB-H1", "still listening")
         assert sent.returncode == 0, f"not confirmed (exit {sent.returncode})\n{sent.stdout}"
         assert shown(listener, "still listening")
-        listener.terminate()
-        r = listener.finish(20)
-        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stdout + r.stderr
+        stop_cleanly(listener)
 
 
-def test_a_refused_unique_name_still_exits_3_naming_the_name_and_its_holder():
-    with netlab.Lab(2) as lab, samba.Nmbd(lab, 2, netbios_name="OFFICE"):
-        r = lab.run(1, lanmsg("listen", "--name", "OFFICE"), timeout=NEVER_HANGS_S)
-        assert r.returncode == 3, r.stdout + r.stderr
-        errors = [line for line in r.stderr.splitlines() if line.startswith("lanmsg: error:")]
-        assert len(errors) == 1 and "OFFICE" in errors[0] and lab.addr(2) in errors[0], r.stderr
-        assert "Traceback" not in r.stderr
+# A refused *unique* name still ends listen with exit 3, naming the name and its holder:
+# test_lab_names.py, test_a_name_nmbd_holds_is_refused_and_listen_exits_3_naming_its_address.
 
 
 # --------------------------------------------------------------------------
@@ -479,7 +466,7 @@ def test_rfs_err_after_an_address_change_registers_afresh_from_the_new_address()
         new = f"{lab.net}.101"
         with samba.Nmbd(lab, 3, netbios_name="WINSSRV", wins_support=True, extra=short):
             listener = start_listen(lab, 1, "--wins", wins)
-            assert wait_until(lambda: unicast_lookup(lab, 2, wins, "LAB-H1", "--recursion") == [h1], REACTION_S)
+            assert netlab.wait_until(lambda: unicast_lookup(lab, 2, wins, "LAB-H1", "--recursion") == [h1], REACTION_S)
             # as DHCP would: host 1's address changes; its default route stays
             ip = ip_tool()
             script = (
@@ -490,7 +477,7 @@ def test_rfs_err_after_an_address_change_registers_afresh_from_the_new_address()
             assert moved.returncode == 0, moved.stderr
             # nmbd answers the next refresh (from the new address) with RFS_ERR, challenges the old
             # address (nobody there) and gives the name to the new one: about 21 s
-            found = wait_until(
+            found = netlab.wait_until(
                 lambda: listener.poll() is not None or unicast_lookup(lab, 2, wins, "LAB-H1", "--recursion") == [new],
                 60,
                 interval=1.0,
@@ -500,9 +487,7 @@ def test_rfs_err_after_an_address_change_registers_afresh_from_the_new_address()
             )
             assert found, f"WINS never gave LAB-H1 the new address {new}\n{listener.stderr_text}"
             assert re.search(r"(?i)RFS_ERR|re-?regist|afresh", listener.stderr_text), listener.stderr_text
-            listener.terminate()
-            r = listener.finish(20)
-            assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+            stop_cleanly(listener)
 
 
 def test_a_wack_answering_the_last_try_extends_the_wait_and_the_name_is_registered():
@@ -518,7 +503,7 @@ def test_a_wack_answering_the_last_try_extends_the_wait_and_the_name_is_register
         assert granted, server.stdout_text
         # a client that holds the name refreshes it at half the granted TTL; one that lost the
         # grant reports the server silent
-        wait_until(
+        netlab.wait_until(
             lambda: (
                 events_of(server, "refresh", name="LAB-H1<00>")
                 or re.search(r"(?i)did not answer|conflict", listener.stderr_text)
@@ -560,7 +545,7 @@ def test_negative_answers_from_a_third_host_change_nothing():
         server.stdin.write("grant\n")
         server.stdin.flush()
         granted = wait_for_event(server, "granted", REACTION_S, name="LAB-H1<00>")
-        refreshed = wait_until(
+        refreshed = netlab.wait_until(
             lambda: events_of(server, "refresh", name="LAB-H1<00>") or listener.poll() is not None, REACTION_S
         )
         problems = []
@@ -626,7 +611,7 @@ def test_a_secondary_address_is_registered_and_answered_and_b1_queries_never_get
             assert r.returncode == 0, r.stderr
         with samba.Capture(lab, 2, ports=(137,)) as cap:
             listener = start_listen(lab, 1)
-            found = wait_until(
+            found = netlab.wait_until(
                 lambda: samba.lookup_addresses(samba.nmblookup(lab, 2, "-B", bcast_2, "LAB-H1"), "LAB-H1"), REACTION_S
             )
             control = probe_popen(lab, 2, "query", h1, "NOSUCH", "--flags", "0x0000")

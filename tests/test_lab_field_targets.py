@@ -91,19 +91,9 @@ def stopped(p):
     return p.finish(20)
 
 
-def wait_until(predicate, timeout, interval=0.3):
-    """predicate()'s first true value, or its last value after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
-
-
 def wait_for_event(p, predicate, timeout=20.0):
     """The first JSON event on ``p``'s stdout for which predicate(event) holds (LabTimeout otherwise)."""
-    found = wait_until(
+    found = netlab.wait_until(
         lambda: next((e for e in read_events(p.stdout_text) if predicate(e)), None) or p.poll() is not None,
         timeout,
     )
@@ -254,7 +244,7 @@ def wait_for_name(lab, from_host, name, address, dos_charset="CP850", alive=()):
         r = nmblookup_charset(lab, from_host, dos_charset, "-B", lab.broadcast, name)
         return (address in found_at(r, name)) and r
 
-    r = wait_until(attempt, NAME_READY_S)
+    r = netlab.wait_until(attempt, NAME_READY_S)
     for p in alive:
         assert p.poll() is None, f"ended (exit {p.returncode}) while its name was looked up\n{p._describe()}"
     assert r, f"nmblookup -B {lab.broadcast} {name} did not find {address} within {NAME_READY_S} s"
@@ -672,7 +662,7 @@ def test_without_privilege_for_port_137_the_note_names_remedies_that_work(comman
         real = os.path.realpath(py)
         lab.sysctl(1, "net.ipv4.ip_unprivileged_port_start", 138)
         p = lab.popen(1, NOBODY_COMMANDS[command](py), user="nobody")
-        wait_until(lambda: re.search(r"137|name service", p.stderr_text, re.I) or p.poll() is not None, 20)
+        netlab.wait_until(lambda: re.search(r"137|name service", p.stderr_text, re.I) or p.poll() is not None, 20)
         time.sleep(0.5)  # the rest of the note
         r = stopped(p)
     note = r.stderr

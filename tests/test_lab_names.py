@@ -100,6 +100,7 @@ def test_a_name_nmbd_holds_is_refused_and_listen_exits_3_naming_its_address():
         assert r.returncode == 3, r.stdout + r.stderr
         errors = [line for line in r.stderr.splitlines() if line.startswith("lanmsg: error:")]
         assert len(errors) == 1 and "SAMBAHOST<00>" in errors[0] and lab.addr(1) in errors[0], r.stderr
+        assert "Traceback" not in r.stderr
         found = samba.nmblookup(lab, 2, "-B", lab.broadcast, "SAMBAHOST")
         assert samba.lookup_addresses(found, "SAMBAHOST") == [lab.addr(1)]
 
