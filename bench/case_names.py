@@ -48,6 +48,8 @@ FLOOD_SPREAD = 0.7  # the busy queries are spread over this share of the flood
 
 LABELS = {
     "floor": "`python3 -c pass` (the floor)",
+    "socket_import": "`python3 -c 'import socket'` (any Python program on sockets)",
+    "mailslot_import": "`python3 -c 'import mailslot'` (mailslot.py without its command line)",
     "imports": "`python3 -c 'import mailslot, argparse'` (what `resolve` imports, no query)",
     "resolve": "`python3 -m mailslot resolve LAB-H2`",
     "nmblookup": "`nmblookup -B 10.213.0.255 LAB-H2`",
@@ -83,6 +85,8 @@ def _cases(ctx, conf: str | None, targets: dict) -> tuple[list[dict], list[dict]
     py, bcast = ctx.py, ctx.lab.broadcast
     cases = [
         {"name": "floor", "argv": [py, "-c", "pass"]},
+        {"name": "socket_import", "argv": [py, "-c", "import socket"]},
+        {"name": "mailslot_import", "argv": [py, "-c", "import mailslot"]},
         {"name": "imports", "argv": [py, "-c", "import mailslot, argparse"]},
     ]
     for label, (name, ip) in targets.items():

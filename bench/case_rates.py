@@ -27,9 +27,11 @@ SENDERS_GRACE_S = 30.0  # a sender process still running this long after its win
 ECHO_PORT = 5139  # the ping-pong's echo server (not 138: the listener owns that)
 FLOOR_PORT = 5140  # echo.py --confirm: the codec-only exchange of the same datagrams
 TARGET_SHARE = 0.5  # the library path should reach half the ping-pong rate
+LISTENER_CPU_MIN_S = 0.1  # /proc counts CPU in clock ticks (10 ms): below 10 of them, no per-message figure
 
 
-def run(ctx, profile_path: str | None = None) -> dict:
+def run(ctx, profile_path: str | None = None, listener_pid: int | None = None) -> dict:
+    """``listener_pid``: the ``lanmsg listen`` on host 2, whose CPU per message is counted too."""
     lab, py = ctx.lab, ctx.py
     echo = lab.popen(2, [py, os.path.join(INHOST, "echo.py"), ECHO_PORT])
     echo.wait_for_line("^ready")
@@ -50,6 +52,8 @@ def run(ctx, profile_path: str | None = None) -> dict:
         "--trials",
         ctx.p.rate_trials,
     ]
+    if listener_pid:
+        argv += ["--listener-pid", listener_pid]
     if profile_path:
         argv += ["--profile", profile_path]
     try:
@@ -69,7 +73,29 @@ def run(ctx, profile_path: str | None = None) -> dict:
         "trials": ctx.p.rate_trials,
     }
     res["share"] = res["library"]["median"] / res["ping"]["median"]
+    measured = ctx.p.messages * ctx.p.rate_trials
+    res["sender_cpu_us"] = raw.get("message_cpu_s", 0.0) / measured * 1e6
+    if (raw.get("listener_cpu_s") or 0.0) >= LISTENER_CPU_MIN_S:
+        res["listener_cpu_us"] = raw["listener_cpu_s"] / measured * 1e6
     return res
+
+
+def budget_us(res: dict) -> float:
+    """What one confirmed message may take, end to end, at the target share of the ping-pong."""
+    return 1e6 / (TARGET_SHARE * res["ping"]["median"])
+
+
+def cpu_text(res: dict) -> str:
+    """The library trials' CPU per confirmed message at each end, beside the target's budget."""
+    if "sender_cpu_us" not in res:
+        return ""
+    ends = f"the sender {res['sender_cpu_us']:.0f} µs"
+    if "listener_cpu_us" in res:
+        ends += f", the listener {res['listener_cpu_us']:.0f} µs"
+    return (
+        f"CPU per confirmed message in the library trials: {ends}; {TARGET_SHARE:.0%} of the ping-pong "
+        f"leaves {budget_us(res):.0f} µs for the whole exchange"
+    )
 
 
 def run_senders(ctx) -> dict:

@@ -14,6 +14,8 @@ LABELS = {
     "floor": "`python3 -c pass` (the floor)",
     "stdlib": "`python3 -c 'import socket, argparse'` (two standard-library modules any networked CLI of "
     "this kind imports)",
+    "with_mailslot": "`python3 -c 'import socket, argparse, mailslot'` (what any command that writes through "
+    "mailslot.py imports before its own modules and work)",
     "help": "`lanmsg --help`",
     "nowait": "`lanmsg send --no-wait 10.213.0.2 TEXT`",
     "send": "`lanmsg send 10.213.0.2 TEXT` (waits for the confirmation)",
@@ -27,6 +29,7 @@ def run(ctx) -> dict:
     cases = [
         {"name": "floor", "argv": [py, "-c", "pass"]},
         {"name": "stdlib", "argv": [py, "-c", "import socket, argparse"]},
+        {"name": "with_mailslot", "argv": [py, "-c", "import socket, argparse, mailslot"]},
         {"name": "help", "argv": ctx.lanmsg("--help"), "expect": r"^usage: lanmsg"},
         {"name": "nowait", "argv": ctx.lanmsg("send", "--no-wait", peer, "start-up bench")},
         {"name": "send", "argv": ctx.lanmsg("send", peer, "start-up bench"), "expect": r"^confirmed by LAB-H2"},

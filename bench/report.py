@@ -56,6 +56,7 @@ def summary_rows(res: dict) -> list[str]:
             if floor
             else ""
         )
+        + (f"; {case_rates.cpu_text(r)}" if case_rates.cpu_text(r) else "")
         + f" | library at 50 % of the ping-pong or better | {_met(r['share'] >= case_rates.TARGET_SHARE)} |"
     )
     if "senders" in res:
@@ -101,11 +102,12 @@ STARTUP_VS_FLOOR = 3.0  # and at most 3x `python3 -c pass`
 def startup_rows(s: dict, discovery: dict) -> list[str]:
     """Start-up against issue 19's targets: each command beside the two floors of case 5."""
     floor, stdlib = s["floor"]["ms"]["median"], s.get("stdlib", {}).get("ms")
+    with_mailslot = s.get("with_mailslot", {}).get("ms")
     rows = []
-    for what, ms in (
-        ("`lanmsg --help`", s["help"]["ms"]),
-        ("`lanmsg send --no-wait`", s["nowait"]["ms"]),
-        ("`lanmsg discover` (one server answers)", discovery["discover"]["ms"]),
+    for what, ms, through_mailslot in (
+        ("`lanmsg --help`", s["help"]["ms"], False),
+        ("`lanmsg send --no-wait`", s["nowait"]["ms"], True),
+        ("`lanmsg discover` (one server answers)", discovery["discover"]["ms"], True),
     ):
         med = ms["median"]
         if stdlib:
@@ -114,6 +116,11 @@ def startup_rows(s: dict, discovery: dict) -> list[str]:
                 f"`python3 -c 'import socket, argparse'` {fmt(stdlib['median'])} ms: **{vs_stdlib:.2f}x**; "
                 f"floor `python3 -c pass` {fmt(floor)} ms: **{med / floor:.2f}x**"
             )
+            if through_mailslot and with_mailslot:
+                beside += (
+                    f"; `import socket, argparse, mailslot` alone {fmt(with_mailslot['median'])} ms = "
+                    f"{with_mailslot['median'] / stdlib['median']:.2f}x the first"
+                )
             ok = vs_stdlib <= STARTUP_VS_STDLIB and med / floor <= STARTUP_VS_FLOOR
         else:
             beside, ok = f"floor `python3 -c pass` {fmt(floor)} ms: **{med / floor:.2f}x**", False
@@ -132,6 +139,8 @@ def names_summary_rows(nm: dict) -> list[str]:
         peer = pr["nmblookup"]["ms"]["median"]
         beside = f"`nmblookup -B` {fmt(peer)} ms, " + beside
         verdict = _met(pr["resolve"]["ms"]["median"] <= peer)
+    if pr.get("socket_import", {}).get("ms"):
+        beside += f"; `python3 -c 'import socket'` alone {fmt(pr['socket_import']['ms']['median'])} ms"
     worst = max(x[k]["median"] for x in (idle, busy) for k in ("unicast", "broadcast"))
     rows = [
         (
@@ -295,7 +304,8 @@ def section(res: dict, plots: dict, start: str, end: str) -> str:
             "listener parses both, checks for duplicates, prints the message and builds the CONF datagram, and the "
             "sender parses that. The codec-only row does exactly that much and nothing else (no operation, no "
             "peer state, no duplicate table, no output): it is the floor of this wire format in Python. "
-            'See "Where the time goes" below.'
+            + (f"{case_rates.cpu_text(r)}. " if case_rates.cpu_text(r) else "")
+            + 'See "Where the time goes" below.'
         ),
         "",
     ]
@@ -468,6 +478,20 @@ def names_section(nm: dict, p: dict) -> list[str]:
             f"`nmblookup -B`, a C program, takes {fmt(pr['nmblookup']['ms']['median'])} ms: the difference "
             "is the interpreter's start-up and imports, not the network."
             if "nmblookup" in pr
+            else ""
+        )
+        + (
+            f" The interpreter with `import socket` alone takes {fmt(pr['socket_import']['ms']['median'])} ms "
+            f"and with `import mailslot` alone {fmt(pr['mailslot_import']['ms']['median'])} ms, before any "
+            "parser or query"
+            + (
+                f": {pr['socket_import']['ms']['median'] / pr['nmblookup']['ms']['median']:.2f}x and "
+                f"{pr['mailslot_import']['ms']['median'] / pr['nmblookup']['ms']['median']:.2f}x nmblookup's "
+                "whole run."
+                if "nmblookup" in pr
+                else "."
+            )
+            if pr.get("socket_import", {}).get("ms") and pr.get("mailslot_import", {}).get("ms")
             else ""
         ),
         "* A name nobody owns fails after the third broadcast try's 750 ms wait in lanmsg, as on Windows; "

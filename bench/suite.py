@@ -282,7 +282,7 @@ def run_cases(ctx: Context, profile: bool, load: dict, cases: set[int] | None = 
                     "rates",
                     "messages per second",
                     f"case 2: confirmed messages per second ({ctx.p.rate_trials} alternating trials)",
-                    lambda: case_rates.run(ctx, profile_path),
+                    lambda: case_rates.run(ctx, profile_path, listener.pid),
                 )
         finally:
             listener.stop()
