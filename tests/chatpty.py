@@ -33,6 +33,7 @@ from lanmsg.chat import graphemes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WAIT_S = 20.0  # generous: the machine is shared
+READER_END_S = 5.0  # for the reader thread to see the pty's end once chat is gone
 
 
 def _signals_as_a_shell_leaves_them() -> None:
@@ -255,7 +256,7 @@ class PtyChat:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
             if pid:
                 self.status = os.waitstatus_to_exitcode(status)
-                self.reader.join(timeout=5)
+                self.reader.join(timeout=READER_END_S)
                 return self.status
             time.sleep(0.05)
         raise AssertionError(f"chat did not exit\n{self.text()}")
@@ -280,6 +281,10 @@ class PtyChat:
             except (ProcessLookupError, ChildProcessError):
                 pass
             self.status = -9
+        # chat is gone, so the reader's next read ends (EIO). Joined before the close: a reader
+        # still running would make the next test's pty.fork a fork of a threaded process, and
+        # could read the next terminal if it got this descriptor's number.
+        self.reader.join(timeout=READER_END_S)
         try:
             os.close(self.fd)
         except OSError:
