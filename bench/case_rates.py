@@ -31,7 +31,8 @@ LISTENER_CPU_MIN_S = 0.1  # /proc counts CPU in clock ticks (10 ms): below 10 of
 
 
 def run(ctx, profile_path: str | None = None, listener_pid: int | None = None) -> dict:
-    """``listener_pid``: the ``lanmsg listen`` on host 2, whose CPU per message is counted too."""
+    """``listener_pid``: the ``lanmsg listen`` on host 2, whose CPU per confirmed message is counted
+    too (it is idle during the ping-pong and codec-only trials)."""
     lab, py = ctx.lab, ctx.py
     echo = lab.popen(2, [py, os.path.join(INHOST, "echo.py"), ECHO_PORT])
     echo.wait_for_line("^ready")
@@ -52,12 +53,12 @@ def run(ctx, profile_path: str | None = None, listener_pid: int | None = None) -
         "--trials",
         ctx.p.rate_trials,
     ]
-    if listener_pid:
-        argv += ["--listener-pid", listener_pid]
     if profile_path:
         argv += ["--profile", profile_path]
+    listener_before = proc_figures(listener_pid)["cpu_s"] if listener_pid else 0.0
     try:
         raw = run_json(lab, 1, argv, timeout=120 + ctx.p.rate_trials * 60)
+        listener_cpu_s = proc_figures(listener_pid)["cpu_s"] - listener_before if listener_pid else 0.0
     finally:
         echo.stop()
         floor.stop()
@@ -74,9 +75,10 @@ def run(ctx, profile_path: str | None = None, listener_pid: int | None = None) -
     }
     res["share"] = res["library"]["median"] / res["ping"]["median"]
     measured = ctx.p.messages * ctx.p.rate_trials
-    res["sender_cpu_us"] = raw.get("message_cpu_s", 0.0) / measured * 1e6
-    if (raw.get("listener_cpu_s") or 0.0) >= LISTENER_CPU_MIN_S:
-        res["listener_cpu_us"] = raw["listener_cpu_s"] / measured * 1e6
+    res["sender_cpu_us"] = raw["message_cpu_s"] / measured * 1e6
+    if listener_cpu_s >= LISTENER_CPU_MIN_S:
+        confirmed = measured + 1 + (ctx.p.messages if profile_path else 0)  # with the warm-up and the profiled trial
+        res["listener_cpu_us"] = listener_cpu_s / confirmed * 1e6
     return res
 
 

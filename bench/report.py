@@ -45,7 +45,7 @@ def summary_rows(res: dict) -> list[str]:
             f"| one-shot zeroconf browse {fmt(main['zeroconf']['ms']['median'])} ms: "
             f"**{d['zeroconf_vs_discover']:.1f}x** slower | (no target) | |"
         )
-    floor = r.get("floor")
+    floor, cpu = r.get("floor"), case_rates.cpu_text(r)
     rows.append(
         f"| 2. confirmed messages per second | library {fmt(r['library']['median'], 0)}/s, "
         f"command line {fmt(s['cli_messages_per_s'], 1)}/s | bare UDP ping-pong "
@@ -56,7 +56,7 @@ def summary_rows(res: dict) -> list[str]:
             if floor
             else ""
         )
-        + (f"; {case_rates.cpu_text(r)}" if case_rates.cpu_text(r) else "")
+        + (f"; {cpu}" if cpu else "")
         + f" | library at 50 % of the ping-pong or better | {_met(r['share'] >= case_rates.TARGET_SHARE)} |"
     )
     if "senders" in res:
@@ -129,6 +129,22 @@ def startup_rows(s: dict, discovery: dict) -> list[str]:
             f"and {STARTUP_VS_FLOOR:g}x the floor | {_met(ok)} |"
         )
     return rows
+
+
+def import_floors_text(pr: dict) -> str:
+    """The interpreter importing socket, then mailslot, and nothing else, beside nmblookup's whole
+    run (case 6's whole-process timings ``pr``); empty for a run without those rows."""
+    if not (pr.get("socket_import", {}).get("ms") and pr.get("mailslot_import", {}).get("ms")):
+        return ""
+    sock, slot = pr["socket_import"]["ms"]["median"], pr["mailslot_import"]["ms"]["median"]
+    text = (
+        f" The interpreter with `import socket` alone takes {fmt(sock)} ms and with `import mailslot` alone "
+        f"{fmt(slot)} ms, before any parser or query"
+    )
+    if "nmblookup" not in pr:
+        return text + "."
+    peer = pr["nmblookup"]["ms"]["median"]
+    return text + f": {sock / peer:.2f}x and {slot / peer:.2f}x nmblookup's whole run."
 
 
 def names_summary_rows(nm: dict) -> list[str]:
@@ -296,6 +312,7 @@ def section(res: dict, plots: dict, start: str, end: str) -> str:
         "",
     ]
     L += [*case_rates.render(r, s["cli_messages_per_s"], res.get("senders")), ""]
+    cpu = case_rates.cpu_text(r)
     L += [
         (
             f"The library reaches **{r['share']:.0%}** of the ping-pong rate (target: 50 % or better, "
@@ -304,7 +321,7 @@ def section(res: dict, plots: dict, start: str, end: str) -> str:
             "listener parses both, checks for duplicates, prints the message and builds the CONF datagram, and the "
             "sender parses that. The codec-only row does exactly that much and nothing else (no operation, no "
             "peer state, no duplicate table, no output): it is the floor of this wire format in Python. "
-            + (f"{case_rates.cpu_text(r)}. " if case_rates.cpu_text(r) else "")
+            + (f"{cpu}. " if cpu else "")
             + 'See "Where the time goes" below.'
         ),
         "",
@@ -480,20 +497,7 @@ def names_section(nm: dict, p: dict) -> list[str]:
             if "nmblookup" in pr
             else ""
         )
-        + (
-            f" The interpreter with `import socket` alone takes {fmt(pr['socket_import']['ms']['median'])} ms "
-            f"and with `import mailslot` alone {fmt(pr['mailslot_import']['ms']['median'])} ms, before any "
-            "parser or query"
-            + (
-                f": {pr['socket_import']['ms']['median'] / pr['nmblookup']['ms']['median']:.2f}x and "
-                f"{pr['mailslot_import']['ms']['median'] / pr['nmblookup']['ms']['median']:.2f}x nmblookup's "
-                "whole run."
-                if "nmblookup" in pr
-                else "."
-            )
-            if pr.get("socket_import", {}).get("ms") and pr.get("mailslot_import", {}).get("ms")
-            else ""
-        ),
+        + import_floors_text(pr),
         "* A name nobody owns fails after the third broadcast try's 750 ms wait in lanmsg, as on Windows; "
         + (
             f"`nmblookup -B` gives up after {fmt(nm['nobody_process']['nmblookup_nobody']['ms']['median'], 0)} ms, "

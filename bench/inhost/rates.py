@@ -1,7 +1,6 @@
 """Runs on lab host 1: confirmed messages per second to host 2, beside a bare UDP ping-pong.
 
-    python rates.py PEER_IP --echo-port P --pings N --messages M --trials K [--listener-pid PID]
-                    [--profile FILE]
+    python rates.py PEER_IP --echo-port P --pings N --messages M --trials K [--profile FILE]
 
 Trials alternate: N sequential round trips of a bare UDP datagram (the size of a
 messenger datagram) to an echo server on PEER_IP:P, then M sequential
@@ -9,17 +8,15 @@ confirmed messages through one lanmsg.client.Messenger to the ``lanmsg listen``
 on PEER_IP (each send waits for its CONF), then (``--floor-port``) M exchanges of the
 same two datagrams with nothing but mailslot's codec and protocol's frames at each end
 (echo.py --confirm).  Prints one JSON object: rates per
-trial, lost round trips, unconfirmed messages, the CPU seconds of this process
-and (``--listener-pid``, read from /proc: the lab's hosts share one PID space) of
-the listener during the message trials.  ``--profile``: cProfile one extra
-message trial and write the hot spots to FILE.
+trial, lost round trips, unconfirmed messages, and this process's CPU seconds
+during the message trials.  ``--profile``: cProfile one extra message trial and
+write the hot spots to FILE.
 """
 
 import argparse
 import cProfile
 import io
 import json
-import os
 import pstats
 import socket
 import time
@@ -67,13 +64,6 @@ def floor_trial(sock: socket.socket, n: int) -> tuple[float, int]:
     return n / (time.perf_counter() - t), lost
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU seconds of process ``pid`` so far (/proc/PID/stat)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def message_trial(m: Messenger, peer_ip: str, n: int) -> tuple[float, int]:
     failed = 0
     t = time.perf_counter()
@@ -93,7 +83,6 @@ def main() -> int:
     ap.add_argument("--pings", type=int, default=2000)
     ap.add_argument("--messages", type=int, default=500)
     ap.add_argument("--trials", type=int, default=7)
-    ap.add_argument("--listener-pid", type=int, help="also count this process's CPU during the message trials")
     ap.add_argument("--profile")
     args = ap.parse_args()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -107,10 +96,7 @@ def main() -> int:
         "floor_rates": [],
         "floor_lost": 0,
         "message_cpu_s": 0.0,  # this process's, during the message trials
-        "listener_cpu_s": None,  # the listener's (--listener-pid), during the message trials
     }
-    if args.listener_pid:
-        out["listener_cpu_s"] = 0.0
     floor = None
     if args.floor_port:
         floor = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -126,11 +112,8 @@ def main() -> int:
             out["ping_rates"].append(rate)
             out["ping_lost"] += lost
             cpu = time.process_time()
-            listener_cpu = cpu_seconds(args.listener_pid) if args.listener_pid else 0.0
             rate, failed = message_trial(m, args.peer, args.messages)
             out["message_cpu_s"] += time.process_time() - cpu
-            if args.listener_pid:
-                out["listener_cpu_s"] += cpu_seconds(args.listener_pid) - listener_cpu
             out["message_rates"].append(rate)
             out["unconfirmed"] += failed
             if floor is not None:
